@@ -1,0 +1,522 @@
+/*
+ * Configuration loading. Each group of the file is described by a table
+ * (key, type, required, bounds, where it lands); one walker applies the
+ * tables, rejects unknown keys and collects "file:line: message" errors.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "../registry/index.h"
+
+enum kind { K_STR, K_INT, K_BOOL, K_GROUP, K_LIST, K_STRARRAY };
+
+struct spec {
+	const char *key;
+	enum kind kind;
+	int required;
+	long min, max;         /* K_INT bounds */
+	size_t off;            /* offset in the target struct, or (size_t)-1 */
+	const char *help;
+};
+
+#define NONE ((size_t)-1)
+
+/* Accumulated errors, one per line. */
+struct errs {
+	const char *file;
+	char *buf;
+	size_t len, used;
+	int count;
+};
+
+static void
+add_err(struct errs *e, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+add_err(struct errs *e, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	e->count++;
+	if (e->used + 2 >= e->len)
+		return;
+	if (e->used > 0)
+		e->buf[e->used++] = '\n';
+	n = snprintf(e->buf + e->used, e->len - e->used, "%s:%d: ", e->file, line);
+	if (n < 0 || (size_t)n >= e->len - e->used) {
+		e->used = e->len - 1;
+		return;
+	}
+	e->used += (size_t)n;
+	va_start(ap, fmt);
+	n = vsnprintf(e->buf + e->used, e->len - e->used, fmt, ap);
+	va_end(ap);
+	e->used = (n < 0 || (size_t)n >= e->len - e->used) ? e->len - 1 : e->used + (size_t)n;
+}
+
+static int
+line_of(const config_setting_t *s)
+{
+	int l = config_setting_source_line(s);
+	return l > 0 ? l : 1;
+}
+
+static const char *
+kind_name(enum kind k)
+{
+	switch (k) {
+	case K_STR: return "a string";
+	case K_INT: return "an integer";
+	case K_BOOL: return "true or false";
+	case K_GROUP: return "a group { ... }";
+	case K_LIST: return "a list ( ... )";
+	case K_STRARRAY: return "an array of strings [ ... ]";
+	}
+	return "?";
+}
+
+static int
+kind_ok(const config_setting_t *s, enum kind k)
+{
+	int t = config_setting_type(s);
+
+	switch (k) {
+	case K_STR: return t == CONFIG_TYPE_STRING;
+	case K_INT: return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+	case K_BOOL: return t == CONFIG_TYPE_BOOL;
+	case K_GROUP: return t == CONFIG_TYPE_GROUP;
+	case K_LIST: return t == CONFIG_TYPE_LIST;
+	case K_STRARRAY: return t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
+	}
+	return 0;
+}
+
+/*
+ * Apply a table to a group: unknown keys, wrong types, bounds, required keys.
+ * Scalars are stored at base + off (char *, long, int). Returns the number of
+ * errors added.
+ */
+static int
+apply(struct errs *e, const config_setting_t *group, const char *where,
+    const struct spec *tab, void *base)
+{
+	int before = e->count, i, n = config_setting_length(group);
+	const struct spec *sp;
+
+	for (i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(s);
+		for (sp = tab; sp->key != NULL; sp++)
+			if (name != NULL && strcmp(sp->key, name) == 0)
+				break;
+		if (sp->key == NULL) {
+			add_err(e, line_of(s), "unknown key \"%s\" in %s", name ? name : "?",
+			    where[0] ? where : "the top level");
+			continue;
+		}
+		if (!kind_ok(s, sp->kind)) {
+			add_err(e, line_of(s), "%s%s%s must be %s", where, where[0] ? "." : "", sp->key,
+			    kind_name(sp->kind));
+			continue;
+		}
+		if (sp->off == NONE || base == NULL)
+			continue;
+		switch (sp->kind) {
+		case K_STR: {
+			const char *v = config_setting_get_string(s);
+			if (v[0] == '\0') {
+				add_err(e, line_of(s), "%s.%s must not be empty", where, sp->key);
+				break;
+			}
+			*(char **)((char *)base + sp->off) = xstrdup(v);
+			break;
+		}
+		case K_INT: {
+			long long v = config_setting_get_int64(s);
+			if (v < sp->min || v > sp->max) {
+				add_err(e, line_of(s), "%s.%s must be between %ld and %ld", where,
+				    sp->key, sp->min, sp->max);
+				break;
+			}
+			*(long *)((char *)base + sp->off) = (long)v;
+			break;
+		}
+		case K_BOOL:
+			*(int *)((char *)base + sp->off) = config_setting_get_bool(s);
+			break;
+		default:
+			break;
+		}
+	}
+	for (sp = tab; sp->key != NULL; sp++)
+		if (sp->required && config_setting_get_member(group, sp->key) == NULL)
+			add_err(e, line_of(group), "%s%s%s is required", where, where[0] ? "." : "", sp->key);
+	return e->count - before;
+}
+
+static const struct spec top_spec[] = {
+	{ "server", K_GROUP, 1, 0, 0, NONE, "listener and webhook" },
+	{ "registries", K_LIST, 1, 0, 0, NONE, "registries archmerge talks to" },
+	{ "rules", K_LIST, 1, 0, 0, NONE, "naming rules" },
+	{ "log_level", K_STR, 0, 0, 0, NONE, "debug | info | warn | error" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec server_spec[] = {
+	{ "listen", K_STR, 1, 0, 0, offsetof(struct cfg, listen), "host:port" },
+	{ "tls", K_GROUP, 0, 0, 0, NONE, "certificate and key" },
+	{ "plain_http", K_BOOL, 0, 0, 0, offsetof(struct cfg, plain_http), "serve HTTP without TLS" },
+	{ "webhook_path", K_STR, 0, 0, 0, offsetof(struct cfg, webhook_path), "URL path" },
+	{ "webhook_secret_file", K_STR, 0, 0, 0, offsetof(struct cfg, webhook_secret_file), "file" },
+	{ "allow_unauthenticated", K_BOOL, 0, 0, 0, offsetof(struct cfg, allow_unauthenticated), "" },
+	{ "workers", K_INT, 0, 1, 64, offsetof(struct cfg, workers), "assembly threads" },
+	{ "max_body_bytes", K_INT, 0, 1024, 16 * 1024 * 1024, offsetof(struct cfg, max_body_bytes), "" },
+	{ "request_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, request_timeout_ms), "" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec tls_spec[] = {
+	{ "certificate", K_STR, 1, 0, 0, offsetof(struct cfg, tls_certificate), "PEM chain" },
+	{ "private_key", K_STR, 1, 0, 0, offsetof(struct cfg, tls_private_key), "PEM key" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec registry_spec[] = {
+	{ "host", K_STR, 1, 0, 0, offsetof(struct cfg_registry, host), "" },
+	{ "url", K_STR, 1, 0, 0, offsetof(struct cfg_registry, url), "" },
+	{ "ca_file", K_STR, 0, 0, 0, offsetof(struct cfg_registry, ca_file), "" },
+	{ "insecure", K_BOOL, 0, 0, 0, offsetof(struct cfg_registry, insecure), "" },
+	{ "username", K_STR, 0, 0, 0, offsetof(struct cfg_registry, username), "" },
+	{ "password_file", K_STR, 0, 0, 0, offsetof(struct cfg_registry, password_file), "" },
+	{ "timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg_registry, timeout_ms), "" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec rule_spec[] = {
+	{ "name", K_STR, 1, 0, 0, NONE, "" },
+	{ "repositories", K_STRARRAY, 1, 0, 0, NONE, "" },
+	{ "source", K_STR, 1, 0, 0, NONE, "" },
+	{ "target", K_STR, 1, 0, 0, NONE, "" },
+	{ "architectures", K_STRARRAY, 1, 0, 0, NONE, "" },
+	{ "format", K_STR, 0, 0, 0, NONE, "auto | oci | docker" },
+	{ "platforms", K_GROUP, 0, 0, 0, NONE, "extra architecture tokens" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static int
+valid_listen(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == s)
+		return 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return errno == 0 && *end == '\0' && end != colon + 1 && port >= 1 && port <= 65535;
+}
+
+static void
+check_file(struct errs *e, const config_setting_t *s, const char *path, int secret)
+{
+	char msg[512];
+	char *v = NULL;
+
+	if (s == NULL || path == NULL)
+		return;
+	if (secret) {
+		if (am_read_secret(path, &v, msg, sizeof(msg)) != AM_OK)
+			add_err(e, line_of(s), "%s", msg);
+		am_secret_free(v);
+	} else if (access(path, R_OK) != 0) {
+		add_err(e, line_of(s), "%s: %s", path, strerror(errno));
+	}
+}
+
+static void
+load_server(struct errs *e, config_setting_t *srv, struct cfg *c, int flags)
+{
+	config_setting_t *tls;
+
+	if (apply(e, srv, "server", server_spec, c) != 0)
+		return;
+	tls = config_setting_get_member(srv, "tls");
+	if (tls != NULL && apply(e, tls, "server.tls", tls_spec, c) != 0)
+		return;
+	if (c->listen != NULL && !valid_listen(c->listen))
+		add_err(e, line_of(config_setting_get_member(srv, "listen")),
+		    "server.listen \"%s\" is not host:port", c->listen);
+	if (tls == NULL && !c->plain_http)
+		add_err(e, line_of(srv),
+		    "server.tls is required (set server.plain_http = true to serve plain HTTP)");
+	if (tls != NULL && c->plain_http)
+		add_err(e, line_of(tls), "server.tls and server.plain_http = true exclude each other");
+	if (c->webhook_secret_file == NULL && !c->allow_unauthenticated)
+		add_err(e, line_of(srv), "server.webhook_secret_file is required "
+		    "(or server.allow_unauthenticated = true)");
+	if (c->webhook_path != NULL && c->webhook_path[0] != '/')
+		add_err(e, line_of(config_setting_get_member(srv, "webhook_path")),
+		    "server.webhook_path must start with /");
+	if (flags & CFG_CHECK_FILES) {
+		if (tls != NULL) {
+			check_file(e, config_setting_get_member(tls, "certificate"), c->tls_certificate, 0);
+			check_file(e, config_setting_get_member(tls, "private_key"), c->tls_private_key, 0);
+		}
+		check_file(e, config_setting_get_member(srv, "webhook_secret_file"),
+		    c->webhook_secret_file, 1);
+	}
+}
+
+static void
+load_registries(struct errs *e, config_setting_t *list, struct cfg *c, int flags)
+{
+	int i, n = config_setting_length(list);
+	char where[64];
+
+	c->registries = xcalloc((size_t)(n ? n : 1), sizeof(*c->registries));
+	c->n_registries = (size_t)n;
+	if (n == 0)
+		add_err(e, line_of(list), "registries must name at least one registry");
+	for (i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct cfg_registry *r = &c->registries[i];
+		(void)am_fmt(where, sizeof(where), "registries[%d]", i);
+		r->timeout_ms = 30000;
+		if (!config_setting_is_group(g)) {
+			add_err(e, line_of(g), "%s must be a group { ... }", where);
+			continue;
+		}
+		if (apply(e, g, where, registry_spec, r) != 0)
+			continue;
+		if (r->url != NULL && strncmp(r->url, "https://", 8) != 0 &&
+		    strncmp(r->url, "http://", 7) != 0)
+			add_err(e, line_of(config_setting_get_member(g, "url")),
+			    "%s.url must start with https:// or http://", where);
+		if (r->url != NULL && r->url[strlen(r->url) - 1] == '/')
+			r->url[strlen(r->url) - 1] = '\0';
+		if ((r->username == NULL) != (r->password_file == NULL))
+			add_err(e, line_of(g), "%s: username and password_file go together", where);
+		if (cfg_registry_by_host(c, r->host) != r)
+			add_err(e, line_of(g), "%s: host \"%s\" is listed twice", where, r->host);
+		if (flags & CFG_CHECK_FILES) {
+			check_file(e, config_setting_get_member(g, "ca_file"), r->ca_file, 0);
+			check_file(e, config_setting_get_member(g, "password_file"), r->password_file, 1);
+		}
+	}
+}
+
+static char **
+str_array(config_setting_t *a, size_t *n)
+{
+	int i, len = config_setting_length(a);
+	char **out = xcalloc((size_t)(len ? len : 1), sizeof(char *));
+
+	*n = 0;
+	for (i = 0; i < len; i++) {
+		const char *v = config_setting_get_string_elem(a, i);
+		if (v != NULL)
+			out[(*n)++] = xstrdup(v);
+	}
+	return out;
+}
+
+static int
+token_known(const struct rule *r, size_t upto, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < upto; i++)
+		if (strcmp(r->archs[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+load_rule(struct errs *e, config_setting_t *g, struct rule *r, const char *where)
+{
+	config_setting_t *s, *plats, *archs;
+	const char *v;
+	char msg[512];
+	int i, len;
+	enum index_format fmt = INDEX_AUTO;
+
+	if (apply(e, g, where, rule_spec, NULL) != 0)
+		return;
+	if (config_setting_lookup_string(g, "name", &v) &&
+	    (v[0] == '\0' || am_fmt(r->name, sizeof(r->name), "%s", v) != 0))
+		add_err(e, line_of(config_setting_get_member(g, "name")),
+		    "%s.name must be a non-empty string shorter than %zu bytes", where, sizeof(r->name));
+	s = config_setting_get_member(g, "repositories");
+	r->repositories = str_array(s, &r->n_repositories);
+	if (r->n_repositories == 0 || (int)r->n_repositories != config_setting_length(s))
+		add_err(e, line_of(s), "%s.repositories must list at least one glob string", where);
+	s = config_setting_get_member(g, "source");
+	if (tmpl_compile(config_setting_get_string(s), 1, &r->source, msg, sizeof(msg)) != AM_OK)
+		add_err(e, line_of(s), "%s.source: %s", where, msg);
+	s = config_setting_get_member(g, "target");
+	if (tmpl_compile(config_setting_get_string(s), 0, &r->target, msg, sizeof(msg)) != AM_OK)
+		add_err(e, line_of(s), "%s.target: %s", where, msg);
+	if (config_setting_lookup_string(g, "format", &v) && index_format_parse(v, &fmt) != 0)
+		add_err(e, line_of(config_setting_get_member(g, "format")),
+		    "%s.format must be \"auto\", \"oci\" or \"docker\"", where);
+	r->format = (int)fmt;
+
+	plats = config_setting_get_member(g, "platforms");
+	archs = config_setting_get_member(g, "architectures");
+	len = config_setting_length(archs);
+	r->archs = xcalloc((size_t)(len ? len : 1), sizeof(*r->archs));
+	if (len == 0)
+		add_err(e, line_of(archs), "%s.architectures must list at least one architecture", where);
+	for (i = 0; i < len; i++) {
+		struct arch_token *t = &r->archs[r->n_archs];
+		const char *plat = NULL;
+		v = config_setting_get_string_elem(archs, i);
+		if (v == NULL || v[0] == '\0' || !name_valid_tag(v)) {
+			add_err(e, line_of(archs), "%s.architectures[%d] must be a non-empty tag-safe string",
+			    where, i);
+			continue;
+		}
+		if (token_known(r, r->n_archs, v)) {
+			add_err(e, line_of(archs), "%s.architectures lists \"%s\" twice", where, v);
+			continue;
+		}
+		(void)am_fmt(t->name, sizeof(t->name), "%s", v);
+		if (plats != NULL && config_setting_lookup_string(plats, v, &plat)) {
+			if (platform_parse(plat, &t->platform, msg, sizeof(msg)) != AM_OK) {
+				add_err(e, line_of(config_setting_get_member(plats, v)), "%s.platforms.%s: %s",
+				    where, v, msg);
+				continue;
+			}
+		} else if (!arch_builtin(v, &t->platform)) {
+			add_err(e, line_of(archs), "%s: unknown architecture \"%s\"; map it in "
+			    "platforms = { %s = \"os/arch[/variant]\"; }", where, v, v);
+			continue;
+		}
+		r->n_archs++;
+	}
+	if (plats != NULL) {
+		for (i = 0; i < config_setting_length(plats); i++) {
+			s = config_setting_get_elem(plats, (unsigned)i);
+			if (config_setting_type(s) != CONFIG_TYPE_STRING)
+				add_err(e, line_of(s), "%s.platforms.%s must be a string \"os/arch[/variant]\"",
+				    where, config_setting_name(s));
+		}
+	}
+}
+
+static void
+load_rules(struct errs *e, config_setting_t *list, struct cfg *c)
+{
+	int i, n = config_setting_length(list);
+	char where[64];
+
+	c->rules = xcalloc((size_t)(n ? n : 1), sizeof(*c->rules));
+	if (n == 0)
+		add_err(e, line_of(list), "rules must hold at least one rule");
+	for (i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		(void)am_fmt(where, sizeof(where), "rules[%d]", i);
+		c->n_rules++;
+		if (!config_setting_is_group(g)) {
+			add_err(e, line_of(g), "%s must be a group { ... }", where);
+			continue;
+		}
+		load_rule(e, g, &c->rules[i], where);
+	}
+}
+
+enum am_err
+cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen)
+{
+	config_t lc;
+	config_setting_t *root, *s;
+	struct cfg *c = xcalloc(1, sizeof(*c));
+	struct errs e = { path, err, errlen, 0, 0 };
+	const char *lvl;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	c->path = xstrdup(path);
+	c->workers = 4;
+	c->max_body_bytes = 1024 * 1024;
+	c->request_timeout_ms = 10000;
+	c->log_level = LOG_INFO;
+	config_init(&lc);
+	if (!config_read_file(&lc, path)) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			add_err(&e, 0, "cannot read the file: %s", strerror(errno));
+		else
+			add_err(&e, config_error_line(&lc), "%s", config_error_text(&lc));
+		goto done;
+	}
+	root = config_root_setting(&lc);
+	if (apply(&e, root, "", top_spec, NULL) != 0)   /* "": top-level keys print bare */
+		goto done;
+	if (config_lookup_string(&lc, "log_level", &lvl) && log_level_parse(lvl, &c->log_level) != 0)
+		add_err(&e, line_of(config_lookup(&lc, "log_level")),
+		    "log_level must be debug, info, warn or error");
+	load_server(&e, config_setting_get_member(root, "server"), c, flags);
+	if (c->webhook_path == NULL)
+		c->webhook_path = xstrdup("/hooks/harbor");
+	s = config_setting_get_member(root, "registries");
+	load_registries(&e, s, c, flags);
+	load_rules(&e, config_setting_get_member(root, "rules"), c);
+done:
+	config_destroy(&lc);
+	if (e.count > 0) {
+		cfg_free(c);
+		return AM_EINVAL;
+	}
+	*out = c;
+	return AM_OK;
+}
+
+const struct cfg_registry *
+cfg_registry_by_host(const struct cfg *c, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_registries; i++)
+		if (c->registries[i].host != NULL && strcasecmp(c->registries[i].host, host) == 0)
+			return &c->registries[i];
+	return NULL;
+}
+
+void
+cfg_free(struct cfg *c)
+{
+	size_t i, j;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->listen);
+	free(c->tls_certificate);
+	free(c->tls_private_key);
+	free(c->webhook_path);
+	free(c->webhook_secret_file);
+	for (i = 0; i < c->n_registries; i++) {
+		free(c->registries[i].host);
+		free(c->registries[i].url);
+		free(c->registries[i].ca_file);
+		free(c->registries[i].username);
+		free(c->registries[i].password_file);
+	}
+	free(c->registries);
+	for (i = 0; i < c->n_rules; i++) {
+		for (j = 0; j < c->rules[i].n_repositories; j++)
+			free(c->rules[i].repositories[j]);
+		free(c->rules[i].repositories);
+		free(c->rules[i].archs);
+	}
+	free(c->rules);
+	free(c);
+}

@@ -1,0 +1,57 @@
+/*
+ * The configuration file (libconfig syntax): loaded and validated in one
+ * pass driven by a table of every setting; unknown keys and bad values are
+ * reported as "file:line: message".
+ */
+#ifndef AM_CONFIG_H
+#define AM_CONFIG_H
+
+#include <stddef.h>
+#include "../server/common.h"
+#include "../server/log.h"
+#include "rule.h"
+
+struct cfg_registry {
+	char *host;            /* host part of Harbor's resource_url */
+	char *url;             /* where the registry API is reached */
+	char *ca_file;         /* NULL: system store */
+	int insecure;
+	char *username;        /* NULL: anonymous */
+	char *password_file;
+	long timeout_ms;
+};
+
+struct cfg {
+	char *path;
+	char *listen;              /* "host:port" */
+	char *tls_certificate;     /* NULL with plain_http */
+	char *tls_private_key;
+	int plain_http;
+	char *webhook_path;
+	char *webhook_secret_file; /* NULL only with allow_unauthenticated */
+	int allow_unauthenticated;
+	long workers;
+	long max_body_bytes;
+	long request_timeout_ms;
+	enum log_level log_level;
+	struct cfg_registry *registries;
+	size_t n_registries;
+	struct rule *rules;
+	size_t n_rules;
+};
+
+enum {
+	CFG_CHECK_FILES = 1,   /* also check that referenced files exist and secrets are private */
+};
+
+/*
+ * Load and validate. On failure err holds every problem found, one
+ * "file:line: message" per line.
+ */
+enum am_err cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen);
+void cfg_free(struct cfg *c);   /* accepts NULL */
+
+/* The registry whose host matches (case-insensitive), or NULL. */
+const struct cfg_registry *cfg_registry_by_host(const struct cfg *c, const char *host);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * The webhook decision, free of HTTP plumbing: a request (method, headers,
+ * body) goes in, a status and JSON body come out, and matched groups are
+ * handed to the enqueue callback.
+ */
+#ifndef AM_WEBHOOK_H
+#define AM_WEBHOOK_H
+
+#include <stddef.h>
+#include "../config/config.h"
+#include "event.h"
+
+struct webhook_env {
+	const struct cfg *cfg;
+	const char *secret;        /* whole expected Authorization value; NULL: none required */
+	/* Returns 1 when queued, 0 when coalesced with pending work. */
+	int (*enqueue)(void *ctx, const struct group *g);
+	void *ctx;
+};
+
+struct webhook_req {
+	const char *method;
+	const char *authorization;  /* NULL when absent */
+	const char *content_type;   /* NULL when absent */
+	const char *body;
+	size_t body_len;
+	int body_too_large;         /* the server stopped reading at the cap */
+};
+
+struct webhook_resp {
+	int status;
+	char *body;                 /* JSON, caller frees */
+	char summary[512];          /* for the log line: outcome and what matched */
+};
+
+void webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
+    struct webhook_resp *resp);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * Assembly of one group: read every architecture's source image, check its
+ * platform against the rule, build the index and publish it when it is new.
+ */
+#ifndef AM_ASSEMBLE_H
+#define AM_ASSEMBLE_H
+
+#include "../config/rule.h"
+#include "api.h"
+#include "index.h"
+
+enum asm_outcome {
+	ASM_PUBLISHED,   /* index pushed */
+	ASM_UNCHANGED,   /* target already had this exact index */
+	ASM_WAITING,     /* some architecture is not pushed yet */
+	ASM_REFUSED,     /* content contradicts the rule: nothing published */
+	ASM_FAILED,      /* registry or network fault */
+	ASM_DRY_RUN,     /* index built, not pushed */
+};
+
+const char *asm_outcome_name(enum asm_outcome o);
+
+struct asm_result {
+	enum asm_outcome outcome;
+	enum am_err err;            /* for ASM_FAILED / ASM_REFUSED */
+	char target[NAME_MAX_REPO + NAME_MAX_TAG + 2];  /* repo:tag */
+	char digest[80];            /* index digest when built */
+	char detail[1024];          /* what is missing, why refused or failed */
+	struct index_doc doc;       /* the built index (owned; asm_result_clear frees) */
+};
+
+/*
+ * Assemble group (repo, version) of rule r. dry_run builds and compares but
+ * never pushes. Never publishes unless every architecture is present and
+ * matches its expected platform.
+ */
+void assemble(const struct reg_api *api, const struct rule *r, const char *repo,
+    const char *version, int dry_run, struct asm_result *out);
+void asm_result_clear(struct asm_result *res);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * CivetWeb glue. The request callback only moves bytes: it reads headers and
+ * a capped body, calls webhook_handle() and writes what it returns.
+ * Everything it needs comes through cbdata; nothing global.
+ */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <civetweb.h>
+#include <openssl/ssl.h>
+
+#include "../handlers/webhook.h"
+#include "log.h"
+
+struct http_server {
+	struct mg_context *ctx;
+	struct webhook_env env;
+	const struct cfg *cfg;
+	char ports[300];
+	char timeout[32];
+	char threads[16];
+};
+
+static void
+write_json(struct mg_connection *conn, int status, const char *body)
+{
+	size_t len = body ? strlen(body) : 0;
+
+	mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
+	    status, mg_get_response_code_text(conn, status), len + 1);
+	if (len > 0)
+		mg_write(conn, body, len);
+	mg_write(conn, "\n", 1);
+}
+
+/* Read at most cap bytes; *too_large when the client sent more. */
+static char *
+read_body(struct mg_connection *conn, size_t cap, size_t *len, int *too_large)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	char *buf;
+	size_t used = 0;
+	int n;
+
+	*len = 0;
+	*too_large = 0;
+	if (ri->content_length > 0 && (unsigned long long)ri->content_length > cap) {
+		*too_large = 1;
+		return NULL;
+	}
+	buf = xmalloc(cap + 1);
+	while ((n = mg_read(conn, buf + used, cap + 1 - used)) > 0) {
+		used += (size_t)n;
+		if (used > cap) {
+			*too_large = 1;
+			free(buf);
+			return NULL;
+		}
+	}
+	buf[used] = '\0';
+	*len = used;
+	return buf;
+}
+
+static int
+on_webhook(struct mg_connection *conn, void *cbdata)
+{
+	struct http_server *h = cbdata;
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct webhook_req req;
+	struct webhook_resp resp;
+	long long t0 = am_now_ms();
+	char *body = NULL;
+
+	memset(&req, 0, sizeof(req));
+	req.method = ri->request_method;
+	req.authorization = mg_get_header(conn, "Authorization");
+	req.content_type = mg_get_header(conn, "Content-Type");
+	if (strcmp(req.method, "POST") == 0)
+		body = read_body(conn, (size_t)h->cfg->max_body_bytes, &req.body_len, &req.body_too_large);
+	req.body = body ? body : "";
+	webhook_handle(&h->env, &req, &resp);
+	write_json(conn, resp.status, resp.body);
+	log_info("webhook remote=%s method=%s status=%d %s ms=%lld", ri->remote_addr,
+	    ri->request_method, resp.status, resp.summary, am_now_ms() - t0);
+	free(resp.body);
+	free(body);
+	return resp.status;
+}
+
+static int
+on_log(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	log_warn("http %s", message);
+	return 1;
+}
+
+/* Called by CivetWeb with its fresh SSL_CTX: load our certificate and key. */
+static int
+on_init_ssl(void *ssl_ctx, void *user_data)
+{
+	struct http_server *h = user_data;
+	SSL_CTX *ctx = ssl_ctx;
+
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    SSL_CTX_use_certificate_chain_file(ctx, h->cfg->tls_certificate) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, h->cfg->tls_private_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		log_error("tls cannot load certificate=%s private_key=%s (PEM files that match)",
+		    h->cfg->tls_certificate, h->cfg->tls_private_key);
+		return -1;
+	}
+	return 1;   /* set up here: CivetWeb must not load a certificate itself */
+}
+
+enum am_err
+http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
+    char *err, size_t errlen)
+{
+	struct http_server *h = xcalloc(1, sizeof(*h));
+	struct mg_callbacks cb;
+	struct mg_init_data init;
+	struct mg_error_data ed;
+	char ebuf[256] = "";
+	const char *opts[32];
+	int i = 0;
+
+	h->cfg = cfg;
+	h->env.cfg = cfg;
+	h->env.secret = service_secret(svc);
+	h->env.enqueue = service_enqueue;
+	h->env.ctx = svc;
+	(void)am_fmt(h->ports, sizeof(h->ports), "%s%s", cfg->listen, cfg->plain_http ? "" : "s");
+	(void)am_fmt(h->timeout, sizeof(h->timeout), "%ld", cfg->request_timeout_ms);
+	(void)am_fmt(h->threads, sizeof(h->threads), "%d", 16);
+	opts[i++] = "listening_ports";
+	opts[i++] = h->ports;
+	opts[i++] = "num_threads";
+	opts[i++] = h->threads;
+	opts[i++] = "request_timeout_ms";
+	opts[i++] = h->timeout;
+	opts[i++] = "enable_keep_alive";
+	opts[i++] = "yes";
+	opts[i++] = "keep_alive_timeout_ms";
+	opts[i++] = "30000";
+	if (!cfg->plain_http) {
+		opts[i++] = "ssl_protocol_version";
+		opts[i++] = "4";   /* TLS 1.2 and later */
+	}
+	opts[i] = NULL;
+
+	memset(&cb, 0, sizeof(cb));
+	cb.log_message = on_log;
+	if (!cfg->plain_http)
+		cb.init_ssl = on_init_ssl;
+	memset(&init, 0, sizeof(init));
+	init.callbacks = &cb;
+	init.user_data = h;
+	init.configuration_options = opts;
+	memset(&ed, 0, sizeof(ed));
+	ed.text = ebuf;
+	ed.text_buffer_size = sizeof(ebuf);
+	h->ctx = mg_start2(&init, &ed);
+	if (h->ctx == NULL) {
+		free(h);
+		return am_fail(err, errlen, AM_EIO, "cannot start the listener on %s: %s",
+		    cfg->listen, ebuf[0] ? ebuf : "unknown error");
+	}
+	mg_set_request_handler(h->ctx, cfg->webhook_path, on_webhook, h);
+	*out = h;
+	return AM_OK;
+}
+
+void
+http_stop(struct http_server *h)
+{
+	if (h == NULL)
+		return;
+	mg_stop(h->ctx);
+	free(h);
+}
