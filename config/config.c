@@ -166,6 +166,23 @@ static const struct spec top_spec[] = {
 	{ "registries", K_LIST, 1, 0, 0, NONE, "registries archmerge talks to" },
 	{ "rules", K_LIST, 1, 0, 0, NONE, "naming rules" },
 	{ "log_level", K_STR, 0, 0, 0, NONE, "debug | info | warn | error" },
+	{ "log_format", K_STR, 0, 0, 0, NONE, "logfmt | json" },
+	{ "state_dir", K_STR, 0, 0, 0, offsetof(struct cfg, state_dir), "directory" },
+	{ "reconcile", K_GROUP, 0, 0, 0, NONE, "periodic catch-up from the registry" },
+	{ "retry", K_GROUP, 0, 0, 0, NONE, "backoff of transient registry faults" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec reconcile_spec[] = {
+	{ "interval_s", K_INT, 0, 0, 7 * 24 * 3600, offsetof(struct cfg, reconcile_interval_s), "" },
+	{ "on_start", K_BOOL, 0, 0, 0, offsetof(struct cfg, reconcile_on_start), "" },
+	{ "repositories", K_STRARRAY, 0, 0, 0, NONE, "" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec retry_spec[] = {
+	{ "initial_ms", K_INT, 0, 10, 3600000, offsetof(struct cfg, retry_initial_ms), "" },
+	{ "max_ms", K_INT, 0, 10, 3600000, offsetof(struct cfg, retry_max_ms), "" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -179,6 +196,10 @@ static const struct spec server_spec[] = {
 	{ "workers", K_INT, 0, 1, 64, offsetof(struct cfg, workers), "assembly threads" },
 	{ "max_body_bytes", K_INT, 0, 1024, 16 * 1024 * 1024, offsetof(struct cfg, max_body_bytes), "" },
 	{ "request_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, request_timeout_ms), "" },
+	{ "max_connections", K_INT, 0, 1, 4096, offsetof(struct cfg, max_connections), "" },
+	{ "max_header_bytes", K_INT, 0, 1024, 1048576, offsetof(struct cfg, max_header_bytes), "" },
+	{ "shutdown_timeout_ms", K_INT, 0, 0, 600000, offsetof(struct cfg, shutdown_timeout_ms), "" },
+	{ "status_secret_file", K_STR, 0, 0, 0, offsetof(struct cfg, status_secret_file), "file" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -272,6 +293,8 @@ load_server(struct errs *e, config_setting_t *srv, struct cfg *c, int flags)
 		}
 		check_file(e, config_setting_get_member(srv, "webhook_secret_file"),
 		    c->webhook_secret_file, 1);
+		check_file(e, config_setting_get_member(srv, "status_secret_file"),
+		    c->status_secret_file, 1);
 	}
 }
 
@@ -449,6 +472,13 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	c->max_body_bytes = 1024 * 1024;
 	c->request_timeout_ms = 10000;
 	c->log_level = LOG_INFO;
+	c->max_connections = 64;
+	c->max_header_bytes = 16384;
+	c->shutdown_timeout_ms = 10000;
+	c->reconcile_interval_s = 300;
+	c->reconcile_on_start = 1;
+	c->retry_initial_ms = 500;
+	c->retry_max_ms = 60000;
 	config_init(&lc);
 	if (!config_read_file(&lc, path)) {
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
@@ -463,9 +493,32 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	if (config_lookup_string(&lc, "log_level", &lvl) && log_level_parse(lvl, &c->log_level) != 0)
 		add_err(&e, line_of(config_lookup(&lc, "log_level")),
 		    "log_level must be debug, info, warn or error");
+	if (config_lookup_string(&lc, "log_format", &lvl)) {
+		if (strcmp(lvl, "json") == 0)
+			c->log_json = 1;
+		else if (strcmp(lvl, "logfmt") != 0)
+			add_err(&e, line_of(config_lookup(&lc, "log_format")),
+			    "log_format must be logfmt or json");
+	}
 	load_server(&e, config_setting_get_member(root, "server"), c, flags);
 	if (c->webhook_path == NULL)
 		c->webhook_path = xstrdup("/hooks/harbor");
+	if (c->state_dir == NULL)
+		c->state_dir = xstrdup("/var/lib/archmerge");
+	if ((s = config_setting_get_member(root, "reconcile")) != NULL &&
+	    apply(&e, s, "reconcile", reconcile_spec, c) == 0 &&
+	    (s = config_setting_get_member(s, "repositories")) != NULL) {
+		c->reconcile_repositories = str_array(s, &c->n_reconcile_repositories);
+		for (size_t k = 0; k < c->n_reconcile_repositories; k++)
+			if (!name_valid_repo(c->reconcile_repositories[k]))
+				add_err(&e, line_of(s), "reconcile.repositories: \"%s\" is not a repository name",
+				    c->reconcile_repositories[k]);
+	}
+	if ((s = config_setting_get_member(root, "retry")) != NULL)
+		(void)apply(&e, s, "retry", retry_spec, c);
+	if (c->retry_max_ms < c->retry_initial_ms)
+		add_err(&e, line_of(config_setting_get_member(root, "retry")),
+		    "retry.max_ms must not be smaller than retry.initial_ms");
 	s = config_setting_get_member(root, "registries");
 	load_registries(&e, s, c, flags);
 	load_rules(&e, config_setting_get_member(root, "rules"), c);
@@ -503,6 +556,11 @@ cfg_free(struct cfg *c)
 	free(c->tls_private_key);
 	free(c->webhook_path);
 	free(c->webhook_secret_file);
+	free(c->status_secret_file);
+	free(c->state_dir);
+	for (i = 0; i < c->n_reconcile_repositories; i++)
+		free(c->reconcile_repositories[i]);
+	free(c->reconcile_repositories);
 	for (i = 0; i < c->n_registries; i++) {
 		free(c->registries[i].host);
 		free(c->registries[i].url);

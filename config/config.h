@@ -33,7 +33,19 @@ struct cfg {
 	long workers;
 	long max_body_bytes;
 	long request_timeout_ms;
+	long max_connections;      /* concurrent HTTP connections (CivetWeb threads) */
+	long max_header_bytes;     /* request line + headers */
+	long shutdown_timeout_ms;  /* SIGTERM: time allowed to finish in-flight work */
+	char *status_secret_file;  /* protects /status and /metrics; NULL: open */
+	char *state_dir;           /* journal and remembered repositories */
 	enum log_level log_level;
+	int log_json;              /* log_format = "json" */
+	long reconcile_interval_s; /* 0: no periodic pass */
+	int reconcile_on_start;
+	char **reconcile_repositories;   /* extra repositories to list, besides rule names */
+	size_t n_reconcile_repositories;
+	long retry_initial_ms;     /* first backoff of a transient registry fault */
+	long retry_max_ms;         /* backoff cap */
 	struct cfg_registry *registries;
 	size_t n_registries;
 	struct rule *rules;

@@ -20,6 +20,7 @@ struct http_server {
 	char ports[300];
 	char timeout[32];
 	char threads[16];
+	char maxreq[16];
 };
 
 static void
@@ -135,13 +136,16 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	h->env.ctx = svc;
 	(void)am_fmt(h->ports, sizeof(h->ports), "%s%s", cfg->listen, cfg->plain_http ? "" : "s");
 	(void)am_fmt(h->timeout, sizeof(h->timeout), "%ld", cfg->request_timeout_ms);
-	(void)am_fmt(h->threads, sizeof(h->threads), "%d", 16);
+	(void)am_fmt(h->threads, sizeof(h->threads), "%ld", cfg->max_connections);
+	(void)am_fmt(h->maxreq, sizeof(h->maxreq), "%ld", cfg->max_header_bytes);
 	opts[i++] = "listening_ports";
 	opts[i++] = h->ports;
 	opts[i++] = "num_threads";
 	opts[i++] = h->threads;
 	opts[i++] = "request_timeout_ms";
 	opts[i++] = h->timeout;
+	opts[i++] = "max_request_size";
+	opts[i++] = h->maxreq;
 	opts[i++] = "enable_keep_alive";
 	opts[i++] = "yes";
 	opts[i++] = "keep_alive_timeout_ms";

@@ -16,14 +16,12 @@
 #include "../registry/names.h"
 #include "http.h"
 #include "log.h"
+#include "commands.h"
 #include "service.h"
 
 #ifndef ARCHMERGE_VERSION
 #define ARCHMERGE_VERSION "dev"
 #endif
-
-/* Exit codes (documented in README and --help). */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_WAITING = 3 };
 
 static const char usage_text[] =
 "usage: archmerge <command> [options]\n"
@@ -44,45 +42,82 @@ static const char usage_text[] =
 "exit codes: 0 success, 1 failure (bad config, registry error, refused content),\n"
 "            2 usage error, 3 (assemble) group still waiting for architectures\n";
 
-struct args {
-	const char *config;
-	const char *registry;
-	const char *pos[4];
-	int n_pos;
-	int dry_run;
-};
+static int
+is_flag(const char *s)
+{
+	return strcmp(s, "--dry-run") == 0 || strcmp(s, "--json") == 0;
+}
 
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
+	const char *eq;
 	int i;
 
 	memset(a, 0, sizeof(*a));
 	for (i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+		const char *s = argv[i];
+		if (strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0) {
 			if (++i >= argc)
 				return -1;
 			a->config = argv[i];
-		} else if (strcmp(argv[i], "--registry") == 0) {
-			if (++i >= argc)
-				return -1;
-			a->registry = argv[i];
-		} else if (strcmp(argv[i], "--dry-run") == 0) {
+		} else if (strcmp(s, "--dry-run") == 0) {
 			a->dry_run = 1;
-		} else if (argv[i][0] == '-') {
-			fprintf(stderr, "archmerge: unknown option %s\n", argv[i]);
+		} else if (strcmp(s, "--json") == 0) {
+			a->json = 1;
+		} else if (strncmp(s, "--", 2) == 0 && s[2] != '\0' && !is_flag(s)) {
+			if (a->n_opt == ARGS_MAX_OPT)
+				return -1;
+			eq = strchr(s, '=');
+			if (eq != NULL) {
+				/* --key=value: the key is kept with its "=value" tail; compare by prefix */
+				a->opt[a->n_opt].key = s;
+				a->opt[a->n_opt].val = eq + 1;
+			} else {
+				if (++i >= argc)
+					return -1;
+				a->opt[a->n_opt].key = s;
+				a->opt[a->n_opt].val = argv[i];
+			}
+			a->n_opt++;
+		} else if (s[0] == '-' && s[1] != '\0') {
+			fprintf(stderr, "archmerge: unknown option %s\n", s);
 			return -1;
-		} else if (a->n_pos < 4) {
-			a->pos[a->n_pos++] = argv[i];
+		} else if (a->n_pos < ARGS_MAX_POS) {
+			a->pos[a->n_pos++] = s;
 		} else {
 			return -1;
 		}
 	}
-	return a->config != NULL ? 0 : -1;
+	return 0;
 }
 
-static struct cfg *
-load(const char *path, int flags)
+static int
+key_is(const char *stored, const char *key)
+{
+	size_t n = strlen(key);
+	return strncmp(stored, key, n) == 0 && (stored[n] == '\0' || stored[n] == '=');
+}
+
+const char *
+args_opt_nth(const struct args *a, const char *key, int nth)
+{
+	int i;
+
+	for (i = 0; i < a->n_opt; i++)
+		if (key_is(a->opt[i].key, key) && nth-- == 0)
+			return a->opt[i].val;
+	return NULL;
+}
+
+const char *
+args_opt(const struct args *a, const char *key)
+{
+	return args_opt_nth(a, key, 0);
+}
+
+struct cfg *
+cmd_load_config(const char *path, int flags)
 {
 	static char err[8192];
 	struct cfg *c = NULL;
@@ -94,10 +129,10 @@ load(const char *path, int flags)
 	return c;
 }
 
-static int
+int
 cmd_check(const struct args *a)
 {
-	struct cfg *c = load(a->config, CFG_CHECK_FILES);
+	struct cfg *c = cmd_load_config(a->config, CFG_CHECK_FILES);
 
 	if (c == NULL)
 		return EXIT_FAIL;
@@ -106,10 +141,10 @@ cmd_check(const struct args *a)
 	return EXIT_OK;
 }
 
-static int
+int
 cmd_serve(const struct args *a)
 {
-	struct cfg *c = load(a->config, CFG_CHECK_FILES);
+	struct cfg *c = cmd_load_config(a->config, CFG_CHECK_FILES);
 	struct service *svc = NULL;
 	struct http_server *http = NULL;
 	sigset_t stop;
@@ -148,13 +183,14 @@ done:
 	return rc;
 }
 
-static int
+int
 cmd_assemble(const struct args *a)
 {
 	struct cfg *c;
 	struct service *svc = NULL;
 	struct asm_result res;
 	struct group g;
+	const char *registry = args_opt(a, "--registry");
 	char err[512];
 	size_t i;
 	int rc = EXIT_FAIL;
@@ -168,19 +204,19 @@ cmd_assemble(const struct args *a)
 		    a->pos[0], a->pos[1]);
 		return EXIT_USAGE;
 	}
-	if ((c = load(a->config, CFG_CHECK_FILES)) == NULL)
+	if ((c = cmd_load_config(a->config, CFG_CHECK_FILES)) == NULL)
 		return EXIT_FAIL;
 	log_set_level(c->log_level);
 	memset(&g, 0, sizeof(g));
-	if (a->registry != NULL && cfg_registry_by_host(c, a->registry) == NULL) {
-		fprintf(stderr, "archmerge: no registry with host %s in %s\n", a->registry, a->config);
+	if (registry != NULL && cfg_registry_by_host(c, registry) == NULL) {
+		fprintf(stderr, "archmerge: no registry with host %s in %s\n", registry, a->config);
 		goto done;
 	}
-	if (a->registry == NULL && c->n_registries > 1) {
+	if (registry == NULL && c->n_registries > 1) {
 		fprintf(stderr, "archmerge: the configuration names several registries; pick one with --registry HOST\n");
 		goto done;
 	}
-	(void)am_fmt(g.host, sizeof(g.host), "%s", a->registry ? a->registry : c->registries[0].host);
+	(void)am_fmt(g.host, sizeof(g.host), "%s", registry ? registry : c->registries[0].host);
 	for (i = 0; i < c->n_rules; i++)
 		if (rule_covers(&c->rules[i], a->pos[0]))
 			break;
@@ -217,33 +253,53 @@ done:
 	return rc;
 }
 
+static const struct command {
+	const char *name;
+	int (*run)(const struct args *a);
+	int needs_config;
+	const char *usage;
+} commands[] = {
+	{ "serve", cmd_serve, 1, "archmerge serve -c FILE" },
+	{ "check-config", cmd_check, 1, "archmerge check-config -c FILE" },
+	{ "assemble", cmd_assemble, 1,
+	    "archmerge assemble -c FILE REPO VERSION [--dry-run] [--registry HOST]" },
+};
+
 int
 main(int argc, char **argv)
 {
+	const struct command *cmd = NULL;
 	struct args a;
-	const char *cmd;
+	size_t i;
 	int rc;
 
 	if (argc < 2) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	cmd = argv[1];
-	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
 	}
-	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
 		printf("archmerge %s\n", ARCHMERGE_VERSION);
 		return EXIT_OK;
 	}
-	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "check-config") != 0 &&
-	    strcmp(cmd, "assemble") != 0) {
-		fprintf(stderr, "archmerge: unknown command \"%s\" (try --help)\n", cmd);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL) {
+		fprintf(stderr, "archmerge: unknown command \"%s\" (try --help)\n", argv[1]);
 		return EXIT_USAGE;
 	}
-	if (parse_args(argc - 2, argv + 2, &a) != 0) {
-		fprintf(stderr, "archmerge: %s needs -c FILE (try --help)\n", cmd);
+	for (i = 2; i < (size_t)argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: %s\n", cmd->usage);
+			return EXIT_OK;
+		}
+	}
+	if (parse_args(argc - 2, argv + 2, &a) != 0 || (cmd->needs_config && a.config == NULL)) {
+		fprintf(stderr, "usage: %s\n", cmd->usage);
 		return EXIT_USAGE;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -251,12 +307,7 @@ main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	mg_init_library(MG_FEATURES_TLS);
-	if (strcmp(cmd, "check-config") == 0)
-		rc = cmd_check(&a);
-	else if (strcmp(cmd, "serve") == 0)
-		rc = cmd_serve(&a);
-	else
-		rc = cmd_assemble(&a);
+	rc = cmd->run(&a);
 	mg_exit_library();
 	curl_global_cleanup();
 	return rc;

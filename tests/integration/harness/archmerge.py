@@ -75,7 +75,7 @@ def render_libconfig(settings: Dict[str, object]) -> str:
 
 def make_config(*, port: int, certificate: str, private_key: str, webhook_secret_file: str,
                 registries: Sequence[dict], rules: Sequence[dict] = (DEFAULT_RULE,),
-                webhook_path: str = "/hooks/harbor", workers: int = 2,
+                webhook_path: str = "/hooks/harbor", workers: int = 2, state_dir: Optional[str] = None,
                 server_extra: Optional[dict] = None, extra: Optional[dict] = None) -> str:
     """The archmerge config text. `registries` entries: host, url, ca_file,
     username, password_file. Extra keys (server_extra / extra top-level) let
@@ -89,6 +89,8 @@ def make_config(*, port: int, certificate: str, private_key: str, webhook_secret
     }
     server.update(server_extra or {})
     settings = {"server": server, "registries": list(registries), "rules": list(rules)}
+    if state_dir is not None:
+        settings["state_dir"] = state_dir
     settings.update(extra or {})
     return render_libconfig(settings)
 
@@ -182,6 +184,8 @@ class ArchmergeFactory:
         self.registry_password = registry_password
         self.webhook_secret_file = os.path.join(directory, "webhook.secret")
         self.password_file = os.path.join(directory, "registry.password")
+        self.state_dir = os.path.join(directory, "state")
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         self.registries = [dict(r, password_file=r.get("password_file", self.password_file)) for r in registries]
         self.binary = binary
         self.port = free_port()
@@ -191,7 +195,8 @@ class ArchmergeFactory:
         """make_config with this test's port, cert, secret files and registries;
         any make_config argument can be overridden."""
         args = dict(port=self.port, certificate=self.certificate, private_key=self.private_key,
-                    webhook_secret_file=self.webhook_secret_file, registries=self.registries)
+                    webhook_secret_file=self.webhook_secret_file, registries=self.registries,
+                    state_dir=self.state_dir)
         args.update(kw)
         return make_config(**args)
 
@@ -227,7 +232,11 @@ class ArchmergeFactory:
                                 path_m.group(1) if path_m else "/hooks/harbor", self.cafile, webhook_auth)
         self.instances.append(proc)
         if wait:
-            proc.wait_ready(timeout)
+            try:
+                proc.wait_ready(timeout)
+            except BaseException:
+                proc.expect_clean_exit = False   # the failure is reported here already
+                raise
         return proc
 
     def stop_all(self):
