@@ -29,7 +29,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(if $(filter 1,$(SANITIZE)),archmerge-san,archmerge)
 
-.PHONY: all deps test unit integration demo clean install check-banned
+.PHONY: all deps test unit integration demo clean install check-banned bench
 
 all: $(BIN)
 
@@ -72,3 +72,8 @@ install: archmerge
 
 clean:
 	rm -rf build build-san archmerge archmerge-san
+
+# Benchmarks (never part of `make test`): prints a table, writes bench/results/*.md
+bench: deps archmerge
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	ARCHMERGE_BIN=$(CURDIR)/archmerge /usr/bin/python3 bench/run.py $(BENCH_ARGS)

@@ -803,12 +803,17 @@ is_push(const struct req *rq)
 
 /* The scope this request needs when no challenge said otherwise. */
 static enum am_err
-own_scope(const struct req *rq, char *scope, size_t len, char *err, size_t errlen)
+own_scope(const struct reg_client *c, const struct req *rq, char *scope, size_t len,
+    char *err, size_t errlen)
 {
 	scope[0] = '\0';
 	if (rq->repo == NULL)
 		return AM_OK;     /* /v2/: any valid token will do */
-	if (am_fmt(scope, len, "repository:%s:%s", rq->repo, is_push(rq) ? "pull,push" : "pull") != 0)
+	/* With credentials, ask for pull,push at once: one token per repository
+	 * serves both the reads and the index PUT (token services grant the
+	 * subset the account has, so a pull-only account still reads). */
+	if (am_fmt(scope, len, "repository:%s:%s", rq->repo,
+	    is_push(rq) || c->username != NULL ? "pull,push" : "pull") != 0)
 		return am_fail(err, errlen, AM_EINVAL, "repository name too long for a token scope");
 	return AM_OK;
 }
@@ -912,8 +917,9 @@ auth_after_401(struct reg_client *c, const struct req *rq, const struct resp *rs
 		return AM_OK;
 	}
 	if (have_ch && ch.scheme == AUTH_BEARER) {
-		/* Push rights are ours to ask for; for reads the registry says what it wants. */
-		if (is_push(rq) || ch.scope[0] == '\0')
+		/* Push rights are ours to ask for (see own_scope); anonymous reads take
+		 * the scope the registry names. */
+		if (is_push(rq) || c->username != NULL || ch.scope[0] == '\0')
 			memcpy(nscope, st->scope, sizeof(nscope));
 		else
 			memcpy(nscope, ch.scope, sizeof(nscope));
@@ -986,7 +992,7 @@ do_request(struct reg_client *c, const struct req *rq, struct reg_reply *out,
 		rc = am_fail(err, errlen, AM_EINVAL, "%s %.200s...: URL too long", rq->method, rq->path);
 		goto done;
 	}
-	if ((rc = own_scope(rq, st.scope, sizeof(st.scope), err, errlen)) != AM_OK)
+	if ((rc = own_scope(c, rq, st.scope, sizeof(st.scope), err, errlen)) != AM_OK)
 		goto done;
 	if ((rc = auth_start(c, &st, err, errlen)) != AM_OK)
 		goto done;

@@ -26,14 +26,23 @@ struct http_server {
 static void
 write_json(struct mg_connection *conn, int status, const char *body)
 {
-	size_t len = body ? strlen(body) : 0;
+	size_t len = body ? strlen(body) : 0, hlen;
+	char head[256], *out;
 
-	mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	/* One write for head and body: two small writes meet Nagle and delayed
+	 * ACK on the client and cost ~40 ms per request. */
+	if (am_fmt(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
-	    status, mg_get_response_code_text(conn, status), len + 1);
+	    status, mg_get_response_code_text(conn, status), len + 1) != 0)
+		return;
+	hlen = strlen(head);
+	out = xmalloc(hlen + len + 1);
+	memcpy(out, head, hlen);
 	if (len > 0)
-		mg_write(conn, body, len);
-	mg_write(conn, "\n", 1);
+		memcpy(out + hlen, body, len);
+	out[hlen + len] = '\n';
+	mg_write(conn, out, hlen + len + 1);
+	free(out);
 }
 
 /* Read at most cap bytes; *too_large when the client sent more. */
@@ -146,6 +155,8 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	opts[i++] = h->timeout;
 	opts[i++] = "max_request_size";
 	opts[i++] = h->maxreq;
+	opts[i++] = "tcp_nodelay";
+	opts[i++] = "1";
 	opts[i++] = "enable_keep_alive";
 	opts[i++] = "yes";
 	opts[i++] = "keep_alive_timeout_ms";
