@@ -490,7 +490,7 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 		goto done;
 	}
 	root = config_root_setting(&lc);
-	if (apply(&e, root, "", top_spec, NULL) != 0)   /* "": top-level keys print bare */
+	if (apply(&e, root, "", top_spec, c) != 0)   /* "": top-level keys print bare */
 		goto done;
 	if (config_lookup_string(&lc, "log_level", &lvl) && log_level_parse(lvl, &c->log_level) != 0)
 		add_err(&e, line_of(config_lookup(&lc, "log_level")),

@@ -160,6 +160,8 @@ split_origin(const char *url, struct origin *o, const char **rest)
 		if (n >= sizeof(o->port))
 			return -1;
 		memcpy(o->port, colon + 1, n);
+		if (n == 0 || strspn(o->port, "0123456789") != n)
+			return -1;
 	}
 	if ((strcasecmp(o->scheme, "https") == 0 && strcmp(o->port, "443") == 0) ||
 	    (strcasecmp(o->scheme, "http") == 0 && strcmp(o->port, "80") == 0))

@@ -376,9 +376,10 @@ process_group(const struct reconcile_env *env, struct rc_group *g)
 	}
 	if (env->assemble == NULL) {
 		/* The worker logs the assembly line for this group. */
+		int fresh = env->enqueue(env->ctx, &g->g);   /* not inside log_debug: it may not run */
 		g->result = RC_QUEUED;
 		log_debug("reconcile group=%s/%s:%s rule=\"%s\" result=queued new=%d", g->g.host,
-		    g->g.repo, g->g.version, r->name, env->enqueue(env->ctx, &g->g));
+		    g->g.repo, g->g.version, r->name, fresh);
 		return;
 	}
 	env->assemble(env->ctx, &g->g, env->dry_run, &res);
