@@ -77,16 +77,35 @@ reconcile_env_service(struct reconcile_env *env, const struct cfg *cfg, struct s
 void
 rc_names_add(struct rc_names *s, const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		if (strcmp(s->v[i], name) == 0)
-			return;
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 16;
 		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
 	}
 	s->v[s->n++] = xstrdup(name);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort and drop duplicates: n log n, where thousands of remembered names meet several rules. */
+static void
+names_unique(struct rc_names *s)
+{
+	size_t i, j = 0;
+
+	if (s->n == 0)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), name_cmp);
+	for (i = 1; i < s->n; i++) {
+		if (strcmp(s->v[i], s->v[j]) == 0)
+			free(s->v[i]);
+		else
+			s->v[++j] = s->v[i];
+	}
+	s->n = j + 1;
 }
 
 void
@@ -117,6 +136,7 @@ reconcile_repos_for_rule(const struct cfg *cfg, size_t rule, char *const *rememb
 	for (i = 0; i < n_remembered; i++)
 		if (rule_covers(r, remembered[i]))
 			rc_names_add(out, remembered[i]);
+	names_unique(out);
 }
 
 /* ---- matches and groups ---- */

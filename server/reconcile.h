@@ -89,21 +89,21 @@ struct reconcile_env {
 /* env for the real registries behind svc: list_tags, assemble and enqueue set, ctx = svc. */
 void reconcile_env_service(struct reconcile_env *env, const struct cfg *cfg, struct service *svc);
 
-/* A small set of names, insertion order kept, duplicates dropped. */
+/* A set of names (reconcile_repos_for_rule leaves it sorted, without duplicates). */
 struct rc_names {
 	char **v;
 	size_t n, cap;
 };
-void rc_names_add(struct rc_names *s, const char *name);
+void rc_names_add(struct rc_names *s, const char *name);   /* appends a copy */
 void rc_names_free(struct rc_names *s);
 
 /*
  * Which repositories to list for rule `rule`: its repository globs that
  * hold no wildcard, the configured reconcile.repositories and the
- * remembered ones it covers. Appended to out (deduplicated).
+ * remembered ones it covers, added to out (which ends sorted, unique).
  */
 void reconcile_repos_for_rule(const struct cfg *cfg, size_t rule, char *const *remembered,
-    size_t n_remembered, struct rc_names *out);
+    size_t n_remembered, struct rc_names *out);   /* out: sorted, unique */
 
 /* One per-architecture tag found in a listing. */
 struct rc_match {

@@ -1,7 +1,8 @@
 /*
- * The remembered-repositories set: an in-memory array under a mutex, backed
- * by an append-only text file. A new name costs one write(2) + fdatasync;
- * names already known cost a scan of at most REPOS_MAX short strings.
+ * The remembered-repositories set: an in-memory array with a hash index
+ * under a mutex, backed by an append-only text file. Every queued group
+ * asks, so a known name costs one hash probe; a new one one write(2) +
+ * fdatasync.
  */
 #include "repos.h"
 
@@ -21,6 +22,8 @@
 #define HOST_MAX 256
 #define LINE_MAX_LEN (HOST_MAX + NAME_MAX_REPO + 2)
 #define FILE_MAX ((size_t)REPOS_MAX * LINE_MAX_LEN + 4096)
+#define SLOTS 32768               /* power of two, over 3 x REPOS_MAX: short probe runs */
+_Static_assert(SLOTS > 2 * REPOS_MAX && (SLOTS & (SLOTS - 1)) == 0, "hash table too small");
 
 static const char header[] =
     "# archmerge: repositories seen in webhooks (registry host/repository), one per line\n";
@@ -29,6 +32,7 @@ struct repos {
 	pthread_mutex_t lock;
 	char **items;             /* "host/repo" */
 	size_t n, cap;
+	unsigned *slots;          /* open addressing: index + 1 into items, 0 = empty */
 	int fd;                   /* append handle; -1 when read-only */
 	char *path;
 	int full_warned;
@@ -60,17 +64,29 @@ valid_entry(const char *s)
 	return slash != NULL && valid_host(s, (size_t)(slash - s)) && name_valid_repo(slash + 1);
 }
 
+/* FNV-1a: the slot where entry is, or the empty one where it would go. */
+static size_t
+slot_of(const struct repos *r, const char *entry)
+{
+	unsigned long h = 2166136261ul;
+	const unsigned char *p;
+	size_t i;
+
+	for (p = (const unsigned char *)entry; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619ul;
+	for (i = h & (SLOTS - 1); r->slots[i] != 0; i = (i + 1) & (SLOTS - 1))
+		if (strcmp(r->items[r->slots[i] - 1], entry) == 0)
+			break;
+	return i;
+}
+
 static int
 find(const struct repos *r, const char *entry)
 {
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		if (strcmp(r->items[i], entry) == 0)
-			return 1;
-	return 0;
+	return r->slots[slot_of(r, entry)] != 0;
 }
 
+/* entry must be new and r->n < REPOS_MAX (so the table never fills). */
 static void
 add(struct repos *r, const char *entry)
 {
@@ -78,6 +94,7 @@ add(struct repos *r, const char *entry)
 		r->cap = r->cap ? r->cap * 2 : 64;
 		r->items = xrealloc(r->items, r->cap * sizeof(*r->items));
 	}
+	r->slots[slot_of(r, entry)] = (unsigned)r->n + 1;
 	r->items[r->n++] = xstrdup(entry);
 }
 
@@ -165,6 +182,7 @@ repos_open(const char *state_dir, int flags, struct repos **out, char *err, size
 
 	pthread_mutex_init(&r->lock, NULL);
 	r->fd = -1;
+	r->slots = xcalloc(SLOTS, sizeof(*r->slots));
 	r->path = xmalloc(strlen(state_dir) + sizeof(REPOS_FILE) + 1);
 	memcpy(r->path, state_dir, strlen(state_dir));
 	r->path[strlen(state_dir)] = '/';
@@ -216,6 +234,7 @@ repos_free(struct repos *r)
 	for (i = 0; i < r->n; i++)
 		free(r->items[i]);
 	free(r->items);
+	free(r->slots);
 	free(r->path);
 	pthread_mutex_destroy(&r->lock);
 	free(r);

@@ -492,6 +492,25 @@ test_repos(struct repos **keep)
 	CHECK(repos_list(NULL, "h", &list) == 0 && list == NULL);
 	*keep = r;
 
+	/* the cap, and the hash index over many names (read only: memory, no fsync per name) */
+	{
+		struct repos *big = NULL;
+		char name[64];
+		size_t i, fresh = 0, again = 0;
+
+		CHECK(repos_open("/nonexistent/archmerge", REPOS_READONLY, &big, err, sizeof(err)) == AM_OK);
+		for (i = 0; i <= REPOS_MAX; i++) {
+			(void)am_fmt(name, sizeof(name), "team%zu/app-%zu", i % 97, i);
+			fresh += (size_t)repos_note(big, "h.example", name);
+		}
+		for (i = 0; i < REPOS_MAX; i += 7) {
+			(void)am_fmt(name, sizeof(name), "team%zu/app-%zu", i % 97, i);
+			again += (size_t)repos_note(big, "h.example", name);
+		}
+		CHECK(fresh == REPOS_MAX && again == 0 && repos_count(big) == REPOS_MAX);
+		repos_free(big);
+	}
+
 	/* an unusable state_dir is an error */
 	CHECK(repos_open("/proc/archmerge-no/such", 0, &r, err, sizeof(err)) == AM_EIO);
 	CHECK(strstr(err, "state_dir") != NULL);
