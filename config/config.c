@@ -177,6 +177,7 @@ static const struct spec reconcile_spec[] = {
 	{ "interval_s", K_INT, 0, 0, 7 * 24 * 3600, offsetof(struct cfg, reconcile_interval_s), "" },
 	{ "on_start", K_BOOL, 0, 0, 0, offsetof(struct cfg, reconcile_on_start), "" },
 	{ "repositories", K_STRARRAY, 0, 0, 0, NONE, "" },
+	{ "page_size", K_INT, 0, 1, 10000, offsetof(struct cfg, reconcile_page_size), "" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -477,6 +478,7 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	c->shutdown_timeout_ms = 10000;
 	c->reconcile_interval_s = 300;
 	c->reconcile_on_start = 1;
+	c->reconcile_page_size = 100;
 	c->retry_initial_ms = 500;
 	c->retry_max_ms = 60000;
 	config_init(&lc);
@@ -488,7 +490,7 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 		goto done;
 	}
 	root = config_root_setting(&lc);
-	if (apply(&e, root, "", top_spec, NULL) != 0)   /* "": top-level keys print bare */
+	if (apply(&e, root, "", top_spec, c) != 0)   /* "": top-level keys print bare */
 		goto done;
 	if (config_lookup_string(&lc, "log_level", &lvl) && log_level_parse(lvl, &c->log_level) != 0)
 		add_err(&e, line_of(config_lookup(&lc, "log_level")),

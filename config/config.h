@@ -42,6 +42,7 @@ struct cfg {
 	int log_json;              /* log_format = "json" */
 	long reconcile_interval_s; /* 0: no periodic pass */
 	int reconcile_on_start;
+	long reconcile_page_size;  /* n= of tags/list requests */
 	char **reconcile_repositories;   /* extra repositories to list, besides rule names */
 	size_t n_reconcile_repositories;
 	long retry_initial_ms;     /* first backoff of a transient registry fault */

@@ -9,6 +9,8 @@
  */
 #include "client.h"
 #include "auth.h"
+#include "names.h"
+#include "pagelink.h"
 #include "../server/log.h"
 
 #include <errno.h>
@@ -38,6 +40,9 @@
 #define CONNECT_TIMEOUT_MS  10000L       /* at most; never more than the total */
 #define MAX_REDIRS          5L
 #define RETRY_AFTER_MAX_S   86400L
+#define LINK_MAX            2048         /* Link header of a tags/list page */
+#define TAGS_PAGE_MAX       (16u * 1024 * 1024)   /* registries ignoring n= send every tag at once */
+#define TAGS_MAX_PAGES      10000
 
 static const char ACCEPT_MANIFESTS[] =
     "Accept: application/vnd.oci.image.index.v1+json, "
@@ -116,6 +121,8 @@ struct resp {
 	char www_auth[WWWAUTH_MAX];   /* every WWW-Authenticate, joined by ", " */
 	size_t www_len;
 	int www_overflow;
+	char link[LINK_MAX];          /* every Link header, joined by ", " */
+	int link_overflow;
 	char *body;
 	size_t body_len, body_cap;
 	size_t max;
@@ -190,6 +197,8 @@ resp_reset_headers(struct resp *rs)
 	rs->www_auth[0] = '\0';
 	rs->www_len = 0;
 	rs->www_overflow = 0;
+	rs->link[0] = '\0';
+	rs->link_overflow = 0;
 	rs->body_len = 0;
 }
 
@@ -233,6 +242,21 @@ add_www_auth(struct resp *rs, const char *v, size_t n)
 	memcpy(rs->www_auth + rs->www_len, v, n);
 	rs->www_len += n;
 	rs->www_auth[rs->www_len] = '\0';
+}
+
+static void
+add_link(struct resp *rs, const char *v, size_t n)
+{
+	size_t used = strlen(rs->link), sep = used > 0 ? 2 : 0;
+
+	/* Too long to keep whole: tags_list refuses it rather than miss a page. */
+	if (rs->link_overflow || used + sep + n + 1 > sizeof(rs->link)) {
+		rs->link_overflow = 1;
+		return;
+	}
+	memcpy(rs->link + used, ", ", sep);
+	memcpy(rs->link + used + sep, v, n);
+	rs->link[used + sep + n] = '\0';
 }
 
 static size_t
@@ -292,6 +316,8 @@ on_header(char *buf, size_t size, size_t nitems, void *ud)
 		copy_bounded(rs->retry_after, sizeof(rs->retry_after), v, n);
 	} else if (header_is(buf, namelen, "www-authenticate")) {
 		add_www_auth(rs, v, n);
+	} else if (header_is(buf, namelen, "link")) {
+		add_link(rs, v, n);
 	}
 	return len;
 }
@@ -793,6 +819,8 @@ struct req {
 	int follow;
 	int keep_body;
 	size_t max;
+	char *link;               /* when set: gets the Link header(s) of a 2xx answer */
+	size_t link_len;
 };
 
 static int
@@ -1024,6 +1052,14 @@ do_request(struct reg_client *c, const struct req *rq, struct reg_reply *out,
 	}
 
 	rc = status_to_err(rs.status);
+	if (rc == AM_OK && rq->link != NULL) {
+		if (rs.link_overflow || strlen(rs.link) >= rq->link_len) {
+			rc = am_fail(err, errlen, AM_EINVAL, "%s: Link header longer than %zu bytes",
+			    what, rq->link_len - 1);
+			goto done;
+		}
+		memcpy(rq->link, rs.link, strlen(rs.link) + 1);
+	}
 	if (out != NULL)
 		fill_reply(out, &rs, rc == AM_OK && rq->keep_body);
 	if (rc != AM_OK) {
@@ -1230,4 +1266,112 @@ reg_client_stats(struct reg_client *c, struct reg_stats *out)
 	pthread_mutex_lock(&c->lock);
 	*out = c->stats;
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* One tags/list page: {"name": ..., "tags": [...] or null}. *stopped when cb said so. */
+static enum am_err
+tags_page(const struct reg_reply *r, const char *what, int (*cb)(void *ctx, const char *tag),
+    void *ctx, int *stopped, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root, *tags;
+	size_t i, skipped = 0;
+	enum am_err rc = AM_OK;
+
+	*stopped = 0;
+	root = json_loadb(r->body != NULL ? r->body : "", r->body_len, 0, &jerr);
+	if (!json_is_object(root)) {
+		rc = am_fail(err, errlen, AM_EINVAL, "%s: answer is not a JSON object", what);
+		goto done;
+	}
+	tags = json_object_get(root, "tags");
+	if (tags != NULL && !json_is_null(tags) && !json_is_array(tags)) {
+		rc = am_fail(err, errlen, AM_EINVAL, "%s: \"tags\" is neither an array nor null", what);
+		goto done;
+	}
+	for (i = 0; i < json_array_size(tags); i++) {
+		const char *t = json_string_value(json_array_get(tags, i));
+		/* Only tags that can name a manifest reach the caller (and its URLs). */
+		if (t == NULL || !name_valid_tag(t)) {
+			skipped++;
+			continue;
+		}
+		if (cb(ctx, t) != 0) {
+			*stopped = 1;
+			break;
+		}
+	}
+	if (skipped > 0)
+		log_warn("registry %s: skipped %zu entries that are not valid tags", what, skipped);
+done:
+	json_decref(root);
+	return rc;
+}
+
+enum am_err
+reg_tags_list(struct reg_client *c, const char *repo, int page_size,
+    int (*cb)(void *ctx, const char *tag), void *ctx, char *err, size_t errlen)
+{
+	struct req rq;
+	struct reg_reply r;
+	char prefix[PATH_LEN], link[LINK_MAX], next[LINK_MAX], npath[PATH_LEN], what[PATH_LEN + 8];
+	size_t plen;
+	int pages, stopped = 0, found;
+	enum am_err rc = AM_OK;
+
+	reg_reply_init(&r);
+	memset(&rq, 0, sizeof(rq));
+	if (am_fmt(prefix, sizeof(prefix), "/v2/%s/tags/list", repo) != 0)
+		return am_fail(err, errlen, AM_EINVAL, "tags/list: repository name too long");
+	plen = strlen(prefix);
+	rq.method = "GET";
+	rq.repo = repo;
+	rq.accept = "Accept: application/json";
+	rq.keep_body = 1;
+	rq.max = TAGS_PAGE_MAX;
+	rq.link = link;
+	rq.link_len = sizeof(link);
+	if ((page_size > 0 ? am_fmt(rq.path, sizeof(rq.path), "%s?n=%d", prefix, page_size) :
+	    am_fmt(rq.path, sizeof(rq.path), "%s", prefix)) != 0)
+		return am_fail(err, errlen, AM_EINVAL, "tags/list: repository name too long");
+	for (pages = 0; !stopped; pages++) {
+		if (pages == TAGS_MAX_PAGES) {
+			rc = am_fail(err, errlen, AM_EINVAL, "GET %s: more than %d pages", prefix,
+			    TAGS_MAX_PAGES);
+			goto done;
+		}
+		link[0] = '\0';
+		if ((rc = do_request(c, &rq, &r, err, errlen)) != AM_OK)
+			goto done;
+		(void)am_fmt(what, sizeof(what), "GET %s", rq.path);
+		if ((rc = tags_page(&r, what, cb, ctx, &stopped, err, errlen)) != AM_OK)
+			goto done;
+		reg_reply_clear(&r);
+		if (stopped)
+			break;
+		if ((found = pagelink_next(link, next, sizeof(next))) < 0) {
+			sanitize(link);
+			rc = am_fail(err, errlen, AM_EINVAL, "%s: malformed Link header: %.200s", what, link);
+			goto done;
+		}
+		if (found == 0)
+			break;
+		if ((rc = pagelink_resolve(c->url, rq.path, next, npath, sizeof(npath), err, errlen)) != AM_OK)
+			goto done;
+		/* The token covers this repository only; so does the next page. */
+		if (strncmp(npath, prefix, plen) != 0 || (npath[plen] != '\0' && npath[plen] != '?')) {
+			rc = am_fail(err, errlen, AM_EDENIED, "%s: next-page link %.200s leaves %s",
+			    what, npath, prefix);
+			goto done;
+		}
+		if (strcmp(npath, rq.path) == 0) {
+			rc = am_fail(err, errlen, AM_EINVAL, "%s: next-page link points at the same page",
+			    what);
+			goto done;
+		}
+		memcpy(rq.path, npath, strlen(npath) + 1);
+	}
+done:
+	reg_reply_clear(&r);
+	return rc;
 }

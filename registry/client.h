@@ -73,6 +73,17 @@ enum am_err reg_manifest_put(struct reg_client *c, const char *repo, const char 
 enum am_err reg_blob_get(struct reg_client *c, const char *repo, const char *digest,
     size_t max, struct reg_reply *out, char *err, size_t errlen);
 
+/*
+ * GET /v2/<repo>/tags/list?n=<page_size> (no n when page_size <= 0) and every
+ * further page its `Link: <...>; rel="next"` names (same registry only),
+ * calling cb(ctx, tag) for each valid tag; entries that are not valid tags
+ * are skipped. A page is at most 16 MiB; "tags": null is an empty page.
+ * cb returns non-zero to stop early (the call then returns AM_OK).
+ * AM_ENOTFOUND when the repository does not exist.
+ */
+enum am_err reg_tags_list(struct reg_client *c, const char *repo, int page_size,
+    int (*cb)(void *ctx, const char *tag), void *ctx, char *err, size_t errlen);
+
 /* GET /v2/: reachability and credentials check. */
 enum am_err reg_ping(struct reg_client *c, char *err, size_t errlen);
 

@@ -33,5 +33,6 @@ struct cfg *cmd_load_config(const char *path, int flags);
 int cmd_check(const struct args *a);
 int cmd_serve(const struct args *a);
 int cmd_assemble(const struct args *a);
+int cmd_reconcile(const struct args *a);   /* server/cmd_reconcile.c */
 
 #endif

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "commands.h"
+#include "reconciler.h"
 #include "service.h"
 
 #ifndef ARCHMERGE_VERSION
@@ -36,6 +37,8 @@ static const char usage_text[] =
 "  assemble -c FILE REPO VERSION [--dry-run] [--registry HOST]\n"
 "                                 assemble one group now; --dry-run prints the index\n"
 "                                 JSON instead of pushing it\n"
+"  reconcile -c FILE [--dry-run] [--json] [--registry HOST]\n"
+"                                 publish every complete group found in the tag lists\n"
 "  version, --version             print the version\n"
 "  help, --help                   print this text\n"
 "\n"
@@ -147,6 +150,7 @@ cmd_serve(const struct args *a)
 	struct cfg *c = cmd_load_config(a->config, CFG_CHECK_FILES);
 	struct service *svc = NULL;
 	struct http_server *http = NULL;
+	struct reconciler *rec = NULL;
 	sigset_t stop;
 	char err[512];
 	int rc = EXIT_FAIL, sig = 0;
@@ -165,10 +169,15 @@ cmd_serve(const struct args *a)
 		log_error("startup failed: %s", err);
 		goto done;
 	}
+	if ((rec = reconciler_new(c, svc, err, sizeof(err))) == NULL) {
+		log_error("startup failed: %s", err);
+		goto done;
+	}
 	if (http_start(c, svc, &http, err, sizeof(err)) != AM_OK) {
 		log_error("startup failed: %s", err);
 		goto done;
 	}
+	reconciler_start(rec);
 	log_info("listening address=%s%s webhook_path=%s registries=%zu rules=%zu workers=%ld version=%s",
 	    c->listen, c->plain_http ? " tls=off" : " tls=on", c->webhook_path, c->n_registries,
 	    c->n_rules, c->workers, ARCHMERGE_VERSION);
@@ -178,6 +187,7 @@ cmd_serve(const struct args *a)
 	rc = EXIT_OK;
 done:
 	http_stop(http);
+	reconciler_free(rec);
 	service_free(svc);
 	cfg_free(c);
 	return rc;
@@ -263,6 +273,8 @@ static const struct command {
 	{ "check-config", cmd_check, 1, "archmerge check-config -c FILE" },
 	{ "assemble", cmd_assemble, 1,
 	    "archmerge assemble -c FILE REPO VERSION [--dry-run] [--registry HOST]" },
+	{ "reconcile", cmd_reconcile, 1,
+	    "archmerge reconcile -c FILE [--dry-run] [--json] [--registry HOST]" },
 };
 
 int

@@ -9,12 +9,14 @@
 
 #include "log.h"
 #include "queue.h"
+#include "repos.h"
 
 struct service {
 	const struct cfg *cfg;
 	char *secret;
 	struct reg_client **clients;     /* parallel to cfg->registries */
 	struct queue *queue;
+	struct repos *repos;             /* borrowed; NULL: nothing remembered */
 };
 
 static void
@@ -95,6 +97,7 @@ int
 service_enqueue(void *service, const struct group *g)
 {
 	struct service *s = service;
+	repos_note(s->repos, g->host, g->repo);
 	return queue_push(s->queue, g);
 }
 
@@ -141,4 +144,18 @@ service_assemble(struct service *s, const struct group *g, int dry_run, struct a
 		    asm_outcome_name(out->outcome), out->digest[0] ? " digest=" : "", out->digest,
 		    am_now_ms() - t0, out->detail[0] ? " detail=\"" : "", out->detail,
 		    out->detail[0] ? "\"" : "");
+}
+
+void
+service_set_repos(struct service *s, struct repos *r)
+{
+	s->repos = r;
+}
+
+struct reg_client *
+service_client(struct service *s, const char *host)
+{
+	const struct cfg_registry *reg = cfg_registry_by_host(s->cfg, host);
+
+	return reg != NULL ? s->clients[reg - s->cfg->registries] : NULL;
 }

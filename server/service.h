@@ -28,4 +28,11 @@ void service_wait_idle(struct service *s);
 void service_assemble(struct service *s, const struct group *g, int dry_run,
     struct asm_result *out);
 
+/* Remember the repository of every queued group in r (borrowed, outlives s; NULL: none). */
+struct repos;
+void service_set_repos(struct service *s, struct repos *r);
+
+/* The client of the registry named host in the config (borrowed), or NULL. */
+struct reg_client *service_client(struct service *s, const char *host);
+
 #endif
