@@ -33,5 +33,7 @@ struct cfg *cmd_load_config(const char *path, int flags);
 int cmd_check(const struct args *a);
 int cmd_serve(const struct args *a);
 int cmd_assemble(const struct args *a);
+int cmd_status(const struct args *a);          /* cmd_status.c */
+int cmd_harbor_setup(const struct args *a);    /* cmd_harbor_setup.c */
 
 #endif

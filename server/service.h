@@ -28,4 +28,10 @@ void service_wait_idle(struct service *s);
 void service_assemble(struct service *s, const struct group *g, int dry_run,
     struct asm_result *out);
 
+/* Jobs queued or running (0 without workers). */
+size_t service_queue_depth(struct service *s);
+
+/* The registry client of a configured registry host (borrowed), or NULL. */
+struct reg_client *service_client(struct service *s, const char *host);
+
 #endif
