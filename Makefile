@@ -22,8 +22,10 @@ endif
 # See server/tls_compat.c: the executable answers CivetWeb's dlopen("libssl.so").
 BIN_LDFLAGS := -Wl,-soname,libssl.so -Wl,--dynamic-list=server/tls_compat.list
 
-LIB_SRCS := $(filter-out server/main.c, $(wildcard server/*.c handlers/*.c registry/*.c config/*.c))
+LIB_SRCS := $(filter-out server/main.c server/cmd_%.c, $(wildcard server/*.c handlers/*.c registry/*.c config/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# Commands in their own files use main.c's argument helpers: linked with main only.
+CMD_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard server/cmd_*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -33,8 +35,8 @@ BIN := $(if $(filter 1,$(SANITIZE)),archmerge-san,archmerge)
 
 all: $(BIN)
 
-$(BIN): $(BUILD)/server/main.o $(LIB_OBJS) server/tls_compat.list
-	$(CC) $(LDFLAGS) $(BIN_LDFLAGS) -o $@ $(BUILD)/server/main.o $(LIB_OBJS) $(LDLIBS)
+$(BIN): $(BUILD)/server/main.o $(CMD_OBJS) $(LIB_OBJS) server/tls_compat.list
+	$(CC) $(LDFLAGS) $(BIN_LDFLAGS) -o $@ $(BUILD)/server/main.o $(CMD_OBJS) $(LIB_OBJS) $(LDLIBS)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)

@@ -201,6 +201,7 @@ static const struct spec server_spec[] = {
 	{ "max_header_bytes", K_INT, 0, 1024, 1048576, offsetof(struct cfg, max_header_bytes), "" },
 	{ "shutdown_timeout_ms", K_INT, 0, 0, 600000, offsetof(struct cfg, shutdown_timeout_ms), "" },
 	{ "status_secret_file", K_STR, 0, 0, 0, offsetof(struct cfg, status_secret_file), "file" },
+	{ "status_listen", K_STR, 0, 0, 0, offsetof(struct cfg, status_listen), "host:port" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -246,6 +247,15 @@ valid_listen(const char *s)
 	return errno == 0 && *end == '\0' && end != colon + 1 && port >= 1 && port <= 65535;
 }
 
+/* Both host:port with one port (CivetWeb tells listeners apart by port only). */
+static int
+same_port(const char *a, const char *b)
+{
+	const char *pa = strrchr(a, ':'), *pb = b != NULL ? strrchr(b, ':') : NULL;
+
+	return pa != NULL && pb != NULL && strcmp(pa, pb) == 0;
+}
+
 static void
 check_file(struct errs *e, const config_setting_t *s, const char *path, int secret)
 {
@@ -276,6 +286,10 @@ load_server(struct errs *e, config_setting_t *srv, struct cfg *c, int flags)
 	if (c->listen != NULL && !valid_listen(c->listen))
 		add_err(e, line_of(config_setting_get_member(srv, "listen")),
 		    "server.listen \"%s\" is not host:port", c->listen);
+	if (c->status_listen != NULL && (!valid_listen(c->status_listen) || same_port(c->status_listen, c->listen)))
+		add_err(e, line_of(config_setting_get_member(srv, "status_listen")),
+		    "server.status_listen \"%s\" must be host:port with a port other than listen's",
+		    c->status_listen);
 	if (tls == NULL && !c->plain_http)
 		add_err(e, line_of(srv),
 		    "server.tls is required (set server.plain_http = true to serve plain HTTP)");
@@ -505,6 +519,8 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	load_server(&e, config_setting_get_member(root, "server"), c, flags);
 	if (c->webhook_path == NULL)
 		c->webhook_path = xstrdup("/hooks/harbor");
+	if (c->state_dir == NULL && config_lookup_string(&lc, "state_dir", &lvl))
+		c->state_dir = xstrdup(lvl);   /* top-level keys are checked without a base struct */
 	if (c->state_dir == NULL)
 		c->state_dir = xstrdup("/var/lib/archmerge");
 	if ((s = config_setting_get_member(root, "reconcile")) != NULL &&
@@ -559,6 +575,7 @@ cfg_free(struct cfg *c)
 	free(c->webhook_path);
 	free(c->webhook_secret_file);
 	free(c->status_secret_file);
+	free(c->status_listen);
 	free(c->state_dir);
 	for (i = 0; i < c->n_reconcile_repositories; i++)
 		free(c->reconcile_repositories[i]);

@@ -37,6 +37,7 @@ struct cfg {
 	long max_header_bytes;     /* request line + headers */
 	long shutdown_timeout_ms;  /* SIGTERM: time allowed to finish in-flight work */
 	char *status_secret_file;  /* protects /status and /metrics; NULL: open */
+	char *status_listen;       /* "host:port", plain HTTP for /status, /metrics, probes; NULL: none */
 	char *state_dir;           /* journal and remembered repositories */
 	enum log_level log_level;
 	int log_json;              /* log_format = "json" */

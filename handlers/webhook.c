@@ -34,13 +34,36 @@ reject(struct webhook_resp *resp, int status, const char *reason)
 	}
 	quoted[i] = '\0';
 	reply(resp, status, json_pack("{s:s, s:s}", "status", "rejected", "error", why));
+	resp->outcome = "rejected";
 	(void)am_fmt(resp->summary, sizeof(resp->summary), "outcome=rejected reason=\"%s\"", quoted);
+}
+
+/* Short stable names of the ignore reasons, for metrics labels. */
+static const char *
+reason_code(const char *why)
+{
+	static const struct { const char *prefix, *code; } codes[] = {
+		{ "not a push event", "not_push" },
+		{ "pushed by digest", "by_digest" },
+		{ "unknown registry host", "unknown_host" },
+		{ "archmerge's own push", "own_push" },
+		{ "no rule matches the tag (it has the form of a target tag)", "target_tag" },
+		{ "no rule matches the tag", "no_rule" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strncmp(why, codes[i].prefix, strlen(codes[i].prefix)) == 0)
+			return codes[i].code;
+	return "other";
 }
 
 static void
 ignore(struct webhook_resp *resp, const char *why, const char *what)
 {
 	reply(resp, 200, json_pack("{s:s, s:s}", "status", "ignored", "reason", why));
+	resp->outcome = "ignored";
+	resp->reason = reason_code(why);
 	(void)am_fmt(resp->summary, sizeof(resp->summary), "outcome=ignored reason=\"%s\"%s%s",
 	    why, what[0] ? " " : "", what);
 }
@@ -149,4 +172,5 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 	(void)am_fmt(resp->summary, sizeof(resp->summary), "outcome=queued %s group=%s%s", what,
 	    json_string_value(json_array_get(groups, 0)), queued ? "" : " coalesced=1");
 	reply(resp, 202, json_pack("{s:s, s:o}", "status", "queued", "groups", groups));
+	resp->outcome = "accepted";
 }

@@ -31,6 +31,8 @@ struct webhook_resp {
 	int status;
 	char *body;                 /* JSON, caller frees */
 	char summary[512];          /* for the log line: outcome and what matched */
+	const char *outcome;        /* "accepted", "ignored" or "rejected" (static) */
+	const char *reason;         /* ignored: short stable reason code (static), else NULL */
 };
 
 void webhook_handle(const struct webhook_env *env, const struct webhook_req *req,

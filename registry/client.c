@@ -12,6 +12,7 @@
 #include "names.h"
 #include "pagelink.h"
 #include "../server/log.h"
+#include "../server/metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -498,6 +499,7 @@ exchange(struct reg_client *c, const struct xfer *x, struct resp *rs, char *err,
 		c->stats.requests++;
 	c->stats.connects += (unsigned long)(nconn > 0 ? nconn : 0);
 	pthread_mutex_unlock(&c->lock);
+	metrics_registry_exchange(x->token_fetch, x->method, status, ms);
 
 	log_debug("registry %s method=%s path=%s status=%ld ms=%lld new_conns=%ld auth=%s%s%s",
 	    x->token_fetch ? "token" : "request", x->method, x->what + strlen(x->method) + 1,

@@ -34,5 +34,7 @@ int cmd_check(const struct args *a);
 int cmd_serve(const struct args *a);
 int cmd_assemble(const struct args *a);
 int cmd_reconcile(const struct args *a);   /* server/cmd_reconcile.c */
+int cmd_status(const struct args *a);          /* cmd_status.c */
+int cmd_harbor_setup(const struct args *a);    /* cmd_harbor_setup.c */
 
 #endif

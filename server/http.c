@@ -11,12 +11,15 @@
 #include <openssl/ssl.h>
 
 #include "../handlers/webhook.h"
+#include "endpoints.h"
 #include "log.h"
+#include "observe.h"
 
 struct http_server {
 	struct mg_context *ctx;
 	struct webhook_env env;
 	const struct cfg *cfg;
+	struct endpoints *ep;         /* /healthz, /readyz, /metrics, /status */
 	char ports[300];
 	char timeout[32];
 	char threads[16];
@@ -84,6 +87,8 @@ on_webhook(struct mg_connection *conn, void *cbdata)
 	long long t0 = am_now_ms();
 	char *body = NULL;
 
+	if (endpoints_on_status_port(h->ep, conn))
+		return endpoints_not_found(conn);
 	memset(&req, 0, sizeof(req));
 	req.method = ri->request_method;
 	req.authorization = mg_get_header(conn, "Authorization");
@@ -93,8 +98,7 @@ on_webhook(struct mg_connection *conn, void *cbdata)
 	req.body = body ? body : "";
 	webhook_handle(&h->env, &req, &resp);
 	write_json(conn, resp.status, resp.body);
-	log_info("webhook remote=%s method=%s status=%d %s ms=%lld", ri->remote_addr,
-	    ri->request_method, resp.status, resp.summary, am_now_ms() - t0);
+	observe_webhook(ri->remote_addr, ri->request_method, &resp, am_now_ms() - t0);
 	free(resp.body);
 	free(body);
 	return resp.status;
@@ -143,7 +147,12 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	h->env.secret = service_secret(svc);
 	h->env.enqueue = service_enqueue;
 	h->env.ctx = svc;
-	(void)am_fmt(h->ports, sizeof(h->ports), "%s%s", cfg->listen, cfg->plain_http ? "" : "s");
+	if ((h->ep = endpoints_new(cfg, svc, err, errlen)) == NULL) {
+		free(h);
+		return AM_EINVAL;
+	}
+	(void)am_fmt(h->ports, sizeof(h->ports), "%s%s%s%s", cfg->listen, cfg->plain_http ? "" : "s",
+	    cfg->status_listen ? "," : "", cfg->status_listen ? cfg->status_listen : "");
 	(void)am_fmt(h->timeout, sizeof(h->timeout), "%ld", cfg->request_timeout_ms);
 	(void)am_fmt(h->threads, sizeof(h->threads), "%ld", cfg->max_connections);
 	(void)am_fmt(h->maxreq, sizeof(h->maxreq), "%ld", cfg->max_header_bytes);
@@ -180,11 +189,13 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	ed.text_buffer_size = sizeof(ebuf);
 	h->ctx = mg_start2(&init, &ed);
 	if (h->ctx == NULL) {
+		endpoints_free(h->ep);
 		free(h);
 		return am_fail(err, errlen, AM_EIO, "cannot start the listener on %s: %s",
 		    cfg->listen, ebuf[0] ? ebuf : "unknown error");
 	}
 	mg_set_request_handler(h->ctx, cfg->webhook_path, on_webhook, h);
+	endpoints_register(h->ep, h->ctx);
 	*out = h;
 	return AM_OK;
 }
@@ -195,5 +206,6 @@ http_stop(struct http_server *h)
 	if (h == NULL)
 		return;
 	mg_stop(h->ctx);
+	endpoints_free(h->ep);
 	free(h);
 }

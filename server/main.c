@@ -39,10 +39,13 @@ static const char usage_text[] =
 "                                 JSON instead of pushing it\n"
 "  reconcile -c FILE [--dry-run] [--json] [--registry HOST]\n"
 "                                 publish every complete group found in the tag lists\n"
+"  status -c FILE [--json]        ask the running service what it waits for, published, failed\n"
+"  harbor-setup -c FILE --harbor-url URL --project NAME...   Harbor webhook policies + robot check\n"
 "  version, --version             print the version\n"
 "  help, --help                   print this text\n"
 "\n"
-"exit codes: 0 success, 1 failure (bad config, registry error, refused content),\n"
+"exit codes: 0 success, 1 failure (bad config, registry error, refused content,\n"
+"            service unreachable, Harbor error, robot lacks pull/push),\n"
 "            2 usage error, 3 (assemble) group still waiting for architectures\n";
 
 static int
@@ -158,6 +161,7 @@ cmd_serve(const struct args *a)
 	if (c == NULL)
 		return EXIT_FAIL;
 	log_set_level(c->log_level);
+	log_set_json(c->log_json);
 	/* Block the stop signals before any thread starts, so they all inherit
 	 * the mask and only sigwait() below receives them. */
 	sigemptyset(&stop);
@@ -217,6 +221,7 @@ cmd_assemble(const struct args *a)
 	if ((c = cmd_load_config(a->config, CFG_CHECK_FILES)) == NULL)
 		return EXIT_FAIL;
 	log_set_level(c->log_level);
+	log_set_json(c->log_json);
 	memset(&g, 0, sizeof(g));
 	if (registry != NULL && cfg_registry_by_host(c, registry) == NULL) {
 		fprintf(stderr, "archmerge: no registry with host %s in %s\n", registry, a->config);
@@ -275,6 +280,17 @@ static const struct command {
 	    "archmerge assemble -c FILE REPO VERSION [--dry-run] [--registry HOST]" },
 	{ "reconcile", cmd_reconcile, 1,
 	    "archmerge reconcile -c FILE [--dry-run] [--json] [--registry HOST]" },
+	{ "status", cmd_status, 1, "archmerge status -c FILE [--json]\n"
+	    "  asks the running service (GET /status on server.status_listen, else on server.listen)\n"
+	    "  exit codes: 0 shown, 1 service unreachable or refused, 2 usage" },
+	{ "harbor-setup", cmd_harbor_setup, 1,
+	    "archmerge harbor-setup -c FILE --harbor-url URL --project NAME [--project NAME...]\n"
+	    "    --harbor-user USER --harbor-password-file FILE [--webhook-url URL]\n"
+	    "    [--payload-format Default|CloudEvents] [--name POLICY] [--registry HOST]\n"
+	    "    [--ca-file FILE] [--dry-run]\n"
+	    "  creates or updates (by name, default \"archmerge\") the PUSH_ARTIFACT webhook policy of\n"
+	    "  each project, then checks that the registry entry's robot may pull and push there\n"
+	    "  exit codes: 0 all in place, 1 Harbor error or robot lacks pull/push, 2 usage" },
 };
 
 int

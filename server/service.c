@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "observe.h"
 #include "queue.h"
 #include "repos.h"
 
@@ -114,7 +115,6 @@ service_assemble(struct service *s, const struct group *g, int dry_run, struct a
 	const struct cfg_registry *reg = cfg_registry_by_host(s->cfg, g->host);
 	struct reg_api api;
 	long long t0 = am_now_ms();
-	enum log_level lvl;
 
 	if (reg == NULL || g->rule >= s->cfg->n_rules) {
 		memset(out, 0, sizeof(*out));
@@ -128,28 +128,13 @@ service_assemble(struct service *s, const struct group *g, int dry_run, struct a
 	}
 	reg_api_from_client(&api, s->clients[reg - s->cfg->registries]);
 	assemble(&api, &s->cfg->rules[g->rule], g->repo, g->version, dry_run, out);
-	switch (out->outcome) {
-	case ASM_PUBLISHED: case ASM_UNCHANGED: case ASM_DRY_RUN: case ASM_WAITING:
-		lvl = LOG_INFO;
-		break;
-	case ASM_REFUSED:
-		lvl = LOG_WARN;
-		break;
-	default:
-		lvl = LOG_ERROR;
-	}
-	if (log_enabled(lvl))
-		log_msg(lvl, "assembly group=%s/%s:%s rule=\"%s\" target=%s result=%s%s%s ms=%lld%s%s%s",
-		    g->host, g->repo, g->version, s->cfg->rules[g->rule].name, out->target,
-		    asm_outcome_name(out->outcome), out->digest[0] ? " digest=" : "", out->digest,
-		    am_now_ms() - t0, out->detail[0] ? " detail=\"" : "", out->detail,
-		    out->detail[0] ? "\"" : "");
+	observe_assembly(g, s->cfg->rules[g->rule].name, out, am_now_ms() - t0);
 }
 
-void
-service_set_repos(struct service *s, struct repos *r)
+size_t
+service_queue_depth(struct service *s)
 {
-	s->repos = r;
+	return s->queue != NULL ? queue_depth(s->queue) : 0;
 }
 
 struct reg_client *
@@ -158,4 +143,10 @@ service_client(struct service *s, const char *host)
 	const struct cfg_registry *reg = cfg_registry_by_host(s->cfg, host);
 
 	return reg != NULL ? s->clients[reg - s->cfg->registries] : NULL;
+}
+
+void
+service_set_repos(struct service *s, struct repos *r)
+{
+	s->repos = r;
 }

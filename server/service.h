@@ -32,7 +32,10 @@ void service_assemble(struct service *s, const struct group *g, int dry_run,
 struct repos;
 void service_set_repos(struct service *s, struct repos *r);
 
-/* The client of the registry named host in the config (borrowed), or NULL. */
+/* Jobs queued or running (0 without workers). */
+size_t service_queue_depth(struct service *s);
+
+/* The registry client of a configured registry host (borrowed), or NULL. */
 struct reg_client *service_client(struct service *s, const char *host);
 
 #endif

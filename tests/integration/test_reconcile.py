@@ -112,7 +112,7 @@ def test_cli_publishes_without_webhook_dry_run_first(env, admin_client, archmerg
     assert any(re.match(rf"waiting\s+{HOST}/{repo}:2\.0 missing arm64$", ln) for ln in lines), p.stdout
     assert "1 complete (1 published" in lines[-1] and "1 waiting" in lines[-1], p.stdout
     # one log line per group plus a summary, on stderr
-    assert re.search(rf"assembly group={HOST}/{repo}:1\.0 .*result=published", p.stderr)
+    assert re.search(rf"assembly job=\d+ group={HOST}/{repo}:1\.0 .*result=published", p.stderr)
     assert re.search(rf"reconcile group={HOST}/{repo}:2\.0 .*result=waiting detail=\"missing arm64\"", p.stderr)
     assert re.search(r"reconcile pass registries=1 repositories=1 .*groups=2 complete=1 published=1", p.stderr)
 
@@ -191,7 +191,7 @@ def test_serve_started_after_pushes_publishes_on_start(env, admin_client, archme
     am = archmerge(reconcile_cfg(archmerge, [repo]))           # on_start defaults to true; no webhook
     wait_index(admin_client, repo, "4.0")
     assert children(admin_client, repo, "4.0") == [amd.digest, arm.digest]
-    wait_log(am, rf"assembly group={HOST}/{repo}:4\.0 .*result=published")
+    wait_log(am, rf"assembly job=\d+ group={HOST}/{repo}:4\.0 .*result=published")
     wait_log(am, rf"reconcile group={HOST}/{repo}:4\.1 .*result=waiting detail=\"missing amd64\"")
     wait_log(am, r"reconcile pass registries=1 repositories=1 .*groups=2 complete=1 .*queued=1 waiting=1")
     assert "webhook " not in am.log_text()
@@ -218,7 +218,7 @@ def test_periodic_pass_publishes_tags_added_while_running(env, admin_client, arc
     wait_index(admin_client, repo, "6.0")
     assert children(admin_client, repo, "6.0") == [amd.digest, arm.digest]
     # later passes find it current: the assembly says unchanged, nothing pushed twice
-    wait_log(am, rf"assembly group={HOST}/{repo}:6\.0 .*result=unchanged")
+    wait_log(am, rf"assembly job=\d+ group={HOST}/{repo}:6\.0 .*result=unchanged")
     assert len(target_puts(env, repo, "6.0")) == 1
     assert len(re.findall(r"reconcile pass ", am.log_text())) >= 3
     # SIGTERM while a pass is due every second: exits promptly and cleanly (checked at teardown)
@@ -234,14 +234,14 @@ def test_webhook_repositories_remembered_across_restarts(env, admin_client, arch
     amd = admin_client.push_image(repo, "7.0-amd64", arch="amd64")
     payload, ct = webhook.push_event(repo, amd.digest, "7.0-amd64")
     assert am.send(payload, ct)[0] == 202
-    wait_log(am, rf"assembly group={HOST}/{repo}:7\.0 .*result=waiting")
+    wait_log(am, rf"assembly job=\d+ group={HOST}/{repo}:7\.0 .*result=waiting")
     path = os.path.join(archmerge.state_dir, "repositories")
     with open(path) as f:
         assert f"{HOST}/{repo}\n" in f.read()
     assert (os.stat(path).st_mode & 0o777) == 0o600
     # a second webhook of the same repository is not written twice
     assert am.send(payload, ct)[0] == 202
-    wait_until(lambda: len(re.findall(rf"assembly group={HOST}/{repo}:7\.0 .*result=waiting", am.log_text())) == 2,
+    wait_until(lambda: len(re.findall(rf"assembly job=\d+ group={HOST}/{repo}:7\.0 .*result=waiting", am.log_text())) == 2,
                30, message="second webhook not assembled")
     am.stop()
     with open(path) as f:
