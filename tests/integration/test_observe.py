@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shutil
 import secrets
 import subprocess
 import time
@@ -171,7 +172,11 @@ def test_readyz_names_the_failing_registry_and_state_dir(env, archmerge, tmp_pat
     assert get(bad.url + "/healthz", env.ca_file).status == 200
 
     # A state directory that cannot be written is named too.
-    third = archmerge(archmerge.config(port=free_port(), state_dir=str(tmp_path / "missing" / "dir")))
+    # (serve refuses to start without one, so it goes away while the service runs)
+    state = tmp_path / "state3"
+    state.mkdir()
+    third = archmerge(archmerge.config(port=free_port(), state_dir=str(state)))
+    shutil.rmtree(state)
     r = get(third.url + "/readyz", env.ca_file)
     assert r.status == 503 and r.data["failing"] == ["state_dir"], r.body
     assert "No such file" in [c for c in r.data["checks"] if c["name"] == "state_dir"][0]["error"]
