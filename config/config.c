@@ -453,6 +453,11 @@ load_rules(struct errs *e, config_setting_t *list, struct cfg *c)
 			continue;
 		}
 		load_rule(e, g, &c->rules[i], where);
+		/* Queued work and the journal name their rule: names must be unique. */
+		for (int k = 0; k < i; k++)
+			if (c->rules[i].name[0] != '\0' && strcmp(c->rules[k].name, c->rules[i].name) == 0)
+				add_err(e, line_of(config_setting_get_member(g, "name")),
+				    "%s.name \"%s\" is already used by rules[%d]", where, c->rules[i].name, k);
 	}
 }
 
@@ -488,7 +493,7 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 		goto done;
 	}
 	root = config_root_setting(&lc);
-	if (apply(&e, root, "", top_spec, NULL) != 0)   /* "": top-level keys print bare */
+	if (apply(&e, root, "", top_spec, c) != 0)   /* "": top-level keys print bare */
 		goto done;
 	if (config_lookup_string(&lc, "log_level", &lvl) && log_level_parse(lvl, &c->log_level) != 0)
 		add_err(&e, line_of(config_lookup(&lc, "log_level")),

@@ -68,9 +68,9 @@ struct rule_match {
 struct group {
 	char host[256];              /* registry host as named in the config */
 	size_t rule;                 /* index into the configuration's rules */
-	char rule_name[128];         /* the rule's name: identifies it across reloads */
 	char repo[RULE_MAX_REPO];
 	char version[RULE_MAX_TAG];
+	char rule_name[128];         /* the rule's name: identifies it across reloads */
 };
 
 /* Does the repository fall under the rule's repository globs? */

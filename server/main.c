@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "commands.h"
+#include "reload.h"
 #include "service.h"
 
 #ifndef ARCHMERGE_VERSION
@@ -141,6 +142,32 @@ cmd_check(const struct args *a)
 	return EXIT_OK;
 }
 
+/*
+ * SIGTERM/SIGINT: stop accepting (in-flight webhooks finish and are
+ * journaled), give running assemblies what is left of shutdown_timeout_ms,
+ * leave queued work in the journal. Returns -1 when workers are stuck.
+ */
+static int
+serve_shutdown(struct service *svc, struct http_server **http, int sig)
+{
+	const struct service_view *v = service_acquire(svc);
+	long long t0 = am_now_ms(), left;
+	long timeout = v->cfg->shutdown_timeout_ms;
+
+	service_release(svc, v);
+	log_info("shutting down signal=%d: no new webhooks, running assemblies get up to %ld ms, "
+	    "queued work stays in the journal", sig, timeout);
+	http_stop(*http);
+	*http = NULL;
+	left = timeout - (am_now_ms() - t0);
+	if (service_shutdown(svc, left > 0 ? (long)left : 0) != 0) {
+		log_error("shutdown: workers still stuck in registry requests; exiting without cleanup");
+		return -1;
+	}
+	log_info("shutdown complete ms=%lld", am_now_ms() - t0);
+	return 0;
+}
+
 int
 cmd_serve(const struct args *a)
 {
@@ -159,9 +186,14 @@ cmd_serve(const struct args *a)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (service_new(c, (size_t)c->workers, &svc, err, sizeof(err)) != AM_OK) {
+		log_error("startup failed: %s", err);
+		goto done;
+	}
+	if (service_open_journal(svc, err, sizeof(err)) != AM_OK) {
 		log_error("startup failed: %s", err);
 		goto done;
 	}
@@ -172,10 +204,16 @@ cmd_serve(const struct args *a)
 	log_info("listening address=%s%s webhook_path=%s registries=%zu rules=%zu workers=%ld version=%s",
 	    c->listen, c->plain_http ? " tls=off" : " tls=on", c->webhook_path, c->n_registries,
 	    c->n_rules, c->workers, ARCHMERGE_VERSION);
-	while (sigwait(&stop, &sig) != 0)
-		;
-	log_info("shutting down signal=%d: finishing queued work", sig);
+	for (;;) {
+		if (sigwait(&stop, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		reload_config(svc, c, a->config);
+	}
 	rc = EXIT_OK;
+	if (serve_shutdown(svc, &http, sig) != 0)
+		_exit(EXIT_OK);   /* workers stuck: their groups are in the journal; cleanup could hang */
 done:
 	http_stop(http);
 	service_free(svc);
