@@ -142,30 +142,45 @@ cmd_check(const struct args *a)
 	return EXIT_OK;
 }
 
+static void *
+http_stop_thread(void *arg)
+{
+	http_stop(arg);
+	return NULL;
+}
+
 /*
  * SIGTERM/SIGINT: stop accepting (in-flight webhooks finish and are
- * journaled), give running assemblies what is left of shutdown_timeout_ms,
- * leave queued work in the journal. Returns -1 when workers are stuck.
+ * journaled), give running assemblies shutdown_timeout_ms, leave queued
+ * work in the journal. CivetWeb needs up to 2 s to stop (its poll loop), so
+ * it stops on a thread of its own meanwhile. Returns -1 when workers are stuck.
  */
 static int
 serve_shutdown(struct service *svc, struct http_server **http, int sig)
 {
 	const struct service_view *v = service_acquire(svc);
-	long long t0 = am_now_ms(), left;
+	long long t0 = am_now_ms();
 	long timeout = v->cfg->shutdown_timeout_ms;
+	pthread_t th;
+	int threaded, rc = 0;
 
 	service_release(svc, v);
 	log_info("shutting down signal=%d: no new webhooks, running assemblies get up to %ld ms, "
 	    "queued work stays in the journal", sig, timeout);
-	http_stop(*http);
+	service_stop_jobs(svc);
+	threaded = pthread_create(&th, NULL, http_stop_thread, *http) == 0;
+	if (!threaded)
+		http_stop(*http);
 	*http = NULL;
-	left = timeout - (am_now_ms() - t0);
-	if (service_shutdown(svc, left > 0 ? (long)left : 0) != 0) {
+	if (service_shutdown(svc, timeout) != 0) {
 		log_error("shutdown: workers still stuck in registry requests; exiting without cleanup");
-		return -1;
+		rc = -1;
 	}
-	log_info("shutdown complete ms=%lld", am_now_ms() - t0);
-	return 0;
+	if (threaded)
+		pthread_join(th, NULL);
+	if (rc == 0)
+		log_info("shutdown complete ms=%lld", am_now_ms() - t0);
+	return rc;
 }
 
 int
@@ -189,6 +204,8 @@ cmd_serve(const struct args *a)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit then fails the journal write (503) instead of killing the service. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (service_new(c, (size_t)c->workers, &svc, err, sizeof(err)) != AM_OK) {
 		log_error("startup failed: %s", err);
 		goto done;

@@ -395,21 +395,29 @@ service_reload(struct service *s, struct cfg *cfg, char *err, size_t errlen)
 	return AM_OK;
 }
 
+void
+service_stop_jobs(struct service *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (s->queue != NULL)
+		(void)queue_stop(s->queue, 0);
+}
+
 int
 service_shutdown(struct service *s, long timeout_ms)
 {
 	struct snap *sn;
 	size_t i, left;
 
-	pthread_mutex_lock(&s->mu);
-	s->stopping = 1;
-	pthread_mutex_unlock(&s->mu);
+	service_stop_jobs(s);
 	if (s->queue == NULL)
 		return 0;
 	if ((left = queue_stop(s->queue, timeout_ms)) == 0)
 		return 0;
-	log_warn("shutdown running=%zu after %ld ms: aborting their registry requests "
-	    "(their groups stay in the journal)", left, timeout_ms);
+	log_warn("shutdown running=%zu still after the shutdown timeout: aborting their registry "
+	    "requests (their groups stay in the journal)", left);
 	pthread_mutex_lock(&s->mu);
 	for (sn = s->all; sn != NULL; sn = sn->next)
 		for (i = 0; i < sn->view.cfg->n_registries; i++)

@@ -57,6 +57,9 @@ void service_release(struct service *s, const struct service_view *v);
  */
 enum am_err service_reload(struct service *s, struct cfg *cfg, char *err, size_t errlen);
 
+/* First step of a shutdown: start no more queued jobs (the journal keeps them). */
+void service_stop_jobs(struct service *s);
+
 /*
  * Shutdown: stop taking jobs (queued ones stay in the journal), give running
  * assemblies timeout_ms, then abort their registry requests. Returns 0 when

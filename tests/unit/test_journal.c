@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -419,6 +421,40 @@ test_refusals(void)
 	journal_free(NULL);
 }
 
+/* A write that fails (file size limit: EFBIG) fails its appender, and the journal goes on. */
+static void
+test_write_failure(void)
+{
+	struct journal_stats st;
+	struct journal *j;
+	struct rlimit old, lim;
+	struct group g;
+	struct seen s;
+	char err[256] = "";
+	long size;
+
+	fresh_dir();
+	j = open_ok();
+	append_ok(j, "library/before", "1", NULL);
+	size = file_size(jpath);
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size;
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	g = grp("library/failed", "1");
+	CHECK(journal_append(j, &g, NULL, err, sizeof(err)) == AM_EIO);
+	CHECK(strstr(err, "cannot write the journal") != NULL);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK(file_size(jpath) == size);          /* nothing half-written stays behind */
+	append_ok(j, "library/after", "1", NULL);
+	journal_get_stats(j, &st);
+	CHECK(st.write_errors == 1 && st.appends == 2);
+	journal_free(j);
+	replay_into(&s);
+	CHECK(seen_has(&s, "library/before:1") && seen_has(&s, "library/after:1"));
+}
+
 #define THREADS 8
 #define PER_THREAD 400
 
@@ -479,6 +515,7 @@ run_tests(void)
 	test_corrupt_middle();
 	test_compaction();
 	test_refusals();
+	test_write_failure();
 	test_group_commit();
 	fresh_dir();                  /* removes the last one ... */
 	if (rmdir(dir) != 0)          /* ... and this one */
