@@ -233,6 +233,8 @@ cmd_serve(const struct args *a)
 		_exit(EXIT_OK);   /* workers stuck: their groups are in the journal; cleanup could hang */
 done:
 	http_stop(http);
+	if (rc != EXIT_OK && svc != NULL)
+		(void)service_shutdown(svc, 0);   /* startup failed: replayed work stays journaled */
 	service_free(svc);
 	cfg_free(c);
 	return rc;
