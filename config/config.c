@@ -468,6 +468,11 @@ load_rules(struct errs *e, config_setting_t *list, struct cfg *c)
 			continue;
 		}
 		load_rule(e, g, &c->rules[i], where);
+		/* Queued work and the journal name their rule: names must be unique. */
+		for (int k = 0; k < i; k++)
+			if (c->rules[i].name[0] != '\0' && strcmp(c->rules[k].name, c->rules[i].name) == 0)
+				add_err(e, line_of(config_setting_get_member(g, "name")),
+				    "%s.name \"%s\" is already used by rules[%d]", where, c->rules[i].name, k);
 	}
 }
 

@@ -70,6 +70,7 @@ struct group {
 	size_t rule;                 /* index into the configuration's rules */
 	char repo[RULE_MAX_REPO];
 	char version[RULE_MAX_TAG];
+	char rule_name[128];         /* the rule's name: identifies it across reloads */
 };
 
 /* Does the repository fall under the rule's repository globs? */

@@ -98,6 +98,7 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 			memset(g, 0, sizeof(*g));
 			(void)am_fmt(g->host, sizeof(g->host), "%s", reg->host);
 			g->rule = i;
+			(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", c->rules[i].name);
 			(void)am_fmt(g->repo, sizeof(g->repo), "%s", m.repo);
 			(void)am_fmt(g->version, sizeof(g->version), "%s", m.version);
 			return NULL;
@@ -118,7 +119,7 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 	json_t *groups;
 	const char *why = NULL, *ct = req->content_type;
 	char err[256], what[384] = "", name[NAME_MAX_REPO + NAME_MAX_TAG + 300];
-	int cloudevents, queued = 0;
+	int cloudevents, queued = 0, r_enq;
 	size_t i;
 
 	memset(resp, 0, sizeof(*resp));
@@ -158,7 +159,16 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 			why = r;
 			continue;
 		}
-		queued += env->enqueue(env->ctx, &g);
+		if ((r_enq = env->enqueue(env->ctx, &g)) < 0) {
+			/* Not on disk: no 202. Harbor sends the event again; duplicates are harmless. */
+			json_decref(groups);
+			reply(resp, 503, json_pack("{s:s, s:s}", "status", "unavailable", "error",
+			    "the event could not be recorded durably; send it again later"));
+			(void)am_fmt(resp->summary, sizeof(resp->summary),
+			    "outcome=unavailable reason=\"journal write failed\" repo=%s", ev.repo);
+			return;
+		}
+		queued += r_enq;
 		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
 		json_array_append_new(groups, json_string(name));
 	}

@@ -13,7 +13,7 @@
 struct webhook_env {
 	const struct cfg *cfg;
 	const char *secret;        /* whole expected Authorization value; NULL: none required */
-	/* Returns 1 when queued, 0 when coalesced with pending work. */
+	/* Returns 1 when queued, 0 when coalesced, -1 when it could not be recorded (503). */
 	int (*enqueue)(void *ctx, const struct group *g);
 	void *ctx;
 };

@@ -154,8 +154,8 @@ classify_failure(struct asm_result *out, enum am_err rc)
 	out->outcome = (rc == AM_EMISMATCH || rc == AM_EINVAL) ? ASM_REFUSED : ASM_FAILED;
 }
 
-void
-assemble(const struct reg_api *api, const struct rule *r, const char *repo,
+static void
+assemble_from(const struct reg_api *api, const struct rule *r, const char *repo,
     const char *version, int dry_run, struct asm_result *out)
 {
 	struct descriptor *kids = xcalloc(r->n_archs, sizeof(*kids));
@@ -247,6 +247,76 @@ done:
 	reg_reply_clear(&head);
 	reg_reply_clear(&put);
 	free(kids);
+}
+
+/*
+ * The registry as assemble() sees it: the caller's api, noting the longest
+ * Retry-After any reply carried, for the caller's backoff.
+ */
+struct noting {
+	const struct reg_api *inner;
+	long retry_after_ms;
+};
+
+static void
+note(struct noting *n, const struct reg_reply *r)
+{
+	if (r != NULL && r->retry_after_ms > n->retry_after_ms)
+		n->retry_after_ms = r->retry_after_ms;
+}
+
+static enum am_err
+n_get(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	enum am_err rc = n->inner->manifest_get(n->inner->ctx, repo, ref, out, err, errlen);
+
+	note(n, out);
+	return rc;
+}
+
+static enum am_err
+n_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	enum am_err rc = n->inner->manifest_head(n->inner->ctx, repo, ref, out, err, errlen);
+
+	note(n, out);
+	return rc;
+}
+
+static enum am_err
+n_put(void *ctx, const char *repo, const char *ref, const char *media_type, const char *body,
+    size_t len, struct reg_reply *out, char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	enum am_err rc = n->inner->manifest_put(n->inner->ctx, repo, ref, media_type, body, len, out,
+	    err, errlen);
+
+	note(n, out);
+	return rc;
+}
+
+static enum am_err
+n_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_reply *out,
+    char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	enum am_err rc = n->inner->blob_get(n->inner->ctx, repo, digest, max, out, err, errlen);
+
+	note(n, out);
+	return rc;
+}
+
+void
+assemble(const struct reg_api *api, const struct rule *r, const char *repo,
+    const char *version, int dry_run, struct asm_result *out)
+{
+	struct noting n = { api, -1 };
+	struct reg_api noted = { &n, n_get, n_head, n_put, n_blob };
+
+	assemble_from(&noted, r, repo, version, dry_run, out);
+	out->retry_after_ms = out->outcome == ASM_FAILED ? n.retry_after_ms : -1;
 }
 
 void

@@ -27,6 +27,7 @@ struct asm_result {
 	char digest[80];            /* index digest when built */
 	char detail[1024];          /* what is missing, why refused or failed */
 	struct index_doc doc;       /* the built index (owned; asm_result_clear frees) */
+	long retry_after_ms;        /* ASM_FAILED: the registry's Retry-After (429/503), else -1 */
 };
 
 /*

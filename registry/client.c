@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -84,6 +85,8 @@ struct reg_client {
 	char service[256];
 	struct token_entry tokens[TOKENS_MAX];
 	struct reg_stats stats;
+
+	atomic_int cancelled;     /* reg_client_cancel: abort transfers (shutdown) */
 };
 
 /* do_request copies challenge fields into these buffers whole. */
@@ -392,6 +395,19 @@ pool_put(struct reg_client *c, CURL *h)
 		curl_easy_cleanup(h);
 }
 
+/* libcurl calls this at least once a second, also while a server is silent. */
+static int
+on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	const struct reg_client *c = ud;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load(&c->cancelled) ? 1 : 0;
+}
+
 static void
 set_base_opts(struct reg_client *c, CURL *h)
 {
@@ -415,6 +431,9 @@ set_base_opts(struct reg_client *c, CURL *h)
 	/* Never hand our credentials to a host a redirect points at (the default, said aloud). */
 	curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "archmerge/" ARCHMERGE_VERSION);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
 }
 
 /* ---- one exchange ---- */
@@ -1260,6 +1279,12 @@ reg_ping(struct reg_client *c, char *err, size_t errlen)
 	(void)am_fmt(rq.path, sizeof(rq.path), "/v2/");
 	rq.max = ERRBODY_MAX;     /* the body of /v2/ is "{}": read, not kept */
 	return do_request(c, &rq, NULL, err, errlen);
+}
+
+void
+reg_client_cancel(struct reg_client *c)
+{
+	atomic_store(&c->cancelled, 1);
 }
 
 void

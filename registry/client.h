@@ -89,4 +89,7 @@ enum am_err reg_ping(struct reg_client *c, char *err, size_t errlen);
 
 void reg_client_stats(struct reg_client *c, struct reg_stats *out);
 
+/* Abort transfers in progress and refuse new ones (shutdown); thread safe. */
+void reg_client_cancel(struct reg_client *c);
+
 #endif

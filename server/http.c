@@ -77,6 +77,20 @@ read_body(struct mg_connection *conn, size_t cap, size_t *len, int *too_large)
 	return buf;
 }
 
+/* Decide with the configuration in force now (SIGHUP may have replaced rules and secret). */
+static void
+webhook_handle_current(struct service *svc, const struct webhook_env *base,
+    const struct webhook_req *req, struct webhook_resp *resp)
+{
+	const struct service_view *v = service_acquire(svc);
+	struct webhook_env env = *base;
+
+	env.cfg = v->cfg;
+	env.secret = v->secret;
+	webhook_handle(&env, req, resp);
+	service_release(svc, v);
+}
+
 static int
 on_webhook(struct mg_connection *conn, void *cbdata)
 {
@@ -96,7 +110,7 @@ on_webhook(struct mg_connection *conn, void *cbdata)
 	if (strcmp(req.method, "POST") == 0)
 		body = read_body(conn, (size_t)h->cfg->max_body_bytes, &req.body_len, &req.body_too_large);
 	req.body = body ? body : "";
-	webhook_handle(&h->env, &req, &resp);
+	webhook_handle_current(h->env.ctx, &h->env, &req, &resp);
 	write_json(conn, resp.status, resp.body);
 	observe_webhook(ri->remote_addr, ri->request_method, &resp, am_now_ms() - t0);
 	free(resp.body);

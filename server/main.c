@@ -18,6 +18,7 @@
 #include "log.h"
 #include "commands.h"
 #include "reconciler.h"
+#include "reload.h"
 #include "service.h"
 
 #ifndef ARCHMERGE_VERSION
@@ -147,6 +148,47 @@ cmd_check(const struct args *a)
 	return EXIT_OK;
 }
 
+static void *
+http_stop_thread(void *arg)
+{
+	http_stop(arg);
+	return NULL;
+}
+
+/*
+ * SIGTERM/SIGINT: stop accepting (in-flight webhooks finish and are
+ * journaled), give running assemblies shutdown_timeout_ms, leave queued
+ * work in the journal. CivetWeb needs up to 2 s to stop (its poll loop), so
+ * it stops on a thread of its own meanwhile. Returns -1 when workers are stuck.
+ */
+static int
+serve_shutdown(struct service *svc, struct http_server **http, int sig)
+{
+	const struct service_view *v = service_acquire(svc);
+	long long t0 = am_now_ms();
+	long timeout = v->cfg->shutdown_timeout_ms;
+	pthread_t th;
+	int threaded, rc = 0;
+
+	service_release(svc, v);
+	log_info("shutting down signal=%d: no new webhooks, running assemblies get up to %ld ms, "
+	    "queued work stays in the journal", sig, timeout);
+	service_stop_jobs(svc);
+	threaded = pthread_create(&th, NULL, http_stop_thread, *http) == 0;
+	if (!threaded)
+		http_stop(*http);
+	*http = NULL;
+	if (service_shutdown(svc, timeout) != 0) {
+		log_error("shutdown: workers still stuck in registry requests; exiting without cleanup");
+		rc = -1;
+	}
+	if (threaded)
+		pthread_join(th, NULL);
+	if (rc == 0)
+		log_info("shutdown complete ms=%lld", am_now_ms() - t0);
+	return rc;
+}
+
 int
 cmd_serve(const struct args *a)
 {
@@ -167,9 +209,16 @@ cmd_serve(const struct args *a)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit then fails the journal write (503) instead of killing the service. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (service_new(c, (size_t)c->workers, &svc, err, sizeof(err)) != AM_OK) {
+		log_error("startup failed: %s", err);
+		goto done;
+	}
+	if (service_open_journal(svc, err, sizeof(err)) != AM_OK) {
 		log_error("startup failed: %s", err);
 		goto done;
 	}
@@ -185,13 +234,21 @@ cmd_serve(const struct args *a)
 	log_info("listening address=%s%s webhook_path=%s registries=%zu rules=%zu workers=%ld version=%s",
 	    c->listen, c->plain_http ? " tls=off" : " tls=on", c->webhook_path, c->n_registries,
 	    c->n_rules, c->workers, ARCHMERGE_VERSION);
-	while (sigwait(&stop, &sig) != 0)
-		;
-	log_info("shutting down signal=%d: finishing queued work", sig);
+	for (;;) {
+		if (sigwait(&stop, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		reload_config(svc, c, a->config);
+	}
 	rc = EXIT_OK;
+	if (serve_shutdown(svc, &http, sig) != 0)
+		_exit(EXIT_OK);   /* workers stuck: their groups are in the journal; cleanup could hang */
 done:
 	http_stop(http);
-	reconciler_free(rec);
+	reconciler_free(rec);   /* after the shutdown: its requests were aborted with the others */
+	if (rc != EXIT_OK && svc != NULL)
+		(void)service_shutdown(svc, 0);   /* startup failed: replayed work stays journaled */
 	service_free(svc);
 	cfg_free(c);
 	return rc;

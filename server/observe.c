@@ -29,27 +29,16 @@ observe_webhook(const char *remote, const char *method, const struct webhook_res
 
 void
 observe_assembly(const struct group *g, const char *rule, const struct asm_result *r,
-    long long ms)
+    long long ms, enum log_level lvl, const char *tail)
 {
 	char id[24], group[sizeof(g->host) + sizeof(g->repo) + sizeof(g->version) + 4];
-	enum log_level lvl;
 
 	(void)am_fmt(id, sizeof(id), "%llu", atomic_fetch_add(&next_job, 1) + 1);
 	(void)am_fmt(group, sizeof(group), "%s/%s:%s", g->host, g->repo, g->version);
 	if (r->outcome != ASM_DRY_RUN)
 		metrics_assembly(asm_outcome_name(r->outcome));
 	status_record(status_global(), id, g, rule, r, ms);
-	switch (r->outcome) {
-	case ASM_PUBLISHED: case ASM_UNCHANGED: case ASM_DRY_RUN: case ASM_WAITING:
-		lvl = LOG_INFO;
-		break;
-	case ASM_REFUSED:
-		lvl = LOG_WARN;
-		break;
-	default:
-		lvl = LOG_ERROR;
-	}
-	log_kv(lvl, "assembly", NULL, LOG_S("job", id), LOG_S("group", group), LOG_S("rule", rule),
+	log_kv(lvl, "assembly", tail, LOG_S("job", id), LOG_S("group", group), LOG_S("rule", rule),
 	    LOG_S("target", r->target), LOG_S("result", asm_outcome_name(r->outcome)),
 	    LOG_S("digest", r->digest[0] ? r->digest : NULL), LOG_I("ms", ms),
 	    LOG_S("detail", r->detail[0] ? r->detail : NULL));

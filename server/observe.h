@@ -15,8 +15,12 @@
 void observe_webhook(const char *remote, const char *method, const struct webhook_resp *resp,
     long long ms);
 
-/* An assembly finished (all borrowed); rule is the rule's name. */
+/*
+ * An assembly finished (all borrowed); rule is the rule's name, lvl the log
+ * level the caller chose (a retried fault is a warning), tail extra logfmt
+ * fields such as the retry plan (may be NULL).
+ */
 void observe_assembly(const struct group *g, const char *rule, const struct asm_result *r,
-    long long ms);
+    long long ms, enum log_level lvl, const char *tail);
 
 #endif

@@ -157,7 +157,7 @@ def test_healthz_readyz_and_version(env, archmerge):
 def test_readyz_names_the_failing_registry_and_state_dir(env, archmerge, tmp_path):
     good = archmerge()
     # Second instance, same registry, wrong robot password.
-    bad = archmerge(archmerge.config(port=free_port()), registry_password="not-the-password")
+    bad = archmerge(archmerge.config(port=free_port(), state_dir=str(tmp_path / "state2")), registry_password="not-the-password")
     r = get(bad.url + "/readyz", env.ca_file)
     assert r.status == 503, r.body
     body = r.data
@@ -226,6 +226,8 @@ def test_metrics_after_publish(env, admin_client, archmerge):
     assert t0 - 1 <= last <= time.time() + 1
     assert value(fams, "archmerge_build_info", version=run_cli("version").stdout.split()[1]) == 1
     assert fams["archmerge_queue_depth"]["type"] == "gauge"
+    assert fams["archmerge_journal_bytes"]["type"] == "gauge" and value(fams, "archmerge_journal_bytes") > 0
+    assert value(fams, "archmerge_journal_pending") >= 0
     assert value(fams, "archmerge_groups_waiting") == 0
     assert 0 < value(fams, "archmerge_start_time_seconds") <= time.time()
 

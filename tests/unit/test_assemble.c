@@ -22,6 +22,7 @@ struct fake {
 	size_t n;
 	int gets, heads, puts, blobs;
 	enum am_err fail_put;
+	long put_retry_after_ms;     /* Retry-After the failing PUT carries */
 };
 
 static struct obj *
@@ -95,8 +96,11 @@ f_put(void *ctx, const char *repo, const char *ref, const char *mt, const char *
 	char d[80];
 
 	f->puts++;
-	if (f->fail_put != AM_OK)
+	if (f->fail_put != AM_OK) {
+		out->status = f->put_retry_after_ms > 0 ? 429 : 400;
+		out->retry_after_ms = f->put_retry_after_ms > 0 ? f->put_retry_after_ms : -1;
 		return am_fail(err, errlen, f->fail_put, "PUT refused");
+	}
 	store(f, repo, ref, mt, body, len);
 	digest_sha256(body, len, d, sizeof(d));
 	store(f, repo, d, mt, body, len);
@@ -341,6 +345,21 @@ test_assemble_flow(void)
 	assemble(&api, &R, repo, "4.0", 0, &res);
 	CHECK(res.outcome == ASM_FAILED);
 	CHECK(res.err == AM_EDENIED);
+	CHECK(res.retry_after_ms == -1);
+	asm_result_clear(&res);
+
+	/* 429 with Retry-After: transient, and the delay reaches the caller's backoff */
+	f.fail_put = AM_ETRANSIENT;
+	f.put_retry_after_ms = 3000;
+	assemble(&api, &R, repo, "4.0", 0, &res);
+	CHECK(res.outcome == ASM_FAILED);
+	CHECK(res.err == AM_ETRANSIENT);
+	CHECK(res.retry_after_ms == 3000);
+	asm_result_clear(&res);
+	f.fail_put = AM_OK;
+	assemble(&api, &R, repo, "4.0", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(res.retry_after_ms == -1);
 	asm_result_clear(&res);
 	fake_free(&f);
 }

@@ -484,6 +484,20 @@ test_rules(void)
 	SET(&c, 14, "    repositories = \"library/*\";");
 	expect_only("repositories as a string", &c, 14,
 	    "rules[0].repositories must be an array of strings [ ... ]");
+
+	/* Rule names identify queued and journaled work: unique. */
+	conf_init(&c);
+	SET(&c, 19, "  }, { name = \"per-arch\"; repositories = [ \"team/*\" ]; "
+	    "source = \"{repo}:{version}_{arch}\"; target = \"{repo}:{version}\"; "
+	    "architectures = [ \"amd64\" ]; }");
+	expect_only("duplicate rule name", &c, 19,
+	    "rules[1].name \"per-arch\" is already used by rules[0]");
+	SET(&c, 19, "  }, { name = \"per-arch-2\"; repositories = [ \"team/*\" ]; "
+	    "source = \"{repo}:{version}_{arch}\"; target = \"{repo}:{version}\"; "
+	    "architectures = [ \"amd64\" ]; }");
+	cfg = expect_ok("two rules", &c, 0);
+	CHECK(cfg == NULL || cfg->n_rules == 2);
+	cfg_free(cfg);
 }
 
 static void
@@ -616,6 +630,25 @@ test_files(void)
 	CHECK(unlink(pw) == 0);
 }
 
+/* state_dir is read (it used to be checked and dropped), and defaults. */
+static void
+test_state_dir(void)
+{
+	struct conf c;
+	struct cfg *cfg;
+
+	conf_init(&c);
+	cfg = expect_ok("no state_dir", &c, 0);
+	CHECK(cfg == NULL || strcmp(cfg->state_dir, "/var/lib/archmerge") == 0);
+	cfg_free(cfg);
+	SET(&c, 21, "state_dir = \"/srv/archmerge/state\";");
+	cfg = expect_ok("state_dir", &c, 0);
+	CHECK(cfg == NULL || strcmp(cfg->state_dir, "/srv/archmerge/state") == 0);
+	cfg_free(cfg);
+	SET(&c, 21, "state_dir = \"\";");
+	expect_only("empty state_dir", &c, 21, ".state_dir must not be empty");
+}
+
 TEST_MAIN("config")
 static void
 run_tests(void)
@@ -634,6 +667,7 @@ run_tests(void)
 	test_rules();
 	test_syntax_and_many();
 	test_files();
+	test_state_dir();
 
 	CHECK(unlink(g_path) == 0);
 	CHECK(rmdir(g_dir) == 0);

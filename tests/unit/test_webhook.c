@@ -37,7 +37,7 @@ static const char conf_text[] =
 struct fake_queue {
 	size_t n;
 	struct group groups[20];
-	int ret;        /* 1: queued, 0: coalesced */
+	int ret;        /* 1: queued, 0: coalesced, -1: not recorded */
 };
 
 static int
@@ -180,7 +180,7 @@ expect_simple(const char *what, struct webhook_resp *resp, int status, const cha
 static void
 test_request_checks(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
 	struct webhook_resp resp;
 	size_t len;
@@ -238,7 +238,7 @@ test_request_checks(const struct cfg *c)
 static void
 test_malformed(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
 	struct webhook_resp resp;
 	char *s;
@@ -272,7 +272,7 @@ test_malformed(const struct cfg *c)
 static void
 test_queued(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
 	struct webhook_resp resp;
 	json_t *body, *groups;
@@ -292,6 +292,7 @@ test_queued(const struct cfg *c)
 	CHECK(q.n == 1);
 	CHECK_STR(q.groups[0].host, "harbor.example.com");
 	CHECK(q.groups[0].rule == 0);
+	CHECK_STR(q.groups[0].rule_name, "per-arch");
 	CHECK_STR(q.groups[0].repo, "library/myapp");
 	CHECK_STR(q.groups[0].version, "3.8.5");
 
@@ -363,7 +364,7 @@ test_queued(const struct cfg *c)
 static void
 test_ignored(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
 	struct webhook_resp resp;
 	char *s;
@@ -461,7 +462,7 @@ test_ignored(const struct cfg *c)
 static void
 test_unauthenticated(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
 	struct webhook_env env = { c, NULL, fake_enqueue, &q };
 	struct webhook_resp resp;
 	size_t len;
@@ -480,6 +481,23 @@ test_unauthenticated(const struct cfg *c)
 	free(push);
 }
 
+/* The queue could not record the event (journal write failed): 503, never 202. */
+static void
+test_not_recorded(const struct cfg *c)
+{
+	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, -1 };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
+	struct webhook_resp resp;
+	size_t len;
+	char *push = fixture("push-default.json", &len);
+
+	call(&env, "POST", SECRET, "application/json", push, 0, &resp);
+	expect_simple("journal failed", &resp, 503, "unavailable", "error", "durably");
+	CHECK(strstr(resp.summary, "outcome=unavailable") != NULL);
+	CHECK(q.n == 1);
+	free(push);
+}
+
 TEST_MAIN("webhook")
 static void
 run_tests(void)
@@ -493,6 +511,7 @@ run_tests(void)
 	test_queued(c);
 	test_ignored(c);
 	test_unauthenticated(c);
+	test_not_recorded(c);
 	cfg_free(c);
 	CHECK(unlink(path) == 0);
 	CHECK(rmdir(dir) == 0);
