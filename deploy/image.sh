@@ -162,4 +162,19 @@ run sh -ec '
 	grep -c . /tmp/serve.log >/dev/null && sed -n "1,5p" /tmp/serve.log
 	[ $rc -eq 0 ] && [ $ok -eq 0 ]
 '
+
+# End to end: `make demo` (registry with TLS and token auth, two pushes, two
+# webhooks) with the image's archmerge instead of ./archmerge. It runs as
+# root in the container here only because the demo's files belong to root.
+say "end to end: make demo with the archmerge of the image"
+./tests/deps.sh
+cat >"$TMP/archmerge-in-image" <<EOF
+#!/bin/sh
+exec $BUILDAH run --isolation chroot --network host --user 0:0 -v /tmp:/tmp $CTR -- /usr/bin/archmerge "\$@"
+EOF
+chmod 755 "$TMP/archmerge-in-image"
+ARCHMERGE_BIN="$TMP/archmerge-in-image" /usr/bin/python3 tests/demo.py >"$TMP/demo.log" 2>&1 ||
+	{ tail -n 40 "$TMP/demo.log"; exit 1; }
+grep -o 'result=published digest=sha256:[0-9a-f]*' "$TMP/demo.log"
+grep -E '^ *"(mediaType|architecture)"' "$TMP/demo.log" | sed 's/^ */    /'
 say "image $IMAGE OK"
