@@ -96,6 +96,8 @@ say "building $IMAGE from deploy/Dockerfile (base $BASE)"
 $BUILDAH bud --isolation chroot --format docker --pull=never --layers \
     --build-arg BASE="$BASE" -f deploy/Dockerfile -t "$IMAGE" . >"$TMP/build.log" 2>&1 ||
 	{ tail -n 40 "$TMP/build.log"; exit 1; }
+# vfs stores every layer as a full copy: drop the build stage and older builds.
+$BUILDAH rmi --prune >/dev/null 2>&1 || true
 $BUILDAH images --format '{{.Name}}:{{.Tag}} {{.Size}}' "$IMAGE"
 
 # Smoke test: the final image alone (no -dev packages) runs the binary,
