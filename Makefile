@@ -31,7 +31,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(if $(filter 1,$(SANITIZE)),archmerge-san,archmerge)
 
-.PHONY: all deps test unit integration demo clean install check-banned bench
+.PHONY: all deps test unit integration demo clean install check-banned bench image verify-deploy verify-systemd
 
 all: $(BIN)
 
@@ -58,6 +58,7 @@ integration: $(BIN)
 
 test: deps
 	$(MAKE) check-banned
+	$(MAKE) verify-deploy
 	$(MAKE) unit integration
 	$(MAKE) SANITIZE=1 unit integration
 
@@ -69,8 +70,24 @@ check-banned:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol)\s*\(' \
 	    server/*.[ch] handlers/*.[ch] registry/*.[ch] config/*.[ch]
 
-install: archmerge
-	install -D -m 0755 archmerge $(DESTDIR)$(PREFIX)/bin/archmerge
+# ARCHMERGE_INSTALL_BIN: which build to install (verify-deploy passes its own).
+ARCHMERGE_INSTALL_BIN ?= archmerge
+install: $(ARCHMERGE_INSTALL_BIN)
+	install -D -m 0755 $(ARCHMERGE_INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/archmerge
+	install -D -m 0644 deploy/archmerge.8 $(DESTDIR)$(PREFIX)/share/man/man8/archmerge.8
+
+# Deployment files: man page, make install, systemd unit, Kubernetes and
+# compose YAML (fast; part of `make test`). See deploy/verify.sh.
+verify-deploy: archmerge
+	@./deploy/verify.sh ./archmerge
+
+# Container image with buildah, smoke-tested (slow, root; not in `make test`).
+image:
+	./deploy/image.sh
+
+# The systemd unit under a real systemd in systemd-nspawn (slow, root).
+verify-systemd: archmerge
+	./deploy/systemd-test.sh
 
 clean:
 	rm -rf build build-san archmerge archmerge-san

@@ -4,7 +4,8 @@
 set -eu
 pkgs="build-essential libcivetweb-dev libcurl4-openssl-dev libjansson-dev libssl-dev
 libconfig-dev docker-registry skopeo openssl ca-certificates curl python3 python3-pytest
-python3-jwt python3-cryptography"
+python3-jwt python3-cryptography
+groff-base systemd python3-yaml docker-compose"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
