@@ -446,23 +446,27 @@ source_shaped(const struct rule *r, const char *repo, const char *tag)
 	return rule_match_source(r, repo, tag, &m);
 }
 
-/* PUT the index under tag unless it is there already; only_missing: leave any existing tag. */
+enum push_when { PUSH_IF_DIFFERENT, PUSH_IF_MISSING, PUSH_ALWAYS };
+
+/* PUT the index under tag: unless it is current / exists already (HEAD), or unconditionally. */
 static enum am_err
-push_tag(struct asm_ctx *c, const char *tag, int only_missing, int *pushed, char *err, size_t errlen)
+push_tag(struct asm_ctx *c, const char *tag, enum push_when when, int *pushed, char *err, size_t errlen)
 {
 	struct reg_reply head, put;
 	const struct index_doc *doc = &c->out->doc;
-	enum am_err rc;
+	enum am_err rc = AM_OK;
 
 	*pushed = 0;
 	reg_reply_init(&head);
 	reg_reply_init(&put);
-	rc = c->api->manifest_head(c->api->ctx, c->repo, tag, &head, err, errlen);
-	if (rc == AM_OK && (only_missing || strcmp(head.digest, doc->digest) == 0))
-		goto done;
-	if (rc != AM_OK && rc != AM_ENOTFOUND) {
-		rc = rc == AM_EINVAL ? AM_ETRANSIENT : rc;
-		goto done;
+	if (when != PUSH_ALWAYS) {
+		rc = c->api->manifest_head(c->api->ctx, c->repo, tag, &head, err, errlen);
+		if (rc == AM_OK && (when == PUSH_IF_MISSING || strcmp(head.digest, doc->digest) == 0))
+			goto done;
+		if (rc != AM_OK && rc != AM_ENOTFOUND) {
+			rc = rc == AM_EINVAL ? AM_ETRANSIENT : rc;
+			goto done;
+		}
 	}
 	if ((rc = c->api->manifest_put(c->api->ctx, c->repo, tag, doc->media_type, doc->body, doc->len,
 	    &put, err, errlen)) != AM_OK) {
@@ -501,7 +505,8 @@ push_extra_tags(struct asm_ctx *c, int only_missing, char *err, size_t errlen)
 			note(c->out, "extra tag %s skipped: it has the form of a per-architecture tag", tag);
 			continue;
 		}
-		if ((rc = push_tag(c, tag, only_missing, &pushed, err, errlen)) != AM_OK)
+		if ((rc = push_tag(c, tag, only_missing ? PUSH_IF_MISSING : PUSH_IF_DIFFERENT, &pushed,
+		    err, errlen)) != AM_OK)
 			return rc;
 		if (pushed) {
 			c->out->tags_pushed++;
@@ -727,6 +732,7 @@ assemble(const struct reg_api *api, const struct rule *r, const char *repo,
 		(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
 		goto done;
 	}
+	/* The target was just read: it is missing or differs, so its PUT needs no second HEAD. */
 	if (dry_run) {
 		out->outcome = ASM_DRY_RUN;
 		note(out, "%s", rc == AM_ENOTFOUND ? "target does not exist yet" : "target differs");
@@ -734,7 +740,7 @@ assemble(const struct reg_api *api, const struct rule *r, const char *repo,
 	}
 	if ((rc = copy_children(&c, err, sizeof(err))) != AM_OK ||
 	    (rc = push_extra_tags(&c, 0, err, sizeof(err))) != AM_OK ||
-	    (rc = push_tag(&c, c.target_tag, 0, &pushed, err, sizeof(err))) != AM_OK) {
+	    (rc = push_tag(&c, c.target_tag, PUSH_ALWAYS, &pushed, err, sizeof(err))) != AM_OK) {
 		/*
 		 * Whatever was written is complete and correct on its own (copied
 		 * children, extra tags); the target is untouched, the next run redoes it.
