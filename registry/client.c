@@ -1273,21 +1273,24 @@ reg_blob_get(struct reg_client *c, const char *repo, const char *digest,
 /* ---- blobs across repositories ---- */
 
 /*
- * The path of an upload session's Location plus "digest=": a relative path,
- * or an absolute URL on this registry's own origin (never another host:
- * the request carries our token).
+ * The path of an upload session's Location plus "digest=". An absolute URL
+ * contributes only its path: the upload always goes to this registry's own
+ * url, never to another host (the request carries our token), even when the
+ * registry names itself differently (Harbor behind a proxy, an internal IP).
  */
 static enum am_err
 upload_path(struct reg_client *c, const char *loc, const char *digest, char *path, size_t len,
     char *err, size_t errlen)
 {
 	const char *p = loc;
-	size_t n = strlen(c->url);
 
 	if (is_http_url(loc)) {
-		if (strncasecmp(loc, c->url, n) != 0 || loc[n] != '/')
-			return am_fail(err, errlen, AM_EDENIED, "upload location %.200s is not on %s", loc, c->url);
-		p = loc + n;
+		p = strchr(strstr(loc, "://") + 3, '/');
+		if (p == NULL)
+			p = "";
+		if (strncasecmp(loc, c->url, strlen(c->url)) != 0)
+			log_debug("registry upload location %.200s names another origin; using its path on %s",
+			    loc, c->url);
 	}
 	if (strncmp(p, "/v2/", 4) != 0)
 		return am_fail(err, errlen, AM_EDENIED, "upload location \"%.200s\" is not below /v2/", loc);

@@ -7,15 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harbors.h"
 #include "log.h"
 #include "queue.h"
-#include "../registry/harbor.h"
 
 struct service {
 	const struct cfg *cfg;
 	char *secret;
 	struct reg_client **clients;     /* parallel to cfg->registries */
-	struct harbor **harbors;         /* parallel too; NULL entries unless a rule cleans up */
+	struct harbor **harbors;         /* parallel too; NULL unless a rule cleans up */
 	struct queue *queue;
 };
 
@@ -26,38 +26,6 @@ run_group(void *ctx, const struct group *g)
 
 	service_assemble(ctx, g, 0, &res);
 	asm_result_clear(&res);
-}
-
-/* Does any rule remove per-architecture tags (and so need Harbor's REST API)? */
-static int
-cfg_wants_harbor(const struct cfg *cfg)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->n_rules; i++)
-		if (cfg->rules[i].cleanup)
-			return 1;
-	return 0;
-}
-
-/* Harbor REST client of registry i for cleanup: same credentials and CA as the registry. */
-static enum am_err
-service_harbor_new(struct service *s, size_t i, const struct cfg_registry *r, const char *password,
-    char *err, size_t errlen)
-{
-	struct harbor_opts ho;
-
-	if (s->harbors == NULL)
-		s->harbors = xcalloc(s->cfg->n_registries, sizeof(*s->harbors));
-	memset(&ho, 0, sizeof(ho));
-	ho.url = r->harbor_url != NULL ? r->harbor_url : r->url;
-	ho.ca_file = r->ca_file;
-	ho.insecure = r->insecure;
-	ho.username = r->username;
-	ho.password = password;
-	ho.timeout_ms = r->timeout_ms;
-	s->harbors[i] = harbor_new(&ho, err, errlen);
-	return s->harbors[i] != NULL ? AM_OK : AM_EINVAL;
 }
 
 enum am_err
@@ -87,15 +55,15 @@ service_new(const struct cfg *cfg, size_t workers, struct service **out, char *e
 			goto fail;
 		o.password = password;
 		s->clients[i] = reg_client_new(&o, err, errlen);
-		if (s->clients[i] != NULL && cfg_wants_harbor(cfg))
-			rc = service_harbor_new(s, i, r, password, err, errlen);
 		am_secret_free(password);
 		password = NULL;
-		if (s->clients[i] == NULL || rc != AM_OK) {
+		if (s->clients[i] == NULL) {
 			rc = AM_EINVAL;
 			goto fail;
 		}
 	}
+	if ((rc = harbors_new(cfg, &s->harbors, err, errlen)) != AM_OK)
+		goto fail;
 	if (workers > 0)
 		s->queue = queue_new(workers, run_group, s);
 	*out = s;
@@ -117,10 +85,7 @@ service_free(struct service *s)
 		for (i = 0; i < s->cfg->n_registries; i++)
 			reg_client_free(s->clients[i]);
 	free(s->clients);
-	if (s->harbors != NULL)
-		for (i = 0; i < s->cfg->n_registries; i++)
-			harbor_free(s->harbors[i]);
-	free(s->harbors);
+	harbors_free(s->cfg, s->harbors);
 	am_secret_free(s->secret);
 	free(s);
 }
