@@ -31,6 +31,8 @@ struct kid {
 	struct image_info info;
 	char ann_source[512];             /* the image manifest's own annotations */
 	char ann_revision[128];
+	char *raw;                        /* the image manifest's bytes (owned), for a copy */
+	size_t raw_len;
 };
 
 struct asm_ctx {
@@ -108,10 +110,10 @@ done:
 	return rc;
 }
 
-/* GET a manifest, check its digest, parse it. */
+/* GET a manifest, check its digest, parse it; raw (may be NULL) gets the bytes (caller frees). */
 static enum am_err
 fetch_manifest(const struct reg_api *api, const char *repo, const char *ref,
-    struct manifest *m, char *digest, size_t dlen, size_t *size, char *err, size_t errlen)
+    struct manifest *m, char *digest, size_t dlen, size_t *size, char **raw, char *err, size_t errlen)
 {
 	struct reg_reply r;
 	enum am_err rc;
@@ -132,8 +134,14 @@ fetch_manifest(const struct reg_api *api, const char *repo, const char *ref,
 		goto done;
 	}
 	*size = r.body_len;
-	if ((rc = manifest_parse(r.body, r.body_len, r.media_type, m, perr, sizeof(perr))) != AM_OK)
+	if ((rc = manifest_parse(r.body, r.body_len, r.media_type, m, perr, sizeof(perr))) != AM_OK) {
 		rc = am_fail(err, errlen, rc, "%s:%s: %s", repo, ref, perr);
+		goto done;
+	}
+	if (raw != NULL) {
+		*raw = r.body;
+		r.body = NULL;
+	}
 done:
 	reg_reply_clear(&r);
 	return rc;
@@ -198,7 +206,8 @@ resolve_arch(const struct reg_api *api, const char *repo, const char *tag,
 
 	memset(&child, 0, sizeof(child));
 	platform_format(&want->platform, expect, sizeof(expect));
-	if ((rc = fetch_manifest(api, repo, tag, &m, digest, sizeof(digest), &size, err, errlen)) != AM_OK)
+	if ((rc = fetch_manifest(api, repo, tag, &m, digest, sizeof(digest), &size, &k->raw, err,
+	    errlen)) != AM_OK)
 		return rc;
 	(void)am_fmt(k->tag_digest, sizeof(k->tag_digest), "%s", digest);
 	if (m.kind == MANIFEST_INDEX) {
@@ -220,8 +229,10 @@ resolve_arch(const struct reg_api *api, const char *repo, const char *tag,
 		}
 		(void)am_fmt(child_ref, sizeof(child_ref), "%s", m.children[pick].digest);
 		take_attestations(&m, child_ref, k);
+		free(k->raw);   /* the index's bytes: the child's are the ones to keep */
+		k->raw = NULL;
 		if ((rc = fetch_manifest(api, repo, child_ref, &child, digest, sizeof(digest), &size,
-		    err, errlen)) != AM_OK)
+		    &k->raw, err, errlen)) != AM_OK)
 			goto done;
 		if (child.kind != MANIFEST_IMAGE) {
 			rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: child of an index is not an image",
@@ -229,7 +240,9 @@ resolve_arch(const struct reg_api *api, const char *repo, const char *tag,
 			goto done;
 		}
 		rc = take_image(api, repo, tag, &child, digest, size, want, k, err, errlen);
+		k->raw_len = size;
 	} else {
+		k->raw_len = size;
 		rc = take_image(api, repo, tag, &m, digest, size, want, k, err, errlen);
 	}
 done:
@@ -255,7 +268,7 @@ from_published(struct asm_ctx *c, const struct arch_token *want, struct kid *k,
 
 	if (c->pub_state == 0) {
 		rc = fetch_manifest(c->api, c->repo, c->target_tag, &c->pub, digest, sizeof(digest), &size,
-		    err, errlen);
+		    NULL, err, errlen);
 		if (rc != AM_OK && rc != AM_ENOTFOUND)
 			return rc;
 		c->pub_state = rc == AM_OK && c->pub.kind == MANIFEST_INDEX ? 1 : -1;
@@ -273,7 +286,7 @@ from_published(struct asm_ctx *c, const struct arch_token *want, struct kid *k,
 	if (found != 1)
 		return AM_ENOTFOUND;
 	if ((rc = fetch_manifest(c->api, c->repo, c->pub.children[pick].digest, &m, digest, sizeof(digest),
-	    &size, err, errlen)) != AM_OK)
+	    &size, NULL, err, errlen)) != AM_OK)
 		return rc;
 	if (m.kind != MANIFEST_IMAGE)
 		rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: child of the published index is not an image",
@@ -534,13 +547,13 @@ copy_children(struct asm_ctx *c, char *err, size_t errlen)
 		const struct kid *k = &c->kids[i];
 		if (!k->present || strcmp(k->src_repo, c->repo) == 0)
 			continue;
-		if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->image.digest,
-		    rule_copy_tag(c->r, c->version, i, tag, sizeof(tag)) == 0 ? tag : NULL, &st,
-		    err, errlen)) != AM_OK)
+		if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->image.digest, k->image.media_type,
+		    k->raw, k->raw_len, rule_copy_tag(c->r, c->version, i, tag, sizeof(tag)) == 0 ? tag : NULL,
+		    &st, err, errlen)) != AM_OK)
 			break;
 		for (j = 0; with_atts && c->r->keep_attestations && j < k->n_atts; j++)
-			if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->atts[j].digest, NULL, &st,
-			    err, errlen)) != AM_OK)
+			if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->atts[j].digest,
+			    k->atts[j].media_type, NULL, 0, NULL, &st, err, errlen)) != AM_OK)
 				break;
 		if (rc != AM_OK)
 			break;
@@ -618,6 +631,7 @@ resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t 
 			    r->archs[i].name);
 		rc = resolve_arch(c->api, k->src_repo, k->src_tag, &r->archs[i], k, err, errlen);
 		if (rc == AM_ENOTFOUND && r->cleanup) {
+			free(k->raw);
 			memset(k, 0, sizeof(*k));
 			rc = from_published(c, &r->archs[i], k, err, errlen);
 		}
@@ -755,6 +769,8 @@ assemble(const struct reg_api *api, const struct rule *r, const char *repo,
 done:
 	reg_reply_clear(&head);
 	manifest_free(&c.pub);
+	for (i = 0; i < r->n_archs; i++)
+		free(c.kids[i].raw);
 	free(c.kids);
 	free(images);
 	free(atts);

@@ -51,7 +51,8 @@ get_exact(const struct reg_api *api, const char *repo, const char *digest, struc
 
 enum am_err
 copy_manifest(const struct reg_api *api, const char *src, const char *dst,
-    const char *digest, const char *tag, struct copy_stats *st, char *err, size_t errlen)
+    const char *digest, const char *media_type, const char *have, size_t have_len, const char *tag,
+    struct copy_stats *st, char *err, size_t errlen)
 {
 	struct reg_reply head, body, put;
 	struct manifest m;
@@ -67,11 +68,18 @@ copy_manifest(const struct reg_api *api, const char *src, const char *dst,
 		rc = am_fail(err, errlen, AM_EINVAL, "this registry interface cannot copy between repositories");
 		goto done;
 	}
+	if (have != NULL) {
+		/* Already read (and digest-checked) by the caller: no second GET. */
+		body.body = xstrndup(have, have_len);
+		body.body_len = have_len;
+	}
+	if (body.media_type[0] == '\0' && media_type != NULL)
+		(void)am_fmt(body.media_type, sizeof(body.media_type), "%s", media_type);
 	rc = api->manifest_head(api->ctx, dst, digest, &head, err, errlen);
 	if (rc != AM_OK && rc != AM_ENOTFOUND)
 		goto done;
 	if (rc == AM_ENOTFOUND) {
-		if ((rc = get_exact(api, src, digest, &body, err, errlen)) != AM_OK)
+		if (body.body == NULL && (rc = get_exact(api, src, digest, &body, err, errlen)) != AM_OK)
 			goto done;
 		if ((rc = manifest_parse(body.body, body.body_len, body.media_type, &m, perr,
 		    sizeof(perr))) != AM_OK) {

@@ -20,9 +20,13 @@ struct copy_stats {
 /*
  * Make manifest digest of repository src exist in dst (HEAD first: nothing
  * is done when it is there already), then, when tag is not NULL, point
- * dst:tag at it unless it already does. Counts what it did in st.
+ * dst:tag at it unless it already does. media_type is the descriptor's (the
+ * manifest body may omit it). body/len (borrowed, may be NULL) are the
+ * manifest's bytes when the caller has them already, hashing to digest;
+ * otherwise they are fetched. Counts what it did in st.
  */
 enum am_err copy_manifest(const struct reg_api *api, const char *src, const char *dst,
-    const char *digest, const char *tag, struct copy_stats *st, char *err, size_t errlen);
+    const char *digest, const char *media_type, const char *body, size_t len, const char *tag,
+    struct copy_stats *st, char *err, size_t errlen);
 
 #endif

@@ -112,6 +112,7 @@ def test_arch_in_repository_name_mounts_blobs_and_copies_children(env, admin_cli
     amd = admin_client.push_image(f"{target}-amd64", "3.8.5", arch="amd64", fmt="docker", salt="gdal")
     bx = admin_client.push_buildx_index(f"{target}-arm64", "3.8.5", arch="arm64", salt="gdal")
     env.tokens.reset_counters()
+    n0 = len(ours(env))
 
     body = hook(am, f"{target}-amd64", amd, "3.8.5")
     assert body["groups"] == [f"{env.harbor_host}/{target}:3.8.5"]
@@ -124,6 +125,8 @@ def test_arch_in_repository_name_mounts_blobs_and_copies_children(env, admin_cli
     index = json.loads(raw)
     assert digests(index) == [amd.digest, bx.image.digest, bx.attestation.digest]
     assert platforms(index) == [("linux", "amd64", None), ("linux", "arm64", None)]
+    print(f"\nrepository layout, 2 architectures + 1 attestation: {len(ours(env)) - n0} registry requests, "
+          f"{env.tokens.request_count} token fetches (both webhooks)")
 
     # The children (and the attestation) now live in the target repository, by digest,
     # and carry the copy tags; skopeo reads them there.
