@@ -219,6 +219,7 @@ static const struct spec registry_spec[] = {
 	{ "username", K_STR, 0, 0, 0, offsetof(struct cfg_registry, username), "" },
 	{ "password_file", K_STR, 0, 0, 0, offsetof(struct cfg_registry, password_file), "" },
 	{ "timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg_registry, timeout_ms), "" },
+	{ "harbor_url", K_STR, 0, 0, 0, offsetof(struct cfg_registry, harbor_url), "Harbor REST API base" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -230,6 +231,16 @@ static const struct spec rule_spec[] = {
 	{ "architectures", K_STRARRAY, 1, 0, 0, NONE, "" },
 	{ "format", K_STR, 0, 0, 0, NONE, "auto | oci | docker" },
 	{ "platforms", K_GROUP, 0, 0, 0, NONE, "extra architecture tokens" },
+	{ "optional", K_STRARRAY, 0, 0, 0, NONE, "architectures published when present" },
+	{ "version_regex", K_STR, 0, 0, 0, NONE, "POSIX ERE the whole version must match" },
+	{ "version_groups", K_STRARRAY, 0, 0, 0, NONE, "names of version_regex groups" },
+	{ "copy_tag", K_STR, 0, 0, 0, NONE, "tag of children copied into the target repository" },
+	{ "extra_tags", K_STRARRAY, 0, 0, 0, NONE, "more tags for the same index" },
+	{ "keep_attestations", K_BOOL, 0, 0, 0, NONE, "keep buildx attestation manifests" },
+	{ "annotations", K_STRARRAY, 0, 0, 0, NONE, "\"key=value\" index annotations" },
+	{ "created_annotation", K_BOOL, 0, 0, 0, NONE, "org.opencontainers.image.created" },
+	{ "inherit_annotations", K_BOOL, 0, 0, 0, NONE, "source/revision from the children" },
+	{ "cleanup", K_BOOL, 0, 0, 0, NONE, "remove per-architecture tags after publishing" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -340,6 +351,10 @@ load_registries(struct errs *e, config_setting_t *list, struct cfg *c, int flags
 			    "%s.url must start with https:// or http://", where);
 		if (r->url != NULL && r->url[strlen(r->url) - 1] == '/')
 			r->url[strlen(r->url) - 1] = '\0';
+		if (r->harbor_url != NULL && strncmp(r->harbor_url, "https://", 8) != 0 &&
+		    strncmp(r->harbor_url, "http://", 7) != 0)
+			add_err(e, line_of(config_setting_get_member(g, "harbor_url")),
+			    "%s.harbor_url must start with https:// or http://", where);
 		if ((r->username == NULL) != (r->password_file == NULL))
 			add_err(e, line_of(g), "%s: username and password_file go together", where);
 		if (cfg_registry_by_host(c, r->host) != r)
@@ -377,13 +392,197 @@ token_known(const struct rule *r, size_t upto, const char *name)
 	return 0;
 }
 
+/* Tokens of `key` (architectures or optional) appended to r->archs. */
+static void
+load_tokens(struct errs *e, config_setting_t *g, struct rule *r, const char *key, int optional,
+    const char *where)
+{
+	config_setting_t *plats = config_setting_get_member(g, "platforms");
+	config_setting_t *list = config_setting_get_member(g, key);
+	const char *v;
+	char msg[512];
+	int i, len = list != NULL ? config_setting_length(list) : 0;
+
+	for (i = 0; i < len; i++) {
+		struct arch_token *t = &r->archs[r->n_archs];
+		const char *plat = NULL;
+		v = config_setting_get_string_elem(list, i);
+		if (v == NULL || v[0] == '\0' || !name_valid_tag(v)) {
+			add_err(e, line_of(list), "%s.%s[%d] must be a non-empty tag-safe string",
+			    where, key, i);
+			continue;
+		}
+		if (token_known(r, r->n_archs, v)) {
+			add_err(e, line_of(list), "%s.%s lists \"%s\" twice%s", where, key, v,
+			    optional ? " (or it is also in architectures)" : "");
+			continue;
+		}
+		(void)am_fmt(t->name, sizeof(t->name), "%s", v);
+		t->optional = optional;
+		if (plats != NULL && config_setting_lookup_string(plats, v, &plat)) {
+			if (platform_parse(plat, &t->platform, msg, sizeof(msg)) != AM_OK) {
+				add_err(e, line_of(config_setting_get_member(plats, v)), "%s.platforms.%s: %s",
+				    where, v, msg);
+				continue;
+			}
+		} else if (!arch_builtin(v, &t->platform)) {
+			add_err(e, line_of(list), "%s: unknown architecture \"%s\"; map it in "
+			    "platforms = { %s = \"os/arch[/variant]\"; }", where, v, v);
+			continue;
+		}
+		r->n_archs++;
+	}
+}
+
+/* A fixed-size list of strings of a rule into dst[n][width]. */
+static void
+load_strings(struct errs *e, config_setting_t *g, const char *key, char *dst, size_t width,
+    size_t max, size_t *n, const char *where)
+{
+	config_setting_t *list = config_setting_get_member(g, key);
+	const char *v;
+	int i, len = list != NULL ? config_setting_length(list) : 0;
+
+	*n = 0;
+	if (list != NULL && (size_t)len > max) {
+		add_err(e, line_of(list), "%s.%s holds more than %zu entries", where, key, max);
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		v = config_setting_get_string_elem(list, i);
+		if (v == NULL || v[0] == '\0' || am_fmt(dst + *n * width, width, "%s", v) != 0) {
+			add_err(e, line_of(list), "%s.%s[%d] must be a non-empty string shorter than %zu bytes",
+			    where, key, i, width);
+			continue;
+		}
+		(*n)++;
+	}
+}
+
+static int
+annotation_key_ok(const char *k, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!name_is_tag_char(k[i]) && k[i] != '/')
+			return 0;
+	return 1;
+}
+
+/* annotations = [ "key=value", ... ]: libconfig names cannot hold dots, so strings. */
+static void
+load_annotations(struct errs *e, config_setting_t *g, struct rule *r, const char *where)
+{
+	config_setting_t *list = config_setting_get_member(g, "annotations");
+	const char *v, *eq;
+	size_t i, j, n = list != NULL ? (size_t)config_setting_length(list) : 0;
+
+	if (n > RULE_MAX_ANNOTATIONS) {
+		add_err(e, line_of(list), "%s.annotations holds more than %d entries", where,
+		    RULE_MAX_ANNOTATIONS);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct rule_annotation *a = &r->annotations[r->n_annotations];
+		v = config_setting_get_string_elem(list, (int)i);
+		eq = v != NULL ? strchr(v, '=') : NULL;
+		if (eq == NULL || !annotation_key_ok(v, (size_t)(eq - v)) ||
+		    am_fmt(a->key, sizeof(a->key), "%.*s", (int)(eq - v), v) != 0 ||
+		    am_fmt(a->value, sizeof(a->value), "%s", eq + 1) != 0) {
+			add_err(e, line_of(list), "%s.annotations[%zu] must be \"key=value\" with a key of "
+			    "[A-Za-z0-9._/-] (at most %zu bytes) and a value of at most %zu bytes", where, i,
+			    sizeof(a->key) - 1, sizeof(a->value) - 1);
+			continue;
+		}
+		for (j = 0; j < r->n_annotations && strcmp(r->annotations[j].key, a->key) != 0; j++)
+			;
+		if (j < r->n_annotations) {
+			add_err(e, line_of(list), "%s.annotations sets \"%s\" twice", where, a->key);
+			continue;
+		}
+		r->n_annotations++;
+	}
+}
+
+static int
+lookup_bool(config_setting_t *g, const char *key, int dflt)
+{
+	int v;
+
+	return config_setting_lookup_bool(g, key, &v) ? v : dflt;
+}
+
+/* The setting a rule_finish() message is about, for its file:line. */
+static config_setting_t *
+finish_setting(config_setting_t *g, const char *msg)
+{
+	static const struct { const char *prefix, *key; } map[] = {
+		{ "version_regex", "version_regex" }, { "version_groups", "version_groups" },
+		{ "extra tag", "extra_tags" }, { "copy_tag", "copy_tag" },
+		{ "architectures", "architectures" }, { "architecture", "architectures" },
+	};
+	config_setting_t *s;
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strncmp(msg, map[i].prefix, strlen(map[i].prefix)) == 0 &&
+		    (s = config_setting_get_member(g, map[i].key)) != NULL)
+			return s;
+	return config_setting_get_member(g, "source");
+}
+
+/* The source-layout and publishing options of a rule, then the whole-rule checks. */
+static void
+load_rule_options(struct errs *e, config_setting_t *g, struct rule *r, const char *where, int before)
+{
+	const char *v;
+	char msg[768];
+
+	if (config_setting_lookup_string(g, "version_regex", &v) &&
+	    am_fmt(r->version_regex, sizeof(r->version_regex), "%s", v) != 0)
+		add_err(e, line_of(config_setting_get_member(g, "version_regex")),
+		    "%s.version_regex is longer than %zu bytes", where, sizeof(r->version_regex) - 1);
+	load_strings(e, g, "version_groups", r->version_groups[0], sizeof(r->version_groups[0]),
+	    RULE_MAX_GROUPS, &r->n_version_groups, where);
+	for (size_t i = 0; i < r->n_version_groups; i++) {
+		const char *n = r->version_groups[i];
+		if (strspn(n, "abcdefghijklmnopqrstuvwxyz_0123456789") != strlen(n) || (n[0] >= '0' && n[0] <= '9') ||
+		    strcmp(n, "version") == 0 || strcmp(n, "repo") == 0 || strcmp(n, "arch") == 0)
+			add_err(e, line_of(config_setting_get_member(g, "version_groups")),
+			    "%s.version_groups: \"%s\" must be lower case [a-z0-9_], not start with a digit, "
+			    "and not be version, repo or arch", where, n);
+	}
+	if (config_setting_lookup_string(g, "copy_tag", &v) &&
+	    am_fmt(r->copy_tag_text, sizeof(r->copy_tag_text), "%s", v) != 0)
+		add_err(e, line_of(config_setting_get_member(g, "copy_tag")),
+		    "%s.copy_tag is longer than %zu bytes", where, sizeof(r->copy_tag_text) - 1);
+	load_strings(e, g, "extra_tags", r->extra_tags[0], sizeof(r->extra_tags[0]), RULE_MAX_EXTRA_TAGS,
+	    &r->n_extra_tags, where);
+	load_annotations(e, g, r, where);
+	r->keep_attestations = lookup_bool(g, "keep_attestations", 1);
+	r->created_annotation = lookup_bool(g, "created_annotation", 0);
+	r->inherit_annotations = lookup_bool(g, "inherit_annotations", 0);
+	r->cleanup = lookup_bool(g, "cleanup", 0);
+	if (r->format == INDEX_DOCKER &&
+	    (r->n_annotations > 0 || r->created_annotation || r->inherit_annotations))
+		add_err(e, line_of(config_setting_get_member(g, "format")),
+		    "%s: index annotations need an OCI index; a Docker list (format = \"docker\") cannot "
+		    "carry them", where);
+	/* Whole-rule checks only make sense on a rule that loaded cleanly so far. */
+	if (e->count == before && rule_finish(r, msg, sizeof(msg)) != AM_OK)
+		add_err(e, line_of(finish_setting(g, msg)), "%s: %s", where, msg);
+}
+
 static void
 load_rule(struct errs *e, config_setting_t *g, struct rule *r, const char *where)
 {
-	config_setting_t *s, *plats, *archs;
+	config_setting_t *s, *plats, *archs, *opt;
 	const char *v;
 	char msg[512];
-	int i, len;
+	int i, len, before = e->count;
 	enum index_format fmt = INDEX_AUTO;
 
 	if (apply(e, g, where, rule_spec, NULL) != 0)
@@ -409,37 +608,14 @@ load_rule(struct errs *e, config_setting_t *g, struct rule *r, const char *where
 
 	plats = config_setting_get_member(g, "platforms");
 	archs = config_setting_get_member(g, "architectures");
-	len = config_setting_length(archs);
+	opt = config_setting_get_member(g, "optional");
+	len = config_setting_length(archs) + (opt != NULL ? config_setting_length(opt) : 0);
 	r->archs = xcalloc((size_t)(len ? len : 1), sizeof(*r->archs));
-	if (len == 0)
+	if (config_setting_length(archs) == 0)
 		add_err(e, line_of(archs), "%s.architectures must list at least one architecture", where);
-	for (i = 0; i < len; i++) {
-		struct arch_token *t = &r->archs[r->n_archs];
-		const char *plat = NULL;
-		v = config_setting_get_string_elem(archs, i);
-		if (v == NULL || v[0] == '\0' || !name_valid_tag(v)) {
-			add_err(e, line_of(archs), "%s.architectures[%d] must be a non-empty tag-safe string",
-			    where, i);
-			continue;
-		}
-		if (token_known(r, r->n_archs, v)) {
-			add_err(e, line_of(archs), "%s.architectures lists \"%s\" twice", where, v);
-			continue;
-		}
-		(void)am_fmt(t->name, sizeof(t->name), "%s", v);
-		if (plats != NULL && config_setting_lookup_string(plats, v, &plat)) {
-			if (platform_parse(plat, &t->platform, msg, sizeof(msg)) != AM_OK) {
-				add_err(e, line_of(config_setting_get_member(plats, v)), "%s.platforms.%s: %s",
-				    where, v, msg);
-				continue;
-			}
-		} else if (!arch_builtin(v, &t->platform)) {
-			add_err(e, line_of(archs), "%s: unknown architecture \"%s\"; map it in "
-			    "platforms = { %s = \"os/arch[/variant]\"; }", where, v, v);
-			continue;
-		}
-		r->n_archs++;
-	}
+	/* Required first, then optional: that is also the order in the index. */
+	load_tokens(e, g, r, "architectures", 0, where);
+	load_tokens(e, g, r, "optional", 1, where);
 	if (plats != NULL) {
 		for (i = 0; i < config_setting_length(plats); i++) {
 			s = config_setting_get_elem(plats, (unsigned)i);
@@ -448,6 +624,7 @@ load_rule(struct errs *e, config_setting_t *g, struct rule *r, const char *where
 				    where, config_setting_name(s));
 		}
 	}
+	load_rule_options(e, g, r, where, before);
 }
 
 static void
@@ -591,6 +768,7 @@ cfg_free(struct cfg *c)
 		free(c->registries[i].ca_file);
 		free(c->registries[i].username);
 		free(c->registries[i].password_file);
+		free(c->registries[i].harbor_url);
 	}
 	free(c->registries);
 	for (i = 0; i < c->n_rules; i++) {
@@ -598,6 +776,7 @@ cfg_free(struct cfg *c)
 			free(c->rules[i].repositories[j]);
 		free(c->rules[i].repositories);
 		free(c->rules[i].archs);
+		rule_clear(&c->rules[i]);
 	}
 	free(c->rules);
 	free(c);

@@ -25,15 +25,24 @@ struct asm_result {
 	enum am_err err;            /* for ASM_FAILED / ASM_REFUSED */
 	char target[NAME_MAX_REPO + NAME_MAX_TAG + 2];  /* repo:tag */
 	char digest[80];            /* index digest when built */
-	char detail[1024];          /* what is missing, why refused or failed */
+	char detail[1024];          /* what is missing, why refused or failed; what else was done */
 	struct index_doc doc;       /* the built index (owned; asm_result_clear frees) */
 	long retry_after_ms;        /* ASM_FAILED: the registry's Retry-After (429/503), else -1 */
+	/* What this run wrote besides the target tag (for logs and metrics). */
+	unsigned manifests_copied;  /* children PUT into the target repository */
+	unsigned blobs_mounted;     /* cross-repository mounts (201) */
+	unsigned blobs_uploaded;    /* streamed copies (mount answered 202) */
+	unsigned tags_pushed;       /* extra tags and copy tags written */
+	unsigned tags_removed;      /* per-architecture tags removed by cleanup */
+	int cleanup_failed;         /* cleanup left tags behind (detail says why) */
 };
 
 /*
  * Assemble group (repo, version) of rule r. dry_run builds and compares but
- * never pushes. Never publishes unless every architecture is present and
- * matches its expected platform.
+ * never pushes. Never publishes unless every required architecture is
+ * present and matches its expected platform. Writes happen last, in this
+ * order: children copied into the target repository (when they live
+ * elsewhere), extra tags, the target tag; then cleanup.
  */
 void assemble(const struct reg_api *api, const struct rule *r, const char *repo,
     const char *version, int dry_run, struct asm_result *out);

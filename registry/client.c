@@ -21,9 +21,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #ifndef ARCHMERGE_VERSION
 #define ARCHMERGE_VERSION "dev"
@@ -113,6 +115,8 @@ struct xfer {
 	enum send_auth auth;
 	const char *bearer;       /* SEND_BEARER: borrowed */
 	int token_fetch;          /* counted apart from registry requests */
+	FILE *upload;             /* PUT: body streamed from this file instead (blob copy) */
+	long long upload_len;
 };
 
 /* What came back; header fields describe the last response (after redirects). */
@@ -132,6 +136,10 @@ struct resp {
 	size_t max;
 	int keep_body;
 	int too_big;
+	char location[1024];      /* Location (upload sessions); "" when absent or too long */
+	FILE *sink;               /* 2xx body streamed here instead of memory (blob copy) */
+	EVP_MD_CTX *sink_md;      /* sha256 of what went to sink */
+	unsigned long long sunk;
 };
 
 /* ---- small helpers ---- */
@@ -322,6 +330,8 @@ on_header(char *buf, size_t size, size_t nitems, void *ud)
 		add_www_auth(rs, v, n);
 	} else if (header_is(buf, namelen, "link")) {
 		add_link(rs, v, n);
+	} else if (header_is(buf, namelen, "location")) {
+		copy_bounded(rs->location, sizeof(rs->location), v, n);
 	}
 	return len;
 }
@@ -333,6 +343,16 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 	size_t len = size * nmemb, cap, ncap;
 	int ok = is_2xx(rs->status);
 
+	if (ok && rs->sink != NULL) {
+		/* A blob on its way to another repository: disk, never memory. */
+		if (len > rs->max - rs->sunk || fwrite(ptr, 1, len, rs->sink) != len) {
+			rs->too_big = len > rs->max - rs->sunk;
+			return 0;
+		}
+		EVP_DigestUpdate(rs->sink_md, ptr, len);
+		rs->sunk += len;
+		return len;
+	}
 	if (ok && !rs->keep_body)
 		return len;                       /* e.g. the reply to a PUT: not needed */
 	cap = ok ? rs->max : ERRBODY_MAX;
@@ -464,6 +484,17 @@ exchange(struct reg_client *c, const struct xfer *x, struct resp *rs, char *err,
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, rs);
 	if (strcmp(x->method, "HEAD") == 0) {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(x->method, "PUT") == 0 && x->upload != NULL) {
+		/* Blob upload from a file (curl's default read callback freads it). */
+		rewind(x->upload);
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READDATA, x->upload);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->upload_len);
+	} else if (strcmp(x->method, "POST") == 0) {
+		/* Upload session / blob mount: the request has no body. */
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
 	} else if (strcmp(x->method, "PUT") == 0) {
 		/* Body from memory: a rewind for an auth retry costs nothing. */
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
@@ -723,6 +754,7 @@ fetch_token(struct reg_client *c, const char *realm, const char *service, const 
 {
 	char url[URL_MAX], what[URL_MAX + 8], perr[256];
 	char *esc_service = NULL, *esc_scope = NULL;
+	const char *sp, *nsp;
 	struct xfer x;
 	struct resp rs;
 	size_t off;
@@ -761,8 +793,17 @@ fetch_token(struct reg_client *c, const char *realm, const char *service, const 
 		off += strlen(url + off);
 		sep = '&';
 	}
-	if (scope[0] != '\0' && am_fmt(url + off, sizeof(url) - off, "%cscope=%s", sep, esc_scope) != 0)
-		goto too_long;
+	/* Several scopes (a blob mount needs two) travel as repeated scope= parameters. */
+	for (sp = esc_scope; scope[0] != '\0'; sp = nsp + 3) {
+		nsp = strstr(sp, "%20");
+		if (am_fmt(url + off, sizeof(url) - off, "%cscope=%.*s", sep,
+		    (int)(nsp != NULL ? (size_t)(nsp - sp) : strlen(sp)), sp) != 0)
+			goto too_long;
+		off += strlen(url + off);
+		sep = '&';
+		if (nsp == NULL)
+			break;
+	}
 	(void)am_fmt(what, sizeof(what), "GET %s", url);
 
 	memset(&x, 0, sizeof(x));
@@ -842,6 +883,11 @@ struct req {
 	size_t max;
 	char *link;               /* when set: gets the Link header(s) of a 2xx answer */
 	size_t link_len;
+	const char *extra_scope;  /* a second repository to pull from (blob mount) */
+	FILE *sink;               /* GET: 2xx body to this file (see struct resp) */
+	EVP_MD_CTX *sink_md;
+	FILE *upload;             /* PUT: body from this file */
+	long long upload_len;
 };
 
 static int
@@ -864,6 +910,10 @@ own_scope(const struct reg_client *c, const struct req *rq, char *scope, size_t 
 	if (am_fmt(scope, len, "repository:%s:%s", rq->repo,
 	    is_push(rq) || c->username != NULL ? "pull,push" : "pull") != 0)
 		return am_fail(err, errlen, AM_EINVAL, "repository name too long for a token scope");
+	/* One token for both sides of a mount: distribution and Harbor check pull on the source. */
+	if (rq->extra_scope != NULL &&
+	    am_fmt(scope + strlen(scope), len - strlen(scope), " repository:%s:pull", rq->extra_scope) != 0)
+		return am_fail(err, errlen, AM_EINVAL, "repository names too long for a token scope");
 	return AM_OK;
 }
 
@@ -877,6 +927,7 @@ fill_reply(struct reg_reply *out, struct resp *rs, int give_body)
 	out->length = rs->length;
 	out->retry_after_ms = (rs->status == 429 || rs->status == 503) ?
 	    retry_after_ms(rs->retry_after) : -1;
+	copy_bounded(out->location, sizeof(out->location), rs->location, strlen(rs->location));
 	if (give_body) {
 		/* Steal the body: the reply owns it from now on. */
 		out->body = rs->body != NULL ? rs->body : xstrdup("");
@@ -1057,11 +1108,24 @@ do_request(struct reg_client *c, const struct req *rq, struct reg_reply *out,
 	x.follow = rq->follow;
 	x.keep_body = rq->keep_body;
 	x.max = rq->max;
+	x.upload = rq->upload;
+	x.upload_len = rq->upload_len;
 	for (attempt = 0; attempt < 2; attempt++) {
 		x.auth = st.kind;
 		x.bearer = st.token;
 		resp_free(&rs);
 		resp_init(&rs, rq->max, rq->keep_body);
+		if (rq->sink != NULL) {
+			/* Each try starts the file afresh. */
+			rewind(rq->sink);
+			if (ftruncate(fileno(rq->sink), 0) != 0 ||
+			    EVP_DigestInit_ex(rq->sink_md, EVP_sha256(), NULL) != 1) {
+				rc = am_fail(err, errlen, AM_EIO, "%s: cannot reset the temporary file", what);
+				goto done;
+			}
+			rs.sink = rq->sink;
+			rs.sink_md = rq->sink_md;
+		}
 		if ((rc = exchange(c, &x, &rs, err, errlen)) != AM_OK)
 			goto done;
 		if (rs.status != 401 || attempt == 1)
@@ -1267,6 +1331,159 @@ reg_blob_get(struct reg_client *c, const char *repo, const char *digest,
 	rq.keep_body = 1;
 	rq.max = max;
 	return do_request(c, &rq, out, err, errlen);
+}
+
+/* ---- blobs across repositories ---- */
+
+/*
+ * The path of an upload session's Location plus "digest=". An absolute URL
+ * contributes only its path: the upload always goes to this registry's own
+ * url, never to another host (the request carries our token), even when the
+ * registry names itself differently (Harbor behind a proxy, an internal IP).
+ */
+static enum am_err
+upload_path(struct reg_client *c, const char *loc, const char *digest, char *path, size_t len,
+    char *err, size_t errlen)
+{
+	const char *p = loc;
+
+	if (is_http_url(loc)) {
+		p = strchr(strstr(loc, "://") + 3, '/');
+		if (p == NULL)
+			p = "";
+		if (strncasecmp(loc, c->url, strlen(c->url)) != 0)
+			log_debug("registry upload location %.200s names another origin; using its path on %s",
+			    loc, c->url);
+	}
+	if (strncmp(p, "/v2/", 4) != 0)
+		return am_fail(err, errlen, AM_EDENIED, "upload location \"%.200s\" is not below /v2/", loc);
+	if (am_fmt(path, len, "%s%cdigest=%s", p, strchr(p, '?') != NULL ? '&' : '?', digest) != 0)
+		return am_fail(err, errlen, AM_EINVAL, "upload location longer than %zu bytes", len);
+	return AM_OK;
+}
+
+enum am_err
+reg_blob_mount(struct reg_client *c, const char *dst, const char *src, const char *digest,
+    int *mounted, char *location, size_t loclen, char *err, size_t errlen)
+{
+	struct req rq;
+	struct reg_reply r;
+	enum am_err rc;
+
+	*mounted = 0;
+	if (loclen > 0)
+		location[0] = '\0';
+	memset(&rq, 0, sizeof(rq));
+	reg_reply_init(&r);
+	rq.method = "POST";
+	rq.repo = dst;
+	rq.extra_scope = src;
+	if (am_fmt(rq.path, sizeof(rq.path), "/v2/%s/blobs/uploads/?mount=%s&from=%s", dst, digest, src) != 0)
+		return am_fail(err, errlen, AM_EINVAL, "mount: repository names too long");
+	if ((rc = do_request(c, &rq, &r, err, errlen)) != AM_OK)
+		goto done;
+	if (r.status == 201) {
+		*mounted = 1;
+	} else if (r.status == 202 && r.location[0] != '\0') {
+		/* Not mounted: the registry opened an upload session instead. */
+		if (am_fmt(location, loclen, "%s", r.location) != 0)
+			rc = am_fail(err, errlen, AM_EINVAL, "mount %s: upload location too long", digest);
+	} else {
+		rc = am_fail(err, errlen, AM_EDENIED, "POST /v2/%s/blobs/uploads/ (mount %s from %s): "
+		    "unexpected status %ld%s", dst, digest, src, r.status,
+		    r.status == 202 ? " without Location" : "");
+	}
+done:
+	reg_reply_clear(&r);
+	return rc;
+}
+
+enum am_err
+reg_blob_copy(struct reg_client *c, const char *dst, const char *src, const char *digest,
+    long long size, const char *location, char *err, size_t errlen)
+{
+	struct req rq;
+	struct reg_reply r;
+	FILE *f = NULL;
+	EVP_MD_CTX *md = NULL;
+	unsigned char raw[EVP_MAX_MD_SIZE];
+	unsigned int rawlen = 0, i;
+	char got[80], loc[1024];
+	enum am_err rc;
+
+	reg_reply_init(&r);
+	if (size < 0)
+		return am_fail(err, errlen, AM_EINVAL, "copy %s: unknown size", digest);
+	/* Layers can be gigabytes: through an unlinked temporary file, never memory. */
+	if ((f = tmpfile()) == NULL)
+		return am_fail(err, errlen, AM_EIO, "copy %s: no temporary file: %s", digest, strerror(errno));
+	if ((md = EVP_MD_CTX_new()) == NULL) {
+		log_error("registry EVP_MD_CTX_new failed: out of memory");
+		abort();
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.repo = src;
+	rq.follow = 1;
+	rq.keep_body = 1;
+	rq.max = (size_t)size;
+	rq.sink = f;
+	rq.sink_md = md;
+	if (am_fmt(rq.path, sizeof(rq.path), "/v2/%s/blobs/%s", src, digest) != 0) {
+		rc = am_fail(err, errlen, AM_EINVAL, "GET blob: repository or digest too long");
+		goto done;
+	}
+	if ((rc = do_request(c, &rq, &r, err, errlen)) != AM_OK)
+		goto done;
+	if (fflush(f) != 0) {
+		rc = am_fail(err, errlen, AM_EIO, "copy %s: temporary file: %s", digest, strerror(errno));
+		goto done;
+	}
+	EVP_DigestFinal_ex(md, raw, &rawlen);
+	(void)am_fmt(got, sizeof(got), "sha256:");
+	for (i = 0; i < rawlen && 7 + 2 * i + 2 < sizeof(got); i++)
+		(void)am_fmt(got + 7 + 2 * i, sizeof(got) - 7 - 2 * i, "%02x", raw[i]);
+	if (strcmp(got, digest) != 0 || (long long)ftell(f) != size) {
+		rc = am_fail(err, errlen, AM_EMISMATCH, "blob %s from %s: got %lld bytes hashing to %s",
+		    digest, src, (long long)ftell(f), got);
+		goto done;
+	}
+
+	if (location == NULL || location[0] == '\0') {
+		memset(&rq, 0, sizeof(rq));
+		rq.method = "POST";
+		rq.repo = dst;
+		(void)am_fmt(rq.path, sizeof(rq.path), "/v2/%s/blobs/uploads/", dst);
+		reg_reply_clear(&r);
+		if ((rc = do_request(c, &rq, &r, err, errlen)) != AM_OK)
+			goto done;
+		if (r.status != 202 || r.location[0] == '\0') {
+			rc = am_fail(err, errlen, AM_EDENIED, "POST /v2/%s/blobs/uploads/: status %ld without "
+			    "an upload location", dst, r.status);
+			goto done;
+		}
+		(void)am_fmt(loc, sizeof(loc), "%s", r.location);
+		location = loc;
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "PUT";
+	rq.repo = dst;
+	rq.content_type = "application/octet-stream";
+	rq.upload = f;
+	rq.upload_len = size;
+	if ((rc = upload_path(c, location, digest, rq.path, sizeof(rq.path), err, errlen)) != AM_OK)
+		goto done;
+	reg_reply_clear(&r);
+	if ((rc = do_request(c, &rq, &r, err, errlen)) != AM_OK)
+		goto done;
+	if (r.digest[0] != '\0' && strcmp(r.digest, digest) != 0)
+		rc = am_fail(err, errlen, AM_EMISMATCH, "registry stored blob %s as %s", digest, r.digest);
+done:
+	reg_reply_clear(&r);
+	EVP_MD_CTX_free(md);
+	if (f != NULL)
+		fclose(f);
+	return rc;
 }
 
 enum am_err

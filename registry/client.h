@@ -32,6 +32,7 @@ struct reg_reply {
 	long retry_after_ms;      /* from Retry-After on 429/503, else -1 */
 	char *body;               /* GET: body, NUL terminated; caller frees via reg_reply_clear */
 	size_t body_len;
+	char location[1024];      /* Location header (upload sessions), "" when absent */
 };
 
 struct reg_stats {
@@ -83,6 +84,24 @@ enum am_err reg_blob_get(struct reg_client *c, const char *repo, const char *dig
  */
 enum am_err reg_tags_list(struct reg_client *c, const char *repo, int page_size,
     int (*cb)(void *ctx, const char *tag), void *ctx, char *err, size_t errlen);
+
+/*
+ * Cross-repository blob mount: POST /v2/<dst>/blobs/uploads/?mount=<digest>&from=<src>,
+ * with one token covering push on dst and pull on src. *mounted = 1 on 201.
+ * On 202 the registry opened an upload session instead; its Location goes to
+ * location (pass it to reg_blob_copy).
+ */
+enum am_err reg_blob_mount(struct reg_client *c, const char *dst, const char *src,
+    const char *digest, int *mounted, char *location, size_t loclen, char *err, size_t errlen);
+
+/*
+ * Copy a blob of size bytes from src to dst when it could not be mounted:
+ * GET streamed to an unlinked temporary file (digest and size checked), then
+ * one PUT of that file to the upload session location (NULL or "": a new
+ * session is opened). Memory use does not grow with the blob.
+ */
+enum am_err reg_blob_copy(struct reg_client *c, const char *dst, const char *src,
+    const char *digest, long long size, const char *location, char *err, size_t errlen);
 
 /* GET /v2/: reachability and credentials check. */
 enum am_err reg_ping(struct reg_client *c, char *err, size_t errlen);

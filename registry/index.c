@@ -50,14 +50,48 @@ platform_json(const struct platform *p)
 	return o;
 }
 
-enum am_err
-index_build(const struct descriptor *children, size_t n, enum index_format fmt,
-    struct index_doc *out, char *err, size_t errlen)
+/* Index annotations, in key order so that the same set always gives the same bytes. */
+static int
+ann_cmp(const void *a, const void *b)
 {
-	json_t *root = NULL, *list, *d;
+	return strcmp(((const struct index_annotation *)a)->key,
+	    ((const struct index_annotation *)b)->key);
+}
+
+static json_t *
+descriptor_json(const struct descriptor *c, int with_annotations)
+{
+	json_t *d = json_object(), *ann = NULL;
+
+	json_object_set_new(d, "mediaType", json_string(c->media_type));
+	json_object_set_new(d, "digest", json_string(c->digest));
+	json_object_set_new(d, "size", json_integer(c->size));
+	if (with_annotations) {
+		if (c->annotations[0] != '\0')
+			ann = json_loads(c->annotations, 0, NULL);
+		if (!json_is_object(ann)) {
+			/* Not kept (too large): the two annotations that make it an attestation. */
+			json_decref(ann);
+			ann = json_pack("{s:s, s:s}", "vnd.docker.reference.digest", c->ref_digest,
+			    "vnd.docker.reference.type", "attestation-manifest");
+		}
+		json_object_set_new(d, "annotations", ann);
+	}
+	if (c->has_platform)
+		json_object_set_new(d, "platform", platform_json(&c->platform));
+	return d;
+}
+
+enum am_err
+index_build_spec(const struct index_spec *spec, struct index_doc *out, char *err, size_t errlen)
+{
+	json_t *root = NULL, *list, *ann;
+	struct index_annotation *sorted = NULL;
+	const struct descriptor *children = spec->images;
+	enum index_format fmt = spec->format;
 	enum am_err rc = AM_OK;
 	int all_docker = 1;
-	size_t i, j;
+	size_t i, j, n = spec->n_images;
 	char plat[96];
 
 	memset(out, 0, sizeof(*out));
@@ -78,8 +112,16 @@ index_build(const struct descriptor *children, size_t n, enum index_format fmt,
 			}
 		}
 	}
+	for (i = 0; i < spec->n_attestations; i++)
+		if (!mt_is_image(spec->attestations[i].media_type))
+			return am_fail(err, errlen, AM_EINVAL, "attestation %s is not a manifest",
+			    spec->attestations[i].digest);
+	if (fmt == INDEX_DOCKER && spec->n_annotations > 0)
+		return am_fail(err, errlen, AM_EINVAL,
+		    "index annotations need an OCI index (a Docker list cannot carry them)");
 	if (fmt == INDEX_AUTO)
-		fmt = all_docker ? INDEX_DOCKER : INDEX_OCI;
+		fmt = all_docker && spec->n_attestations == 0 && spec->n_annotations == 0 ?
+		    INDEX_DOCKER : INDEX_OCI;
 	if (fmt == INDEX_DOCKER && !all_docker)
 		return am_fail(err, errlen, AM_EINVAL,
 		    "format docker was asked for but a child is an OCI manifest "
@@ -91,15 +133,20 @@ index_build(const struct descriptor *children, size_t n, enum index_format fmt,
 	json_object_set_new(root, "schemaVersion", json_integer(2));
 	json_object_set_new(root, "mediaType", json_string(out->media_type));
 	list = json_array();
-	for (i = 0; i < n; i++) {
-		d = json_object();
-		json_object_set_new(d, "mediaType", json_string(children[i].media_type));
-		json_object_set_new(d, "digest", json_string(children[i].digest));
-		json_object_set_new(d, "size", json_integer(children[i].size));
-		json_object_set_new(d, "platform", platform_json(&children[i].platform));
-		json_array_append_new(list, d);
-	}
+	for (i = 0; i < n; i++)
+		json_array_append_new(list, descriptor_json(&children[i], 0));
+	for (i = 0; fmt == INDEX_OCI && i < spec->n_attestations; i++)
+		json_array_append_new(list, descriptor_json(&spec->attestations[i], 1));
 	json_object_set_new(root, "manifests", list);
+	if (spec->n_annotations > 0) {
+		sorted = xcalloc(spec->n_annotations, sizeof(*sorted));
+		memcpy(sorted, spec->annotations, spec->n_annotations * sizeof(*sorted));
+		qsort(sorted, spec->n_annotations, sizeof(*sorted), ann_cmp);
+		ann = json_object();
+		for (i = 0; i < spec->n_annotations; i++)
+			json_object_set_new(ann, sorted[i].key, json_string(sorted[i].value));
+		json_object_set_new(root, "annotations", ann);
+	}
 
 	out->body = json_dumps(root, JSON_INDENT(3) | JSON_PRESERVE_ORDER);
 	if (out->body == NULL) {
@@ -114,8 +161,22 @@ index_build(const struct descriptor *children, size_t n, enum index_format fmt,
 	}
 	digest_sha256(out->body, out->len, out->digest, sizeof(out->digest));
 done:
+	free(sorted);
 	json_decref(root);
 	return rc;
+}
+
+enum am_err
+index_build(const struct descriptor *children, size_t n, enum index_format fmt,
+    struct index_doc *out, char *err, size_t errlen)
+{
+	struct index_spec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.images = children;
+	spec.n_images = n;
+	spec.format = fmt;
+	return index_build_spec(&spec, out, err, errlen);
 }
 
 void

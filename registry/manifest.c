@@ -4,6 +4,7 @@
  */
 #include "manifest.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -40,6 +41,18 @@ copy_str(json_t *obj, const char *key, int required, char *dst, size_t len,
 		return am_fail(err, errlen, AM_EINVAL, "\"%s\" is too long or holds NUL", key);
 	memcpy(dst, json_string_value(v), json_string_length(v) + 1);
 	return AM_OK;
+}
+
+/* An optional informational string: copied when present and short enough, else "". */
+static void
+opt_str(json_t *obj, const char *key, char *dst, size_t len)
+{
+	json_t *v = json_object_get(obj, key);
+
+	dst[0] = '\0';
+	if (json_is_string(v) && json_string_length(v) < len &&
+	    strlen(json_string_value(v)) == json_string_length(v))
+		memcpy(dst, json_string_value(v), json_string_length(v) + 1);
 }
 
 static enum am_err
@@ -80,6 +93,7 @@ parse_descriptor(json_t *d, struct descriptor *out, char *err, size_t errlen)
 	enum am_err rc;
 	json_t *size, *ann, *p;
 	const char *type, *ref;
+	char *text;
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(d))
@@ -106,7 +120,15 @@ parse_descriptor(json_t *d, struct descriptor *out, char *err, size_t errlen)
 		out->attestation = type != NULL && strcmp(type, "attestation-manifest") == 0;
 		if (ref != NULL && name_valid_digest(ref))
 			(void)am_fmt(out->ref_digest, sizeof(out->ref_digest), "%s", ref);
+		/* Kept verbatim (same order) so that a copied descriptor carries them unchanged. */
+		if ((text = json_dumps(ann, JSON_COMPACT | JSON_PRESERVE_ORDER)) != NULL) {
+			if (strlen(text) < sizeof(out->annotations))
+				memcpy(out->annotations, text, strlen(text) + 1);
+			free(text);
+		}
 	}
+	out->foreign = json_object_get(d, "urls") != NULL ||
+	    strstr(out->media_type, "foreign") != NULL || strstr(out->media_type, "nondistributable") != NULL;
 	return AM_OK;
 }
 
@@ -147,6 +169,22 @@ manifest_parse(const char *body, size_t len, const char *content_type,
 		if ((rc = parse_descriptor(json_object_get(root, "config"), &out->config,
 		    err, errlen)) != AM_OK)
 			goto fail;
+		list = json_object_get(root, "layers");
+		if (list != NULL && !json_is_null(list) &&
+		    (!json_is_array(list) || json_array_size(list) > MANIFEST_MAX_LAYERS)) {
+			rc = am_fail(err, errlen, AM_EINVAL, "image \"layers\" is not an array or too long");
+			goto fail;
+		}
+		out->n_layers = json_array_size(list);
+		if (out->n_layers > 0)
+			out->layers = xcalloc(out->n_layers, sizeof(*out->layers));
+		for (i = 0; i < out->n_layers; i++)
+			if ((rc = parse_descriptor(json_array_get(list, i), &out->layers[i],
+			    err, errlen)) != AM_OK)
+				goto fail;
+		opt_str(json_object_get(root, "annotations"), ANN_SOURCE, out->source, sizeof(out->source));
+		opt_str(json_object_get(root, "annotations"), ANN_REVISION, out->revision,
+		    sizeof(out->revision));
 	} else if (mt_is_index(mt)) {
 		out->kind = MANIFEST_INDEX;
 		list = json_object_get(root, "manifests");
@@ -181,6 +219,9 @@ manifest_free(struct manifest *m)
 	free(m->children);
 	m->children = NULL;
 	m->n_children = 0;
+	free(m->layers);
+	m->layers = NULL;
+	m->n_layers = 0;
 }
 
 enum am_err
@@ -197,6 +238,31 @@ config_parse_platform(const char *body, size_t len, struct platform *out,
 		return am_fail(err, errlen, AM_EINVAL, "image config is not a JSON object");
 	}
 	rc = parse_platform(root, out, err, errlen);
+	json_decref(root);
+	return rc;
+}
+
+enum am_err
+config_parse_info(const char *body, size_t len, struct image_info *out,
+    char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root, *labels;
+	enum am_err rc;
+
+	memset(out, 0, sizeof(*out));
+	root = json_loadb(body, len, 0, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		json_decref(root);
+		return am_fail(err, errlen, AM_EINVAL, "image config is not a JSON object");
+	}
+	rc = parse_platform(root, &out->platform, err, errlen);
+	if (rc == AM_OK) {
+		opt_str(root, "created", out->created, sizeof(out->created));
+		labels = json_object_get(json_object_get(root, "config"), "Labels");
+		opt_str(labels, ANN_SOURCE, out->source, sizeof(out->source));
+		opt_str(labels, ANN_REVISION, out->revision, sizeof(out->revision));
+	}
 	json_decref(root);
 	return rc;
 }

@@ -26,8 +26,11 @@ platform_normalize(struct platform *p)
 		if (a[i] >= 'A' && a[i] <= 'Z')
 			a[i] = (char)(a[i] - 'A' + 'a');
 
-	if (strcmp(a, "x86_64") == 0 || strcmp(a, "x86-64") == 0) {
+	if (strcmp(a, "x86_64") == 0 || strcmp(a, "x86-64") == 0 || strcmp(a, "amd64") == 0) {
 		set(a, sizeof(p->arch), "amd64");
+		/* containerd: amd64 variants are v1..v4, and v1 is the baseline. */
+		if (strcmp(v, "v1") == 0)
+			v[0] = '\0';
 	} else if (strcmp(a, "i386") == 0 || strcmp(a, "i686") == 0) {
 		set(a, sizeof(p->arch), "386");
 	} else if (strcmp(a, "aarch64") == 0 || strcmp(a, "arm64") == 0) {

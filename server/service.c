@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harbors.h"
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
@@ -25,6 +26,7 @@ struct snap {
 	struct cfg *owned;               /* NULL for the borrowed startup configuration */
 	char *secret;
 	struct reg_client **clients;     /* parallel to cfg->registries */
+	struct harbor **harbors;         /* parallel too; NULL unless a rule cleans up */
 	struct snap *next;               /* every live generation, for cancelling at shutdown */
 };
 
@@ -51,6 +53,7 @@ snap_free(struct snap *sn)
 		for (i = 0; i < sn->view.cfg->n_registries; i++)
 			reg_client_free(sn->clients[i]);
 	free(sn->clients);
+	harbors_free(sn->view.cfg, sn->harbors);
 	am_secret_free(sn->secret);
 	cfg_free(sn->owned);
 	free(sn);
@@ -92,6 +95,8 @@ snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 			goto fail;
 		}
 	}
+	if ((rc = harbors_new(cfg, &sn->harbors, err, errlen)) != AM_OK)
+		goto fail;
 	*out = sn;
 	return AM_OK;
 fail:
@@ -175,6 +180,8 @@ assemble_in(struct snap *sn, const struct group *g, int dry_run, struct asm_resu
 		return;
 	}
 	reg_api_from_client(&api, sn->clients[reg - c->registries]);
+	if (sn->harbors != NULL)
+		reg_api_set_harbor(&api, sn->harbors[reg - c->registries]);
 	assemble(&api, r, g->repo, g->version, dry_run, out);
 }
 

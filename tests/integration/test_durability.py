@@ -195,7 +195,9 @@ def test_faults_are_retried_and_results_exactly_right(env, admin_client, archmer
     for repo, v, amd, arm in ((b_repo, "2.0", b_amd, b_arm), (c_repo, "3.0", c_amd, c_arm)):
         assert hook(am, repo, amd.digest, f"{v}-amd64")[0] == 202
         assert hook(am, repo, arm.digest, f"{v}-arm64")[0] == 202
-    wait_published(admin_client, b_repo, {"2.0": [(b_amd.digest, "amd64"), (b_arm.image.digest, "arm64")]})
+    # (the buildx source's attestation is kept, after the images: keep_attestations)
+    wait_published(admin_client, b_repo, {"2.0": [(b_amd.digest, "amd64"), (b_arm.image.digest, "arm64"),
+                                                  (b_arm.attestation.digest, "unknown")]})
     wait_published(admin_client, c_repo, {"3.0": [(c_amd.digest, "amd64"), (c_arm.digest, "arm64")]})
 
     index = json.loads(admin_client.get_manifest(c_repo, "3.0").body)

@@ -122,6 +122,7 @@ static void
 fake_api(struct fake *f, struct reg_api *api)
 {
 	memset(f, 0, sizeof(*f));
+	memset(api, 0, sizeof(*api));
 	api->ctx = f;
 	api->manifest_get = f_get;
 	api->manifest_head = f_head;

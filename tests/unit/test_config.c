@@ -419,10 +419,12 @@ test_rules(void)
 	char buf[64];
 
 	conf_init(&c);
-	SET(&c, 17, "    architectures = [ \"amd64\", \"armhf\" ];");
+	SET(&c, 17, "    architectures = [ \"amd64\", \"sparc\" ];");
 	expect_only("unknown architecture token", &c, 17,
-	    "rules[0]: unknown architecture \"armhf\"; map it in platforms = { armhf = \"os/arch[/variant]\"; }");
+	    "rules[0]: unknown architecture \"sparc\"; map it in platforms = { sparc = \"os/arch[/variant]\"; }");
 
+	/* armhf is built in (linux/arm/v7); a mapping may still name it. */
+	SET(&c, 17, "    architectures = [ \"amd64\", \"armhf\" ];");
 	SET(&c, 18, "    platforms = { armhf = \"linux/arm/v7\"; };");
 	cfg = expect_ok("platforms mapping", &c, 0);
 	if (cfg != NULL) {

@@ -74,7 +74,7 @@ test_templates(void)
 	CHECK(tmpl_compile("{repo}:{version}", 1, &t, err, sizeof(err)) == AM_EINVAL);
 	CHECK(tmpl_compile("{repo}:{version}-{arch}", 0, &t, err, sizeof(err)) == AM_EINVAL);
 	CHECK(tmpl_compile("{repo}:{version}-{version}-{arch}", 1, &t, err, sizeof(err)) == AM_EINVAL);
-	CHECK(tmpl_compile("{repo}-{arch}:{version}", 1, &t, err, sizeof(err)) == AM_EINVAL);
+	CHECK(tmpl_compile("{repo}-{arch}:{version}", 0, &t, err, sizeof(err)) == AM_EINVAL);
 	CHECK(tmpl_compile("{repo}:{version}/{arch}", 1, &t, err, sizeof(err)) == AM_EINVAL);
 	CHECK(tmpl_compile("{repo}:{ver}-{arch}", 1, &t, err, sizeof(err)) == AM_EINVAL);
 }
