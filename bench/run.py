@@ -238,8 +238,13 @@ class Bench:
 
     # ---------------------------------------------------------------- 4: requests per index
     def requests_per_index(self):
-        # cold: a fresh archmerge, both architectures present, one webhook
+        # cold: a fresh archmerge, both architectures present, one webhook. One warm-up
+        # group in another repository first: the process learns the token realm from
+        # its very first request (a 401), once per lifetime, not per index.
         am = self.start_archmerge()
+        w1, w2 = self.push_pair("library/warmup", "0.1", salt="warmup")
+        am.send(*webhook.push_event("library/warmup", w2.digest, "0.1-arm64"))
+        wait_until(lambda: self.exists("library/warmup", "0.1"), 15)
         repo = "library/reqs"
         a, b = self.push_pair(repo, "4.0", salt="reqs")
         before = len(self.archmerge_requests(repo))

@@ -8,8 +8,15 @@
 
 #include "client.h"
 
+struct cache;
+
 struct reg_api {
 	void *ctx;
+	/*
+	 * Image configs already read, by config digest (struct image_info values);
+	 * content addressed, so never stale. NULL: no cache, every config is read.
+	 */
+	struct cache *configs;
 	enum am_err (*manifest_get)(void *ctx, const char *repo, const char *ref,
 	    struct reg_reply *out, char *err, size_t errlen);
 	enum am_err (*manifest_head)(void *ctx, const char *repo, const char *ref,

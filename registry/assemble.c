@@ -6,6 +6,7 @@
  * run redoes the rest. Cleanup of per-architecture tags follows a publish.
  */
 #include "assemble.h"
+#include "cache.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -92,6 +93,8 @@ image_info(const struct reg_api *api, const char *repo, const struct manifest *m
 	enum am_err rc;
 	char digest[80];
 
+	if (cache_get(api->configs, m->config.digest, out))
+		return AM_OK;   /* read (and checked) before: a digest names one content */
 	reg_reply_init(&r);
 	rc = api->blob_get(api->ctx, repo, m->config.digest, CONFIG_MAX_BYTES, &r, err, errlen);
 	if (rc == AM_ENOTFOUND)
@@ -104,7 +107,8 @@ image_info(const struct reg_api *api, const char *repo, const struct manifest *m
 		    m->config.digest, digest);
 		goto done;
 	}
-	rc = config_parse_info(r.body, r.body_len, out, err, errlen);
+	if ((rc = config_parse_info(r.body, r.body_len, out, err, errlen)) == AM_OK)
+		cache_put(api->configs, m->config.digest, out);
 done:
 	reg_reply_clear(&r);
 	return rc;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../registry/cache.h"
 #include "harbors.h"
 #include "journal.h"
 #include "log.h"
@@ -18,6 +19,10 @@
 #include "observe.h"
 #include "queue.h"
 #include "repos.h"
+
+/* Image configs remembered (~1 KiB each): a waiting group's first architecture is
+ * not read again when the last one arrives, nor on unchanged re-deliveries. */
+#define SERVICE_CONFIG_CACHE 1024
 
 /* One configuration generation. */
 struct snap {
@@ -36,6 +41,7 @@ struct service {
 	struct snap *cur;
 	struct snap *all;
 	struct snap *first;              /* startup generation, pinned: see service_client */
+	struct cache *configs;           /* image configs by digest, shared by every generation */
 	struct queue *queue;
 	struct repos *repos;             /* borrowed; NULL: nothing remembered */
 	struct journal *journal;         /* NULL outside serve mode */
@@ -163,7 +169,8 @@ find_rule(const struct cfg *c, const struct group *g)
 }
 
 static void
-assemble_in(struct snap *sn, const struct group *g, int dry_run, struct asm_result *out)
+assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_run,
+    struct asm_result *out)
 {
 	const struct cfg *c = sn->view.cfg;
 	const struct cfg_registry *reg = cfg_registry_by_host(c, g->host);
@@ -180,6 +187,7 @@ assemble_in(struct snap *sn, const struct group *g, int dry_run, struct asm_resu
 		return;
 	}
 	reg_api_from_client(&api, sn->clients[reg - c->registries]);
+	api.configs = s->configs;
 	if (sn->harbors != NULL)
 		reg_api_set_harbor(&api, sn->harbors[reg - c->registries]);
 	assemble(&api, r, g->repo, g->version, dry_run, out);
@@ -256,7 +264,7 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 	long long t0 = am_now_ms();
 	int stopping;
 
-	assemble_in(sn, g, 0, &res);
+	assemble_in(s, sn, g, 0, &res);
 	pthread_mutex_lock(&s->mu);
 	stopping = s->stopping;
 	pthread_mutex_unlock(&s->mu);
@@ -290,6 +298,7 @@ service_new(const struct cfg *cfg, size_t workers, struct service **out, char *e
 	s->all = s->cur;
 	s->first = s->cur;
 	s->first->refs++;
+	s->configs = cache_new(sizeof(struct image_info), SERVICE_CONFIG_CACHE);
 	if (workers > 0)
 		s->queue = queue_new(workers, run_group, s);
 	*out = s;
@@ -317,6 +326,7 @@ service_free(struct service *s)
 		snap_release(s, sn);
 	if (s->first != NULL)
 		snap_release(s, s->first);
+	cache_free(s->configs);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -410,7 +420,7 @@ service_assemble(struct service *s, const struct group *g, int dry_run, struct a
 	struct snap *sn = snap_acquire(s);
 	long long t0 = am_now_ms();
 
-	assemble_in(sn, g, dry_run, out);
+	assemble_in(s, sn, g, dry_run, out);
 	log_outcome(sn->view.cfg, g, out, am_now_ms() - t0, NULL);
 	snap_release(s, sn);
 }

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "../../registry/assemble.h"
+#include "../../registry/cache.h"
 
 /* ---- fake registry: a small table of (repo, ref) -> bytes ---- */
 
@@ -411,6 +412,44 @@ test_assemble_refusals(void)
 	fake_free(&f);
 }
 
+/* Configs are read once per digest when a cache is given: registry requests per index drop. */
+static void
+test_config_cache(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	char d1[80], d2[80];
+	const char *repo = "library/cached";
+
+	setup_rule(0);
+	fake_api(&f, &api);
+	api.configs = cache_new(sizeof(struct image_info), 16);
+	push_image(&f, repo, "1.0-amd64", "amd64", NULL, 0, d1);
+	assemble(&api, &R, repo, "1.0", 0, &res);          /* waiting: reads amd64's config */
+	CHECK(res.outcome == ASM_WAITING && f.blobs == 1);
+	asm_result_clear(&res);
+	push_image(&f, repo, "1.0-arm64", "arm64", NULL, 0, d2);
+	assemble(&api, &R, repo, "1.0", 0, &res);          /* only arm64's config is new */
+	CHECK(res.outcome == ASM_PUBLISHED && f.blobs == 2);
+	CHECK(f.gets == 4 && f.heads == 1 && f.puts == 1);   /* this run: 2 GET, 1 blob, HEAD, PUT */
+	asm_result_clear(&res);
+	f.gets = f.heads = f.puts = f.blobs = 0;
+	assemble(&api, &R, repo, "1.0", 0, &res);          /* re-delivery: 2 GET + HEAD */
+	CHECK(res.outcome == ASM_UNCHANGED);
+	CHECK(f.gets == 2 && f.heads == 1 && f.puts == 0 && f.blobs == 0);
+	asm_result_clear(&res);
+	/* A config whose digest is cached is trusted; a lying tag is still refused
+	 * because the platform comes from that same (immutable) config. */
+	push_image(&f, repo, "2.0-amd64", "amd64", NULL, 0, d1);
+	push_image(&f, repo, "2.0-arm64", "amd64", NULL, 0, d2);
+	assemble(&api, &R, repo, "2.0", 0, &res);
+	CHECK(res.outcome == ASM_REFUSED);
+	asm_result_clear(&res);
+	cache_free(api.configs);
+	fake_free(&f);
+}
+
 TEST_MAIN("assemble")
 static void
 run_tests(void)
@@ -419,4 +458,5 @@ run_tests(void)
 	test_manifest_parse();
 	test_assemble_flow();
 	test_assemble_refusals();
+	test_config_cache();
 }
