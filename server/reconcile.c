@@ -124,18 +124,30 @@ reconcile_repos_for_rule(const struct cfg *cfg, size_t rule, char *const *rememb
     size_t n_remembered, struct rc_names *out)
 {
 	const struct rule *r = &cfg->rules[rule];
-	size_t i;
+	struct rc_names groups = { NULL, 0, 0 };
+	char (*src)[RULE_MAX_REPO] = xcalloc(r->n_archs + 1, sizeof(*src));
+	size_t i, k, n;
 
-	/* A glob without wildcards names one repository; a wildcard one needs names from elsewhere. */
+	/* The names below are repositories indexes are published in; a wildcard
+	 * glob needs names from elsewhere. */
 	for (i = 0; i < r->n_repositories; i++)
 		if (strpbrk(r->repositories[i], "*?[\\") == NULL && name_valid_repo(r->repositories[i]))
-			rc_names_add(out, r->repositories[i]);
+			rc_names_add(&groups, r->repositories[i]);
 	for (i = 0; i < cfg->n_reconcile_repositories; i++)
 		if (rule_covers(r, cfg->reconcile_repositories[i]))
-			rc_names_add(out, cfg->reconcile_repositories[i]);
+			rc_names_add(&groups, cfg->reconcile_repositories[i]);
 	for (i = 0; i < n_remembered; i++)
 		if (rule_covers(r, remembered[i]))
-			rc_names_add(out, remembered[i]);
+			rc_names_add(&groups, remembered[i]);
+	/* What is listed is where the per-architecture tags live: the same
+	 * repository, or one per architecture ("{repo}-{arch}:{version}"). */
+	for (i = 0; i < groups.n; i++) {
+		n = rule_source_repos(r, groups.v[i], src, r->n_archs + 1);
+		for (k = 0; k < n; k++)
+			rc_names_add(out, src[k]);
+	}
+	rc_names_free(&groups);
+	free(src);
 	names_unique(out);
 }
 

@@ -410,3 +410,23 @@ def test_pagination_refuses_link_to_another_host(env, admin_client, archmerge):
         assert report["groups"] == []                      # half a listing publishes nothing
         assert len(proxy.tag_list_requests()) == 1
     assert admin_client.get_manifest(repo, "0.0") is None
+
+
+def test_cli_reconciles_architecture_in_repository_layout(env, admin_client, archmerge):
+    """`{repo}-{arch}:{version}`: the per-architecture repositories are listed, not the target."""
+    target = "library/rc-layout"
+    rule = dict(DEFAULT_RULE, name="arch in repo", source="{repo}-{arch}:{version}",
+                repositories=[target])
+    cfg = write_config(archmerge, reconcile_cfg(archmerge, rules=(rule,)))
+    amd = admin_client.push_image(f"{target}-amd64", "3.8.5", arch="amd64")
+    arm = admin_client.push_image(f"{target}-arm64", "3.8.5", arch="arm64")
+    admin_client.push_image(f"{target}-amd64", "3.9.0", arch="amd64", salt="only-amd")
+    p = run_cli("reconcile", "-c", cfg, "--json")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    listed = sorted(r["repository"] for r in report["repositories"] if r["result"] == "listed")
+    assert listed == [f"{target}-amd64", f"{target}-arm64"]
+    g = groups_by_version(report)
+    assert g["3.8.5"]["result"] == "published" and g["3.8.5"]["target"] == f"{target}:3.8.5"
+    assert g["3.9.0"]["result"] == "waiting" and g["3.9.0"]["missing"] == ["arm64"]
+    assert children(admin_client, target, "3.8.5") == [amd.digest, arm.digest]
