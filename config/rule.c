@@ -160,7 +160,8 @@ rule_match_source(const struct rule *r, const char *repo, const char *tag,
 	size_t midlen, verlen, i, found = 0;
 	char expect[RULE_MAX_TAG + 64];
 
-	if (!rule_covers(r, repo) || strlen(repo) >= sizeof(m->repo))
+	/* Only names that can exist match: the tag round-trips through the template. */
+	if (!name_valid_repo(repo) || !name_valid_tag(tag) || !rule_covers(r, repo))
 		return 0;
 	if (!strip(tag, strlen(tag), r->source.tag_pre, r->source.tag_suf, &mid, &midlen))
 		return 0;
