@@ -64,7 +64,7 @@ fuzz_fields(char *s, const char **out, size_t n)
 	return got;
 }
 
-/* Printable ASCII without '"' and '\\': what may reach a logfmt value. */
+/* Printable ASCII only: what may reach a log line. */
 static inline int
 fuzz_log_safe(const char *s)
 {
