@@ -61,6 +61,8 @@ test: deps
 	$(MAKE) verify-deploy
 	$(MAKE) unit integration
 	$(MAKE) SANITIZE=1 unit integration
+	$(MAKE) fuzz
+	$(MAKE) valgrind
 
 demo: deps $(BIN)
 	/usr/bin/python3 tests/demo.py
@@ -96,3 +98,21 @@ clean:
 bench: deps archmerge
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	ARCHMERGE_BIN=$(CURDIR)/archmerge /usr/bin/python3 bench/run.py $(BENCH_ARGS)
+
+# The main integration tests again, with `serve` run under valgrind (plain
+# build): any memory error or definite leak fails the process's clean exit.
+VALGRIND_TESTS ?= tests/integration/test_archmerge.py tests/integration/test_hostile.py
+VALGRIND := valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+            --num-callers=30 --suppressions=$(CURDIR)/tests/valgrind.supp
+
+.PHONY: valgrind
+valgrind:
+	$(MAKE) SANITIZE=0 all
+	@t=$$(mktemp -d /tmp/am-valgrind-XXXXXX); \
+	ARCHMERGE_BIN=$(CURDIR)/archmerge ARCHMERGE_WRAPPER="$(VALGRIND)" \
+	    /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp=$$t $(VALGRIND_TESTS); rc=$$?; \
+	cat $$(find $$t -name 'archmerge-*.log') /dev/null | awk '/ERROR SUMMARY:/ { n++; e += $$4 } \
+	    /definitely lost:/ { x = $$4; gsub(",", "", x); d += x } END { printf "valgrind: %d processes, %d errors, %d bytes definitely lost\n", n, e, d }'; \
+	rm -rf $$t; exit $$rc
+
+include tests/fuzz/fuzz.mk

@@ -304,6 +304,9 @@ rule_match_source(const struct rule *r, const char *repo, const char *tag,
 	char grp[RULE_MAX_REPO], ver[RULE_MAX_TAG];
 	size_t i, found = 0;
 
+	/* Only names that can exist match (the fuzzer found an over-long tag matching). */
+	if (!name_valid_repo(repo) || !name_valid_tag(tag))
+		return 0;
 	for (i = 0; i < r->n_archs; i++) {
 		const char *arch = r->archs[i].name;
 

@@ -35,11 +35,33 @@ too_deep(const char *s, size_t len)
 	return 0;
 }
 
+/* Host part of resource_url: a host name, IPv4/[IPv6] address, optional port. */
+static int
+host_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || (s[i] != '\0' && strchr(".-_:[]", s[i]) != NULL)))
+			return 0;
+	return len > 0;
+}
+
+/*
+ * A string member, or NULL when absent or not a string. The parser lets
+ * \u0000 through (JSON_ALLOW_NUL) so that the reason can name the field: a
+ * string holding NUL comes back as "\x7f", which no validator here accepts,
+ * instead of a C string silently cut at the NUL.
+ */
 static const char *
 get_str(json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
+
+	if (!json_is_string(v))
+		return NULL;
+	return strlen(json_string_value(v)) == json_string_length(v) ? json_string_value(v) : "\x7f";
 }
 
 static enum am_err
@@ -58,7 +80,7 @@ parse_resource(json_t *r, size_t i, struct event_resource *out, char *err, size_
 		return am_fail(err, errlen, AM_EINVAL, "resources[%zu].resource_url is missing", i);
 	slash = strchr(url, '/');
 	hostlen = slash ? (size_t)(slash - url) : strlen(url);
-	if (hostlen == 0 || hostlen >= sizeof(out->host) || memchr(url, ' ', hostlen) != NULL)
+	if (hostlen >= sizeof(out->host) || !host_valid(url, hostlen))
 		return am_fail(err, errlen, AM_EINVAL, "resources[%zu].resource_url has no valid host", i);
 	memcpy(out->host, url, hostlen);
 	if (digest != NULL && digest[0] != '\0') {
@@ -94,7 +116,7 @@ event_parse(const char *body, size_t len, int cloudevents, struct event *out,
 	memset(out, 0, sizeof(*out));
 	if (too_deep(body, len))
 		return am_fail(err, errlen, AM_EINVAL, "payload nests deeper than %d levels", MAX_JSON_DEPTH);
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (root == NULL) {
 		rc = am_fail(err, errlen, AM_EINVAL, "payload is not valid JSON (line %d: %s)",
 		    jerr.line, jerr.text);

@@ -24,11 +24,12 @@ reject(struct webhook_resp *resp, int status, const char *reason)
 	char why[256], quoted[256];
 	size_t i;
 
-	/* Parser messages may quote raw input: keep the reason one printable line,
-	 * and keep double quotes out of the logfmt summary. */
+	/* Parser messages may quote raw input: keep the reason one printable ASCII
+	 * line (truncation could also split a UTF-8 sequence, which json_pack
+	 * refuses), and keep double quotes out of the logfmt summary. */
 	(void)am_fmt(why, sizeof(why), "%s", reason);
 	for (i = 0; why[i] != '\0'; i++) {
-		if ((unsigned char)why[i] < 0x20 || (unsigned char)why[i] == 0x7f)
+		if ((unsigned char)why[i] < 0x20 || (unsigned char)why[i] >= 0x7f)
 			why[i] = '?';
 		quoted[i] = why[i] == '"' ? '\'' : why[i];
 	}
@@ -135,6 +136,10 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 	}
 	if (req->body_too_large) {
 		reject(resp, 413, "payload too large");
+		return;
+	}
+	if (req->body_incomplete) {
+		reject(resp, 408, "request body incomplete (too slow, or the connection closed)");
 		return;
 	}
 	if (ct == NULL || (!media_is(ct, "application/json") &&

@@ -25,6 +25,7 @@ struct webhook_req {
 	const char *body;
 	size_t body_len;
 	int body_too_large;         /* the server stopped reading at the cap */
+	int body_incomplete;        /* timed out or closed before the whole body came */
 };
 
 struct webhook_resp {

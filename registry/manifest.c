@@ -76,9 +76,11 @@ parse_platform(json_t *p, struct platform *out, char *err, size_t errlen)
 			return am_fail(err, errlen, AM_EINVAL, "\"os.features\" is not an array");
 		for (i = 0; i < json_array_size(feat); i++) {
 			const char *f = json_string_value(json_array_get(feat, i));
+			if (f != NULL && f[0] == '\0')
+				continue;   /* names nothing, and could not survive the comma list */
 			if (f == NULL || strchr(f, ',') != NULL ||
 			    am_fmt(out->os_features + off, sizeof(out->os_features) - off, "%s%s",
-			    i ? "," : "", f) != 0)
+			    off ? "," : "", f) != 0)
 				return am_fail(err, errlen, AM_EINVAL, "bad \"os.features\"");
 			off += strlen(out->os_features + off);
 		}

@@ -48,9 +48,14 @@ write_json(struct mg_connection *conn, int status, const char *body)
 	free(out);
 }
 
-/* Read at most cap bytes; *too_large when the client sent more. */
+/*
+ * Read at most cap bytes; *too_large when the client sent more. A body that
+ * is not complete by the deadline (a client trickling bytes), or that ends
+ * before its Content-Length, sets *incomplete.
+ */
 static char *
-read_body(struct mg_connection *conn, size_t cap, size_t *len, int *too_large)
+read_body(struct mg_connection *conn, size_t cap, long long deadline, size_t *len,
+    int *too_large, int *incomplete)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	char *buf;
@@ -59,18 +64,31 @@ read_body(struct mg_connection *conn, size_t cap, size_t *len, int *too_large)
 
 	*len = 0;
 	*too_large = 0;
+	*incomplete = 0;
 	if (ri->content_length > 0 && (unsigned long long)ri->content_length > cap) {
 		*too_large = 1;
 		return NULL;
 	}
 	buf = xmalloc(cap + 1);
-	while ((n = mg_read(conn, buf + used, cap + 1 - used)) > 0) {
-		used += (size_t)n;
-		if (used > cap) {
+	/*
+	 * One byte per call: mg_read() returns only once its whole length has
+	 * arrived (or nothing came for request_timeout_ms), so a longer read
+	 * would let a client that trickles bytes stay far past the deadline.
+	 * The bytes mostly come from CivetWeb's or OpenSSL's buffer anyway.
+	 */
+	while ((n = mg_read(conn, buf + used, 1)) > 0) {
+		if (++used > cap) {
 			*too_large = 1;
 			free(buf);
 			return NULL;
 		}
+		if (am_now_ms() >= deadline)
+			break;
+	}
+	if (n != 0 || (ri->content_length > 0 && used < (unsigned long long)ri->content_length)) {
+		*incomplete = 1;
+		free(buf);
+		return NULL;
 	}
 	buf[used] = '\0';
 	*len = used;
@@ -107,11 +125,22 @@ on_webhook(struct mg_connection *conn, void *cbdata)
 	req.method = ri->request_method;
 	req.authorization = mg_get_header(conn, "Authorization");
 	req.content_type = mg_get_header(conn, "Content-Type");
-	if (strcmp(req.method, "POST") == 0)
-		body = read_body(conn, (size_t)h->cfg->max_body_bytes, &req.body_len, &req.body_too_large);
+	/* Every method: a body left unread would be drained by CivetWeb below. */
+	body = read_body(conn, (size_t)h->cfg->max_body_bytes, t0 + h->cfg->request_timeout_ms,
+	    &req.body_len, &req.body_too_large, &req.body_incomplete);
 	req.body = body ? body : "";
 	webhook_handle_current(h->env.ctx, &h->env, &req, &resp);
-	write_json(conn, resp.status, resp.body);
+	if (req.body_too_large || req.body_incomplete) {
+		/*
+		 * After the handler returns, CivetWeb 1.15 reads and discards the
+		 * rest of the body for as long as the client keeps sending, which
+		 * would let a slow client hold this thread. Only its own error
+		 * reply marks the connection to be closed instead (text/plain).
+		 */
+		mg_send_http_error(conn, resp.status, "%s", resp.body ? resp.body : "");
+	} else {
+		write_json(conn, resp.status, resp.body);
+	}
 	observe_webhook(ri->remote_addr, ri->request_method, &resp, am_now_ms() - t0);
 	free(resp.body);
 	free(body);
@@ -183,7 +212,7 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	opts[i++] = "enable_keep_alive";
 	opts[i++] = "yes";
 	opts[i++] = "keep_alive_timeout_ms";
-	opts[i++] = "30000";
+	opts[i++] = h->timeout;   /* an idle keep-alive connection holds a thread too */
 	if (!cfg->plain_http) {
 		opts[i++] = "ssl_protocol_version";
 		opts[i++] = "4";   /* TLS 1.2 and later */

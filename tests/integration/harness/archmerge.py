@@ -8,12 +8,14 @@ make_config(...) renders exactly the keys the C side accepts:
     rules = ( { name; repositories = [..]; source; target; architectures = [..]; format; } );
 
 ArchmergeFactory(...)(config_text) writes the config plus the secret files
-(mode 0600), starts `ARCHMERGE_BIN serve -c FILE`, waits for a TLS
+(mode 0600), starts `ARCHMERGE_BIN serve -c FILE` (prefixed by the words of
+$ARCHMERGE_WRAPPER when set, e.g. valgrind), waits for a TLS
 handshake on the listen port and stops it (SIGTERM, then SIGKILL) later.
 """
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 from typing import Dict, List, Optional, Sequence
@@ -38,6 +40,17 @@ DEFAULT_RULE = {
 def archmerge_bin() -> str:
     """$ARCHMERGE_BIN (set by the Makefile), else <repo>/archmerge."""
     return os.environ.get("ARCHMERGE_BIN") or DEFAULT_BIN
+
+
+def archmerge_wrapper() -> List[str]:
+    """$ARCHMERGE_WRAPPER split into words (e.g. `make valgrind` sets a valgrind
+    command line): `serve` runs under it. Empty when unset."""
+    return shlex.split(os.environ.get("ARCHMERGE_WRAPPER", ""))
+
+
+# A wrapped binary (valgrind) starts and stops many times slower.
+WRAPPED_READY_TIMEOUT = 120.0
+WRAPPED_STOP_TIMEOUT = 120.0
 
 
 # ---------------------------------------------------------------- libconfig
@@ -136,6 +149,8 @@ class ArchmergeProcess:
 
     def stop(self, timeout: float = 5.0) -> Optional[int]:
         """SIGTERM, wait up to `timeout`, then SIGKILL the process group."""
+        if getattr(self, "wrapped", False):
+            timeout = max(timeout, WRAPPED_STOP_TIMEOUT)
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
@@ -227,9 +242,13 @@ class ArchmergeFactory:
         config_path = os.path.join(self.directory, f"archmerge-{n}.conf")
         self._write_secret(config_path, config_text.rstrip("\n"))
         path_m = re.search(r'webhook_path\s*=\s*"([^"]*)"', config_text)
-        proc = ArchmergeProcess([binary, "serve", "-c", config_path], config_path,
+        wrapper = archmerge_wrapper()
+        if wrapper:
+            timeout = max(timeout, WRAPPED_READY_TIMEOUT)
+        proc = ArchmergeProcess(wrapper + [binary, "serve", "-c", config_path], config_path,
                                 os.path.join(self.directory, f"archmerge-{n}.log"), int(m.group(1)),
                                 path_m.group(1) if path_m else "/hooks/harbor", self.cafile, webhook_auth)
+        proc.wrapped = bool(wrapper)
         self.instances.append(proc)
         if wait:
             try:
