@@ -113,10 +113,36 @@ class Bench:
         b = self.ci.push_image(repo, f"{version}-arm64", arch="arm64", salt=salt)
         return a, b
 
+    # ---------------------------------------------------------------- metrics
+    def scrape(self, am):
+        """/metrics as {(name, labels): value}."""
+        import urllib.request
+        ctx = __import__("harness.util", fromlist=["client_tls_context"]).client_tls_context(self.pki.ca_cert)
+        with urllib.request.urlopen(am.url + "/metrics", context=ctx, timeout=10) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            key, _, val = line.rpartition(" ")
+            out[key] = float(val)
+        return out
+
+    def registry_time(self, before, after):
+        """Seconds and requests spent waiting on the registry between two scrapes, by method."""
+        res = {}
+        for key, val in after.items():
+            m = re.match(r'archmerge_registry_request_duration_seconds_(sum|count)\{method="(\w+)"\}', key)
+            if m:
+                d = res.setdefault(m.group(2), [0.0, 0.0])
+                d[0 if m.group(1) == "sum" else 1] += val - before.get(key, 0.0)
+        return res
+
     # ---------------------------------------------------------------- 1: latency
     def latency(self, am):
         repo = "library/lat"
         lat = []
+        self.m_before = self.scrape(am)
         # warm-up: first group pays the token fetch and TLS handshakes
         for i in range(self.n_groups + 1):
             v = f"1.{i}"
@@ -130,6 +156,11 @@ class Bench:
                     raise RuntimeError(f"{repo}:{v} not published in 10 s")
             if i > 0:
                 lat.append((time.perf_counter() - t1) * 1000.0)
+        self.m_after = self.scrape(am)
+        ms = [int(x) for x in re.findall(r"group=\S+/library/lat:1\.\d+ .*result=(?:published|waiting) .*ms=(\d+)",
+                                          am.log_text())]
+        self.assembly_ms = statistics.mean(ms) if ms else 0.0
+        self.n_assemblies = len(ms)
         return lat
 
     # ---------------------------------------------------------------- 2: baseline
@@ -313,6 +344,16 @@ class Bench:
         row("registry requests per 2-arch index, warm (children known, target missing)", str(len(warm)),
             "<= 4", "yes" if len(warm) <= 4 else "no")
         row("registry requests, unchanged re-delivery", str(len(same)))
+        reg = self.registry_time(self.m_before, self.m_after)
+        n = max(1, self.n_assemblies)
+        reg_ms = sum(v[0] for v in reg.values()) * 1000.0 / n
+        row(f"latency phase: mean assembly time ({self.n_assemblies} assemblies, waiting + published)",
+            f"{self.assembly_ms:.1f} ms")
+        row("latency phase: of which waiting on registry answers (metrics histogram sum)",
+            f"{reg_ms:.1f} ms ({100.0 * reg_ms / max(0.001, self.assembly_ms):.0f}%)")
+        for method, (secs, cnt) in sorted(reg.items()):
+            if cnt:
+                row(f"latency phase: registry {method} mean", f"{secs * 1000.0 / cnt:.2f} ms over {cnt:.0f} requests")
         row("RSS idle", f"{burst['rss_idle'] / 1024:.1f} MiB")
         row("RSS peak (VmHWM) after the burst", f"{burst['rss_peak'] / 1024:.1f} MiB", "< 24 MiB",
             "yes" if burst["rss_peak"] < 24 * 1024 else "no")

@@ -6,7 +6,7 @@
  * (missing fields are empty; an empty glob means "*"). Both templates are
  * compiled, then the pushed repo:tag is matched against the rule.
  *
- * Properties: compiled literals hold tag characters only; an expansion that
+ * Properties: compiled tag literals hold tag characters only; an expansion that
  * succeeds is a valid tag; a source match round-trips (expanding the matched
  * version and architecture gives the pushed tag back); a target tag built
  * from a version is recognised as a target.
@@ -32,12 +32,16 @@ all_tag_chars(const char *s)
 static void
 check_tmpl(const struct tmpl *t, int source)
 {
-	FUZZ_ASSERT(all_tag_chars(t->tag_pre) && all_tag_chars(t->tag_mid) && all_tag_chars(t->tag_suf));
+	/* Tag-part literals hold tag characters only; two placeholders always have
+	 * a separator between them (in either part). */
+	FUZZ_ASSERT(all_tag_chars(t->tag.pre) && all_tag_chars(t->tag.mid) && all_tag_chars(t->tag.suf));
+	if (t->tag.v2 != TV_NONE)
+		FUZZ_ASSERT(t->tag.mid[0] != '\0');
+	if (t->repo.v2 != TV_NONE)
+		FUZZ_ASSERT(t->repo.mid[0] != '\0');
 	FUZZ_ASSERT(t->has_arch == source);
-	if (t->has_arch)
-		FUZZ_ASSERT(t->tag_mid[0] != '\0');
-	else
-		FUZZ_ASSERT(t->tag_mid[0] == '\0' && !t->arch_first);
+	if (!source)
+		FUZZ_ASSERT(!t->arch_in_repo && t->tag.v2 == TV_NONE);
 }
 
 static void
