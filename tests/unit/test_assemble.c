@@ -10,134 +10,7 @@
 #include "../../registry/assemble.h"
 #include "../../registry/cache.h"
 
-/* ---- fake registry: a small table of (repo, ref) -> bytes ---- */
-
-struct obj {
-	char repo[64], ref[80], media_type[96];
-	char *body;
-	size_t len;
-};
-
-struct fake {
-	struct obj objs[64];
-	size_t n;
-	int gets, heads, puts, blobs;
-	enum am_err fail_put;
-	long put_retry_after_ms;     /* Retry-After the failing PUT carries */
-};
-
-static struct obj *
-find(struct fake *f, const char *repo, const char *ref)
-{
-	size_t i;
-
-	for (i = 0; i < f->n; i++)
-		if (strcmp(f->objs[i].repo, repo) == 0 && strcmp(f->objs[i].ref, ref) == 0)
-			return &f->objs[i];
-	return NULL;
-}
-
-static void
-store(struct fake *f, const char *repo, const char *ref, const char *mt, const char *body, size_t len)
-{
-	struct obj *o = find(f, repo, ref);
-
-	if (o == NULL)
-		o = &f->objs[f->n++];
-	else
-		free(o->body);
-	(void)am_fmt(o->repo, sizeof(o->repo), "%s", repo);
-	(void)am_fmt(o->ref, sizeof(o->ref), "%s", ref);
-	(void)am_fmt(o->media_type, sizeof(o->media_type), "%s", mt);
-	o->body = xstrndup(body, len);
-	o->len = len;
-}
-
-static enum am_err
-fill(struct obj *o, struct reg_reply *out, int with_body)
-{
-	if (o == NULL) {
-		out->status = 404;
-		return AM_ENOTFOUND;
-	}
-	out->status = 200;
-	(void)am_fmt(out->media_type, sizeof(out->media_type), "%s", o->media_type);
-	digest_sha256(o->body, o->len, out->digest, sizeof(out->digest));
-	out->length = (long long)o->len;
-	if (with_body) {
-		out->body = xstrndup(o->body, o->len);
-		out->body_len = o->len;
-	}
-	return AM_OK;
-}
-
-static enum am_err
-f_get(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
-{
-	struct fake *f = ctx;
-	(void)err; (void)errlen;
-	f->gets++;
-	return fill(find(f, repo, ref), out, 1);
-}
-
-static enum am_err
-f_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
-{
-	struct fake *f = ctx;
-	(void)err; (void)errlen;
-	f->heads++;
-	return fill(find(f, repo, ref), out, 0);
-}
-
-static enum am_err
-f_put(void *ctx, const char *repo, const char *ref, const char *mt, const char *body, size_t len,
-    struct reg_reply *out, char *err, size_t errlen)
-{
-	struct fake *f = ctx;
-	char d[80];
-
-	f->puts++;
-	if (f->fail_put != AM_OK) {
-		out->status = f->put_retry_after_ms > 0 ? 429 : 400;
-		out->retry_after_ms = f->put_retry_after_ms > 0 ? f->put_retry_after_ms : -1;
-		return am_fail(err, errlen, f->fail_put, "PUT refused");
-	}
-	store(f, repo, ref, mt, body, len);
-	digest_sha256(body, len, d, sizeof(d));
-	store(f, repo, d, mt, body, len);
-	(void)am_fmt(out->digest, sizeof(out->digest), "%s", d);
-	return AM_OK;
-}
-
-static enum am_err
-f_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_reply *out,
-    char *err, size_t errlen)
-{
-	struct fake *f = ctx;
-	(void)max; (void)err; (void)errlen;
-	f->blobs++;
-	return fill(find(f, repo, digest), out, 1);
-}
-
-static void
-fake_api(struct fake *f, struct reg_api *api)
-{
-	memset(f, 0, sizeof(*f));
-	memset(api, 0, sizeof(*api));
-	api->ctx = f;
-	api->manifest_get = f_get;
-	api->manifest_head = f_head;
-	api->manifest_put = f_put;
-	api->blob_get = f_blob;
-}
-
-static void
-fake_free(struct fake *f)
-{
-	size_t i;
-	for (i = 0; i < f->n; i++)
-		free(f->objs[i].body);
-}
+#include "fake_registry.h"
 
 /* Push an image: config blob + manifest under tag (and digest); returns manifest digest. */
 static void
@@ -427,17 +300,17 @@ test_config_cache(void)
 	api.configs = cache_new(sizeof(struct image_info), 16);
 	push_image(&f, repo, "1.0-amd64", "amd64", NULL, 0, d1);
 	assemble(&api, &R, repo, "1.0", 0, &res);          /* waiting: reads amd64's config */
-	CHECK(res.outcome == ASM_WAITING && f.blobs == 1);
+	CHECK(res.outcome == ASM_WAITING && f.blob_gets == 1);
 	asm_result_clear(&res);
 	push_image(&f, repo, "1.0-arm64", "arm64", NULL, 0, d2);
 	assemble(&api, &R, repo, "1.0", 0, &res);          /* only arm64's config is new */
-	CHECK(res.outcome == ASM_PUBLISHED && f.blobs == 2);
+	CHECK(res.outcome == ASM_PUBLISHED && f.blob_gets == 2);
 	CHECK(f.gets == 4 && f.heads == 1 && f.puts == 1);   /* this run: 2 GET, 1 blob, HEAD, PUT */
 	asm_result_clear(&res);
-	f.gets = f.heads = f.puts = f.blobs = 0;
+	f.gets = f.heads = f.puts = f.blob_gets = 0;
 	assemble(&api, &R, repo, "1.0", 0, &res);          /* re-delivery: 2 GET + HEAD */
 	CHECK(res.outcome == ASM_UNCHANGED);
-	CHECK(f.gets == 2 && f.heads == 1 && f.puts == 0 && f.blobs == 0);
+	CHECK(f.gets == 2 && f.heads == 1 && f.puts == 0 && f.blob_gets == 0);
 	asm_result_clear(&res);
 	/* A config whose digest is cached is trusted; a lying tag is still refused
 	 * because the platform comes from that same (immutable) config. */

@@ -1,0 +1,240 @@
+/*
+ * An in-memory registry behind struct reg_api for unit tests: manifests and
+ * blobs by (repository, reference), request counters, cross-repository
+ * mounts and copies, Harbor tag removal. Like distribution, a manifest PUT
+ * needs its children and config in the same repository. Header-only: each
+ * test includes it once.
+ */
+#ifndef AM_TEST_FAKE_REGISTRY_H
+#define AM_TEST_FAKE_REGISTRY_H
+
+#include <stdlib.h>
+
+#include "../../registry/api.h"
+#include "../../registry/manifest.h"
+
+struct obj {
+	char repo[96], ref[80], media_type[96];
+	char *body;
+	size_t len;
+};
+
+struct fake {
+	struct obj objs[256];
+	size_t n;
+	int gets, heads, puts, blob_gets, mounts, copies, deletes;
+	int refuse_mounts;                /* answer 202 to every mount */
+	enum am_err fail_put;             /* AM_OK, or what every manifest PUT fails with */
+	long put_retry_after_ms;          /* Retry-After the failing PUT carries (> 0: a 429) */
+	char deleted[8][256];             /* "repo ref tag" of tag_delete calls */
+	char put_refs[32][128];           /* "repo:ref" of manifest PUTs */
+};
+
+static struct obj *
+find(struct fake *f, const char *repo, const char *ref)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->objs[i].repo, repo) == 0 && strcmp(f->objs[i].ref, ref) == 0)
+			return &f->objs[i];
+	return NULL;
+}
+
+static void
+store(struct fake *f, const char *repo, const char *ref, const char *mt, const char *body, size_t len)
+{
+	struct obj *o = find(f, repo, ref);
+
+	if (o == NULL) {
+		if (f->n >= sizeof(f->objs) / sizeof(f->objs[0]))
+			abort();
+		o = &f->objs[f->n++];
+	} else {
+		free(o->body);
+	}
+	(void)am_fmt(o->repo, sizeof(o->repo), "%s", repo);
+	(void)am_fmt(o->ref, sizeof(o->ref), "%s", ref);
+	(void)am_fmt(o->media_type, sizeof(o->media_type), "%s", mt);
+	o->body = xstrndup(body, len);
+	o->len = len;
+}
+
+static void
+drop(struct fake *f, const char *repo, const char *ref)
+{
+	struct obj *o = find(f, repo, ref);
+
+	if (o != NULL) {
+		free(o->body);
+		*o = f->objs[--f->n];
+	}
+}
+
+static enum am_err
+fill(struct obj *o, struct reg_reply *out, int with_body)
+{
+	if (o == NULL) {
+		out->status = 404;
+		return AM_ENOTFOUND;
+	}
+	out->status = 200;
+	(void)am_fmt(out->media_type, sizeof(out->media_type), "%s", o->media_type);
+	digest_sha256(o->body, o->len, out->digest, sizeof(out->digest));
+	out->length = (long long)o->len;
+	if (with_body) {
+		out->body = xstrndup(o->body, o->len);
+		out->body_len = o->len;
+	}
+	return AM_OK;
+}
+
+static enum am_err
+f_get(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
+{
+	struct fake *f = ctx;
+	(void)err; (void)errlen;
+	f->gets++;
+	reg_reply_clear(out);
+	return fill(find(f, repo, ref), out, 1);
+}
+
+static enum am_err
+f_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
+{
+	struct fake *f = ctx;
+	(void)err; (void)errlen;
+	f->heads++;
+	reg_reply_clear(out);
+	return fill(find(f, repo, ref), out, 0);
+}
+
+static enum am_err
+f_put(void *ctx, const char *repo, const char *ref, const char *mt, const char *body, size_t len,
+    struct reg_reply *out, char *err, size_t errlen)
+{
+	struct fake *f = ctx;
+	struct manifest m;
+	char d[80], perr[128];
+	size_t i;
+
+	if (f->fail_put != AM_OK) {
+		f->puts++;
+		out->status = f->put_retry_after_ms > 0 ? 429 : 400;
+		out->retry_after_ms = f->put_retry_after_ms > 0 ? f->put_retry_after_ms : -1;
+		return am_fail(err, errlen, f->fail_put, "PUT refused");
+	}
+
+	/* Like distribution: every child of an index, and every blob, must be in this repository. */
+	if (manifest_parse(body, len, mt, &m, perr, sizeof(perr)) != AM_OK)
+		return am_fail(err, errlen, AM_EDENIED, "PUT %s: %s", ref, perr);
+	for (i = 0; i < m.n_children; i++)
+		if (find(f, repo, m.children[i].digest) == NULL) {
+			manifest_free(&m);
+			return am_fail(err, errlen, AM_EDENIED, "MANIFEST_BLOB_UNKNOWN %s", m.children[i].digest);
+		}
+	if (m.kind == MANIFEST_IMAGE && find(f, repo, m.config.digest) == NULL) {
+		manifest_free(&m);
+		return am_fail(err, errlen, AM_EDENIED, "BLOB_UNKNOWN config");
+	}
+	manifest_free(&m);
+	if (f->puts < 32)
+		(void)am_fmt(f->put_refs[f->puts], sizeof(f->put_refs[0]), "%s:%s", repo, ref);
+	f->puts++;
+	store(f, repo, ref, mt, body, len);
+	digest_sha256(body, len, d, sizeof(d));
+	store(f, repo, d, mt, body, len);
+	(void)am_fmt(out->digest, sizeof(out->digest), "%s", d);
+	return AM_OK;
+}
+
+static enum am_err
+f_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_reply *out,
+    char *err, size_t errlen)
+{
+	struct fake *f = ctx;
+	(void)max; (void)err; (void)errlen;
+	f->blob_gets++;
+	reg_reply_clear(out);
+	return fill(find(f, repo, digest), out, 1);
+}
+
+static enum am_err
+f_mount(void *ctx, const char *dst, const char *src, const char *digest, int *mounted,
+    char *location, size_t loclen, char *err, size_t errlen)
+{
+	struct fake *f = ctx;
+	struct obj *o = find(f, src, digest);
+	(void)err; (void)errlen;
+	f->mounts++;
+	*mounted = 0;
+	if (o == NULL || f->refuse_mounts) {
+		(void)am_fmt(location, loclen, "/v2/%s/blobs/uploads/1234", dst);
+		return AM_OK;
+	}
+	store(f, dst, digest, o->media_type, o->body, o->len);
+	*mounted = 1;
+	return AM_OK;
+}
+
+static enum am_err
+f_copy(void *ctx, const char *dst, const char *src, const char *digest, long long size,
+    const char *location, char *err, size_t errlen)
+{
+	struct fake *f = ctx;
+	struct obj *o = find(f, src, digest);
+
+	f->copies++;
+	if (o == NULL || (long long)o->len != size || location == NULL || strstr(location, dst) == NULL)
+		return am_fail(err, errlen, AM_EDENIED, "copy %s failed", digest);
+	store(f, dst, digest, o->media_type, o->body, o->len);
+	return AM_OK;
+}
+
+static enum am_err
+f_tag_delete(void *h, const char *repo, const char *reference, const char *tag, char *err, size_t errlen)
+{
+	struct fake *f = h;
+	struct obj *o = find(f, repo, tag);
+	char d[80];
+
+	(void)err; (void)errlen;
+	if (f->deletes < 8)
+		(void)am_fmt(f->deleted[f->deletes], sizeof(f->deleted[0]), "%s %s %s", repo, reference, tag);
+	f->deletes++;
+	if (o == NULL)
+		return AM_ENOTFOUND;
+	digest_sha256(o->body, o->len, d, sizeof(d));
+	if (strcmp(d, reference) != 0)
+		return AM_ENOTFOUND;   /* the tag moved to other content meanwhile: left alone */
+	drop(f, repo, tag);
+	return AM_OK;
+}
+
+static void
+fake_api(struct fake *f, struct reg_api *api)
+{
+	memset(f, 0, sizeof(*f));
+	memset(api, 0, sizeof(*api));
+	api->ctx = f;
+	api->manifest_get = f_get;
+	api->manifest_head = f_head;
+	api->manifest_put = f_put;
+	api->blob_get = f_blob;
+	api->blob_mount = f_mount;
+	api->blob_copy = f_copy;
+	api->harbor = f;
+	api->tag_delete = f_tag_delete;
+}
+
+static void
+fake_free(struct fake *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		free(f->objs[i].body);
+	f->n = 0;
+}
+
+#endif
