@@ -8,7 +8,8 @@
  *
  * Properties: compiled tag literals hold tag characters only; an expansion that
  * succeeds is a valid tag; a source match round-trips (expanding the matched
- * version and architecture gives the pushed tag back); a target tag built
+ * version and architecture gives the pushed tag back, and the group's
+ * repository gives the pushed repository back); a target tag built
  * from a version is recognised as a target.
  */
 #include "fuzz.h"
@@ -56,7 +57,7 @@ check_expand(const struct tmpl *t, const char *version, const char *arch)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *in = fuzz_cstr(data, size), err[512], tag[RULE_MAX_TAG];
+	char *in = fuzz_cstr(data, size), err[512], tag[RULE_MAX_TAG], srepo[RULE_MAX_REPO];
 	const char *f[6];
 	char *glob;
 	struct rule r;
@@ -102,12 +103,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rule_match_source(&r, f[2], f[3], &m)) {
 		FUZZ_ASSERT(m.arch < r.n_archs);
 		FUZZ_ASSERT(name_valid_tag(m.version));
-		FUZZ_ASSERT(strcmp(m.repo, f[2]) == 0 && rule_covers(&r, m.repo));
+		/* The group's repository is covered and maps back to the pushed one
+		 * (itself, or e.g. "l" -> "l-amd64" for "{repo}-{arch}:..."). */
+		FUZZ_ASSERT(rule_covers(&r, m.repo));
+		FUZZ_ASSERT(rule_source_repo(&r, m.repo, m.arch, srepo, sizeof(srepo)) == 0);
+		FUZZ_ASSERT(strcmp(srepo, f[2]) == 0);
 		FUZZ_ASSERT(tmpl_expand_tag(&r.source, m.version, r.archs[m.arch].name,
 		    tag, sizeof(tag)) == 0);
 		FUZZ_ASSERT(strcmp(tag, f[3]) == 0);
 		if (tmpl_expand_tag(&r.target, m.version, NULL, tag, sizeof(tag)) == 0)
-			FUZZ_ASSERT(rule_match_target(&r, f[2], tag));
+			FUZZ_ASSERT(rule_match_target(&r, m.repo, tag));
 	}
 	(void)rule_match_target(&r, f[2], f[3]);
 done:
