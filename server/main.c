@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <civetweb.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -206,6 +207,10 @@ cmd_serve(const struct args *a)
 	log_set_json(c->log_json);
 	/* Block the stop signals before any thread starts, so they all inherit
 	 * the mask and only sigwait() below receives them. */
+	/* Webhook threads allocate briefly and concurrently; glibc would give each
+	 * its own arena (8 per core) and keep their pages. Two arenas hold the
+	 * resident size down with no measurable cost at these request rates. */
+	mallopt(M_ARENA_MAX, 2);
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);

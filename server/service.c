@@ -22,7 +22,7 @@
 
 /* Image configs remembered (~1 KiB each): a waiting group's first architecture is
  * not read again when the last one arrives, nor on unchanged re-deliveries. */
-#define SERVICE_CONFIG_CACHE 1024
+#define SERVICE_CONFIG_CACHE 512
 
 /* One configuration generation. */
 struct snap {
