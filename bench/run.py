@@ -45,6 +45,13 @@ def rss_kib(pid, field="VmRSS"):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process (its threads included)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values, p):
     s = sorted(values)
     k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
@@ -143,6 +150,7 @@ class Bench:
         repo = "library/lat"
         lat = []
         self.m_before = self.scrape(am)
+        cpu0 = cpu_seconds(am.pid)
         # warm-up: first group pays the token fetch and TLS handshakes
         for i in range(self.n_groups + 1):
             v = f"1.{i}"
@@ -157,6 +165,7 @@ class Bench:
             if i > 0:
                 lat.append((time.perf_counter() - t1) * 1000.0)
         self.m_after = self.scrape(am)
+        self.cpu_ms = (cpu_seconds(am.pid) - cpu0) * 1000.0
         log = am.log_text()
         ms = [int(x) for x in re.findall(r"group=\S+/library/lat:1\.\d+ .*result=published .*ms=(\d+)", log)]
         self.assembly_ms = statistics.mean(ms) if ms else 0.0
@@ -352,6 +361,8 @@ class Bench:
             f"{self.assembly_ms:.1f} ms")
         row(f"latency phase: registry answer time per published index (all {self.n_runs} runs, "
             "waiting ones included; metrics histogram)", f"{reg_ms:.1f} ms")
+        row("latency phase: archmerge CPU time per published index (user+system, all threads)",
+            f"{self.cpu_ms / n:.2f} ms")
         for method, (secs, cnt) in sorted(reg.items()):
             if cnt:
                 row(f"latency phase: registry {method} mean", f"{secs * 1000.0 / cnt:.2f} ms over {cnt:.0f} requests")
