@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Dict, List, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .tokensrv import BackgroundServer, TLSThreadingHTTPServer
+from .tokensrv import BackgroundServer, TLSService, TLSThreadingHTTPServer
 
 EVENT_TYPES = {"PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT", "SCANNING_COMPLETED", "SCANNING_FAILED",
                "SCANNING_STOPPED", "QUOTA_EXCEED", "QUOTA_WARNING", "REPLICATION", "TAG_RETENTION"}
@@ -48,7 +48,7 @@ class Call:
     time: float = field(default_factory=time.time)
 
 
-class HarborStandin:
+class HarborStandin(TLSService):
     def __init__(self, *, tls_cert: str, tls_key: str, admin_user: str, admin_password: str,
                  projects=("library",), host: str = "127.0.0.1"):
         assert host.startswith("127."), "loopback only"
@@ -62,17 +62,6 @@ class HarborStandin:
         handler = type("Handler", (_Handler,), {"standin": self})
         self._bg = BackgroundServer(TLSThreadingHTTPServer((host, 0), handler, tls_cert, tls_key))
         self.host = host
-
-    def start(self):
-        self._bg.start()
-        return self
-
-    def stop(self):
-        self._bg.stop()
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}:{self._bg.port}"
 
     def policies_of(self, project: str) -> List[dict]:
         with self._lock:

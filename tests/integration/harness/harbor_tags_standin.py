@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Dict, List, Optional
 from urllib.parse import unquote
 
-from .tokensrv import BackgroundServer, TLSThreadingHTTPServer
+from .tokensrv import BackgroundServer, TLSService, TLSThreadingHTTPServer
 
 
 @dataclass
@@ -45,7 +45,7 @@ class TagCall:
     status: int
 
 
-class HarborTagsStandin:
+class HarborTagsStandin(TLSService):
     """HarborTagsStandin(storage_root, users, tls_cert, tls_key).start(); .url is the
     Harbor base URL to give archmerge as harbor_url; .calls / .other record requests."""
 
@@ -60,17 +60,6 @@ class HarborTagsStandin:
         handler = type("Handler", (_Handler,), {"standin": self})
         self._bg = BackgroundServer(TLSThreadingHTTPServer((host, 0), handler, tls_cert, tls_key))
         self.host = host
-
-    def start(self):
-        self._bg.start()
-        return self
-
-    def stop(self):
-        self._bg.stop()
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}:{self._bg.port}"
 
     def tag_dir(self, repo: str, tag: str) -> str:
         return os.path.join(self.storage_root, "docker", "registry", "v2", "repositories", repo,

@@ -16,14 +16,14 @@ from http.server import BaseHTTPRequestHandler
 from typing import List
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .tokensrv import BackgroundServer, TLSThreadingHTTPServer
+from .tokensrv import BackgroundServer, TLSService, TLSThreadingHTTPServer
 from .util import client_tls_context
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
               "upgrade", "expect"}
 
 
-class RegistryProxy:
+class RegistryProxy(TLSService):
     def __init__(self, upstream_url: str, cafile: str, tls_cert: str, tls_key: str, strip_mount: bool = True):
         up = urlsplit(upstream_url)
         assert up.hostname.startswith("127."), "loopback only"
@@ -34,17 +34,6 @@ class RegistryProxy:
         self.lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"proxy": self})
         self._bg = BackgroundServer(TLSThreadingHTTPServer(("127.0.0.1", 0), handler, tls_cert, tls_key))
-
-    def start(self):
-        self._bg.start()
-        return self
-
-    def stop(self):
-        self._bg.stop()
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self._bg.port}"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -99,6 +99,23 @@ class BackgroundServer:
 
 # --------------------------------------------------------------------------
 
+class TLSService:
+    """start/stop/url for a test server object whose `_bg` is a BackgroundServer
+    (TLS) and whose `host` is its loopback address."""
+    host = "127.0.0.1"
+
+    def start(self):
+        self._bg.start()
+        return self
+
+    def stop(self):
+        self._bg.stop()
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self._bg.port}"
+
+
 def rfc3339(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
