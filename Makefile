@@ -10,7 +10,7 @@ BUILD    ?= build
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow -Werror \
-            -DARCHMERGE_VERSION='"$(VERSION)"'
+            -DARCHMERGE_VERSION='"$(VERSION)"' -I. -MMD -MP
 LDLIBS   += -lcivetweb -lcurl -ljansson -lconfig -lssl -lcrypto -lpthread -ldl
 
 ifeq ($(SANITIZE),1)
@@ -22,29 +22,37 @@ endif
 # See server/tls_compat.c: the executable answers CivetWeb's dlopen("libssl.so").
 BIN_LDFLAGS := -Wl,-soname,libssl.so -Wl,--dynamic-list=server/tls_compat.list
 
-LIB_SRCS := $(filter-out server/main.c server/cmd_%.c, $(wildcard server/*.c handlers/*.c registry/*.c config/*.c))
+# Product code: every .c below the four source folders. server/cmd/ (the
+# command line, main.c's table) is linked into the executable only; the rest
+# is the library the unit tests and fuzz targets link against.
+SRC_DIRS := server handlers registry config
+ALL_SRCS := $(sort $(shell find $(SRC_DIRS) -name '*.c'))
+CMD_SRCS := $(filter server/cmd/%.c, $(ALL_SRCS))
+LIB_SRCS := $(filter-out server/cmd/%.c, $(ALL_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-# Commands in their own files use main.c's argument helpers: linked with main only.
-CMD_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard server/cmd_*.c))
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+CMD_OBJS := $(CMD_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(sort $(shell find tests/unit -name 'test_*.c'))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(if $(filter 1,$(SANITIZE)),archmerge-san,archmerge)
 
-.PHONY: all deps test unit integration demo clean install check-banned bench image verify-deploy verify-systemd
+.PHONY: all deps test unit integration demo clean install check-banned check-layers bench image verify-deploy verify-systemd
 
 all: $(BIN)
 
-$(BIN): $(BUILD)/server/main.o $(CMD_OBJS) $(LIB_OBJS) server/tls_compat.list
-	$(CC) $(LDFLAGS) $(BIN_LDFLAGS) -o $@ $(BUILD)/server/main.o $(CMD_OBJS) $(LIB_OBJS) $(LDLIBS)
+$(BIN): $(CMD_OBJS) $(LIB_OBJS) server/tls_compat.list
+	$(CC) $(LDFLAGS) $(BIN_LDFLAGS) -o $@ $(CMD_OBJS) $(LIB_OBJS) $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+# Header dependencies come from the compiler (-MMD -MP: $(BUILD)/**/*.d).
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(LIB_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-function $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # Installs the Debian packages the build and the tests need, only when missing.
 deps:
@@ -57,7 +65,7 @@ integration: $(BIN)
 	ARCHMERGE_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
 test: deps
-	$(MAKE) check-banned
+	$(MAKE) check-banned check-layers
 	$(MAKE) verify-deploy
 	$(MAKE) unit integration
 	$(MAKE) SANITIZE=1 unit integration
@@ -67,10 +75,13 @@ test: deps
 demo: deps $(BIN)
 	/usr/bin/python3 tests/demo.py
 
+# Includes point down the house only (tests/check-layers.py; README "The house").
+check-layers:
+	@/usr/bin/python3 tests/check-layers.py
+
 # Unbounded string and number calls are not allowed in product code.
 check-banned:
-	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol)\s*\(' \
-	    server/*.[ch] handlers/*.[ch] registry/*.[ch] config/*.[ch]
+	@! find $(SRC_DIRS) -name '*.[ch]' | xargs grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol)\s*\('
 
 # ARCHMERGE_INSTALL_BIN: which build to install (verify-deploy passes its own).
 ARCHMERGE_INSTALL_BIN ?= archmerge

@@ -3,7 +3,7 @@
  * (key, type, required, bounds, where it lands); one walker applies the
  * tables, rejects unknown keys and collects "file:line: message" errors.
  */
-#include "config.h"
+#include "config/config.h"
 
 #include <errno.h>
 #include <libconfig.h>
@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "../registry/index.h"
+#include "registry/oci/index.h"
 
 enum kind { K_STR, K_INT, K_BOOL, K_GROUP, K_LIST, K_STRARRAY };
 

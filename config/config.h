@@ -7,9 +7,9 @@
 #define AM_CONFIG_H
 
 #include <stddef.h>
-#include "../server/common.h"
-#include "../server/log.h"
-#include "rule.h"
+#include "server/base/common.h"
+#include "server/base/log.h"
+#include "config/rule.h"
 
 struct cfg_registry {
 	char *host;            /* host part of Harbor's resource_url */

@@ -4,13 +4,13 @@
  * count (version_regex), and which tags archmerge itself writes (target,
  * copy and extra tags). Everything that ends up in a URL is validated here.
  */
-#include "rule.h"
+#include "config/rule.h"
 
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../registry/names.h"
+#include "registry/oci/names.h"
 
 /* ---- templates ---- */
 

@@ -9,9 +9,9 @@
 
 #include <regex.h>
 #include <stddef.h>
-#include "../server/common.h"
-#include "../registry/names.h"
-#include "../registry/platform.h"
+#include "server/base/common.h"
+#include "registry/oci/names.h"
+#include "registry/oci/platform.h"
 
 #define RULE_MAX_REPO NAME_MAX_REPO
 #define RULE_MAX_TAG NAME_MAX_TAG

@@ -2,7 +2,7 @@
  * Payload parsing. Every string that later reaches a URL or a log line is
  * validated here against the distribution grammar.
  */
-#include "event.h"
+#include "handlers/event.h"
 
 #include <string.h>
 #include <jansson.h>

@@ -6,8 +6,8 @@
 #define AM_EVENT_H
 
 #include <stddef.h>
-#include "../server/common.h"
-#include "../registry/names.h"
+#include "server/base/common.h"
+#include "registry/oci/names.h"
 
 #define EVENT_MAX_RESOURCES 16
 

@@ -3,7 +3,7 @@
  * type, payload; only then rule matching. Nothing here touches the registry:
  * matched groups are queued and the answer goes back at once.
  */
-#include "webhook.h"
+#include "handlers/webhook.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,8 +7,8 @@
 #define AM_WEBHOOK_H
 
 #include <stddef.h>
-#include "../config/config.h"
-#include "event.h"
+#include "config/config.h"
+#include "handlers/event.h"
 
 struct webhook_env {
 	const struct cfg *cfg;

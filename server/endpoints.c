@@ -4,7 +4,7 @@
  * answer and writes it. Readiness is cached for a few seconds so that
  * probes do not turn into a stream of registry requests.
  */
-#include "endpoints.h"
+#include "server/endpoints.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -14,11 +14,11 @@
 #include <civetweb.h>
 #include <jansson.h>
 
-#include "../registry/access.h"
-#include "../registry/client.h"
-#include "log.h"
-#include "metrics.h"
-#include "status.h"
+#include "registry/client/access.h"
+#include "registry/client/client.h"
+#include "server/base/log.h"
+#include "server/observe/metrics.h"
+#include "server/observe/status.h"
 
 #ifndef ARCHMERGE_VERSION
 #define ARCHMERGE_VERSION "dev"

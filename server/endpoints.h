@@ -7,8 +7,8 @@
 #ifndef AM_ENDPOINTS_H
 #define AM_ENDPOINTS_H
 
-#include "../config/config.h"
-#include "service.h"
+#include "config/config.h"
+#include "server/service/service.h"
 
 struct mg_context;
 struct mg_connection;

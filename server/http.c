@@ -3,17 +3,17 @@
  * a capped body, calls webhook_handle() and writes what it returns.
  * Everything it needs comes through cbdata; nothing global.
  */
-#include "http.h"
+#include "server/http.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <civetweb.h>
 #include <openssl/ssl.h>
 
-#include "../handlers/webhook.h"
-#include "endpoints.h"
-#include "log.h"
-#include "observe.h"
+#include "handlers/webhook.h"
+#include "server/endpoints.h"
+#include "server/base/log.h"
+#include "server/observe/observe.h"
 
 struct http_server {
 	struct mg_context *ctx;

@@ -5,8 +5,8 @@
 #ifndef AM_HTTP_H
 #define AM_HTTP_H
 
-#include "../config/config.h"
-#include "service.h"
+#include "config/config.h"
+#include "server/service/service.h"
 
 struct http_server;
 

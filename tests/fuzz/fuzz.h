@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../server/common.h"
+#include "server/base/common.h"
 
 #define FUZZ_ASSERT(cond) do { \
 	if (!(cond)) { \

@@ -8,9 +8,9 @@
  * and in request headers); an accepted token is printable ASCII without
  * spaces, bounded, with a lifetime between 1 s and a day.
  */
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
-#include "../../registry/auth.h"
+#include "registry/client/auth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

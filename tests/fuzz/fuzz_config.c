@@ -8,11 +8,11 @@
  * checking again (a listener, at least one registry and rule, compiled
  * templates, architectures, a secret or an explicit opt-out).
  */
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <unistd.h>
 
-#include "../../config/config.h"
+#include "config/config.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -7,13 +7,13 @@
  * every answer is a JSON object with a known status; the log summary is one
  * printable line; every queued group is well formed.
  */
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <unistd.h>
 #include <jansson.h>
 
-#include "../../handlers/event.h"
-#include "../../handlers/webhook.h"
+#include "handlers/event.h"
+#include "handlers/webhook.h"
 
 #define SECRET "Bearer fuzz-secret"
 

@@ -9,11 +9,11 @@
  * its digest is the sha256 of its exact bytes; a platform read from a config
  * survives the trip through an index unchanged.
  */
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
-#include "../../registry/index.h"
-#include "../../registry/manifest.h"
-#include "../../registry/names.h"
+#include "registry/oci/index.h"
+#include "registry/oci/manifest.h"
+#include "registry/oci/names.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,9 +12,9 @@
  * repository gives the pushed repository back); a target tag built
  * from a version is recognised as a target.
  */
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
-#include "../../config/rule.h"
+#include "config/rule.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,8 +10,8 @@
 
 #include <stdlib.h>
 
-#include "../../registry/api.h"
-#include "../../registry/manifest.h"
+#include "registry/assemble/api.h"
+#include "registry/oci/manifest.h"
 
 struct obj {
 	char repo[96], ref[80], media_type[96];

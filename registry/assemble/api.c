@@ -1,0 +1,73 @@
+/* The real registry behind struct reg_api: thin casts onto client.h and harbor_tags.h. */
+#include "registry/assemble/api.h"
+
+#include <string.h>
+
+#include "registry/harbor/tags.h"
+
+static enum am_err
+c_get(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
+{
+	return reg_manifest_get(ctx, repo, ref, out, err, errlen);
+}
+
+static enum am_err
+c_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
+{
+	return reg_manifest_head(ctx, repo, ref, out, err, errlen);
+}
+
+static enum am_err
+c_put(void *ctx, const char *repo, const char *ref, const char *media_type, const char *body,
+    size_t len, struct reg_reply *out, char *err, size_t errlen)
+{
+	return reg_manifest_put(ctx, repo, ref, media_type, body, len, out, err, errlen);
+}
+
+static enum am_err
+c_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_reply *out,
+    char *err, size_t errlen)
+{
+	return reg_blob_get(ctx, repo, digest, max, out, err, errlen);
+}
+
+static enum am_err
+c_mount(void *ctx, const char *dst, const char *src, const char *digest, int *mounted,
+    char *location, size_t loclen, char *err, size_t errlen)
+{
+	return reg_blob_mount(ctx, dst, src, digest, mounted, location, loclen, err, errlen);
+}
+
+static enum am_err
+c_copy(void *ctx, const char *dst, const char *src, const char *digest, long long size,
+    const char *location, char *err, size_t errlen)
+{
+	return reg_blob_copy(ctx, dst, src, digest, size, location, err, errlen);
+}
+
+static enum am_err
+h_tag_delete(void *h, const char *repo, const char *reference, const char *tag,
+    char *err, size_t errlen)
+{
+	return harbor_delete_tag(h, repo, reference, tag, err, errlen);
+}
+
+void
+reg_api_set_harbor(struct reg_api *api, struct harbor *h)
+{
+	api->harbor = h;
+	api->tag_delete = h != NULL ? h_tag_delete : NULL;
+}
+
+void
+reg_api_from_client(struct reg_api *api, struct reg_client *c)
+{
+	memset(api, 0, sizeof(*api));
+	api->ctx = c;
+	api->blob_mount = c_mount;
+	api->blob_copy = c_copy;
+	api->manifest_get = c_get;
+	api->manifest_head = c_head;
+	api->manifest_put = c_put;
+	api->blob_get = c_blob;
+}

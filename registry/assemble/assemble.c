@@ -1,0 +1,884 @@
+/*
+ * The assembly job. Reads first, then decides; writes come last and only
+ * when every check passed: children copied into the target repository (when
+ * they live elsewhere), extra tags, and the target tag as the very last
+ * write, so that a fault part-way leaves the target as it was and the next
+ * run redoes the rest. Cleanup of per-architecture tags follows a publish.
+ */
+#include "registry/assemble/assemble.h"
+#include "registry/assemble/cache.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "registry/assemble/copy.h"
+
+#define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
+#define ASM_MAX_ANN (3 + RULE_MAX_ANNOTATIONS)
+
+/* One architecture's contribution to the index. */
+struct kid {
+	int present;
+	int from_target;                  /* taken from the published index: its tag was cleaned up */
+	char src_repo[NAME_MAX_REPO];
+	char src_tag[NAME_MAX_TAG];
+	char tag_digest[80];              /* the artifact src_tag pointed at (what cleanup untags) */
+	struct descriptor image;          /* platform read from the image config */
+	struct descriptor atts[ASM_MAX_ATTS];
+	size_t n_atts;
+	struct image_info info;
+	char ann_source[512];             /* the image manifest's own annotations */
+	char ann_revision[128];
+	char *raw;                        /* the image manifest's bytes (owned), for a copy */
+	size_t raw_len;
+};
+
+struct asm_ctx {
+	const struct reg_api *api;
+	const struct rule *r;
+	const char *repo;
+	const char *version;
+	char target_tag[NAME_MAX_TAG];
+	struct kid *kids;
+	struct manifest pub;              /* published index, read when a source tag is gone */
+	int pub_state;                    /* 0 not read yet, 1 read, -1 absent or not an index */
+	struct asm_result *out;
+};
+
+const char *
+asm_outcome_name(enum asm_outcome o)
+{
+	switch (o) {
+	case ASM_PUBLISHED: return "published";
+	case ASM_UNCHANGED: return "unchanged";
+	case ASM_WAITING: return "waiting";
+	case ASM_REFUSED: return "refused";
+	case ASM_FAILED: return "failed";
+	case ASM_DRY_RUN: return "dry-run";
+	}
+	return "?";
+}
+
+/* Append "; text" to the result's detail (truncation is harmless there). */
+static void note(struct asm_result *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+note(struct asm_result *out, const char *fmt, ...)
+{
+	size_t off = strlen(out->detail);
+	va_list ap;
+	int n;
+
+	if (off > 0 && off + 2 < sizeof(out->detail)) {
+		memcpy(out->detail + off, "; ", 3);
+		off += 2;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(out->detail + off, sizeof(out->detail) - off, fmt, ap);
+	va_end(ap);
+	(void)n;
+}
+
+/* ---- reading ---- */
+
+/* Fetch an image manifest's config blob and read platform, created and labels. */
+static enum am_err
+image_info(const struct reg_api *api, const char *repo, const struct manifest *m,
+    struct image_info *out, char *err, size_t errlen)
+{
+	struct reg_reply r;
+	enum am_err rc;
+	char digest[80];
+
+	if (cache_get(api->configs, m->config.digest, out))
+		return AM_OK;   /* read (and checked) before: a digest names one content */
+	reg_reply_init(&r);
+	rc = api->blob_get(api->ctx, repo, m->config.digest, CONFIG_MAX_BYTES, &r, err, errlen);
+	if (rc == AM_ENOTFOUND)
+		rc = am_fail(err, errlen, AM_EINVAL, "config blob %s is missing", m->config.digest);
+	if (rc != AM_OK)
+		goto done;
+	digest_sha256(r.body, r.body_len, digest, sizeof(digest));
+	if (strcmp(digest, m->config.digest) != 0) {
+		rc = am_fail(err, errlen, AM_EMISMATCH, "config blob %s has digest %s",
+		    m->config.digest, digest);
+		goto done;
+	}
+	if ((rc = config_parse_info(r.body, r.body_len, out, err, errlen)) == AM_OK)
+		cache_put(api->configs, m->config.digest, out);
+done:
+	reg_reply_clear(&r);
+	return rc;
+}
+
+/* GET a manifest, check its digest, parse it; raw (may be NULL) gets the bytes (caller frees). */
+static enum am_err
+fetch_manifest(const struct reg_api *api, const char *repo, const char *ref,
+    struct manifest *m, char *digest, size_t dlen, size_t *size, char **raw, char *err, size_t errlen)
+{
+	struct reg_reply r;
+	enum am_err rc;
+	char perr[256];
+
+	memset(m, 0, sizeof(*m));
+	reg_reply_init(&r);
+	if ((rc = api->manifest_get(api->ctx, repo, ref, &r, err, errlen)) != AM_OK)
+		goto done;
+	digest_sha256(r.body, r.body_len, digest, dlen);
+	if (r.digest[0] != '\0' && strcmp(r.digest, digest) != 0) {
+		rc = am_fail(err, errlen, AM_EMISMATCH,
+		    "%s:%s: registry says digest %s but the body hashes to %s", repo, ref, r.digest, digest);
+		goto done;
+	}
+	if (ref[0] == 's' && strncmp(ref, "sha256:", 7) == 0 && strcmp(ref, digest) != 0) {
+		rc = am_fail(err, errlen, AM_EMISMATCH, "%s@%s: body hashes to %s", repo, ref, digest);
+		goto done;
+	}
+	*size = r.body_len;
+	if ((rc = manifest_parse(r.body, r.body_len, r.media_type, m, perr, sizeof(perr))) != AM_OK) {
+		rc = am_fail(err, errlen, rc, "%s:%s: %s", repo, ref, perr);
+		goto done;
+	}
+	if (raw != NULL) {
+		*raw = r.body;
+		r.body = NULL;
+	}
+done:
+	reg_reply_clear(&r);
+	return rc;
+}
+
+/* The image part of a kid from image manifest m; its platform must satisfy want. */
+static enum am_err
+take_image(const struct reg_api *api, const char *repo, const char *ref, const struct manifest *m,
+    const char *digest, size_t size, const struct arch_token *want, struct kid *k,
+    char *err, size_t errlen)
+{
+	char have[96], expect[96];
+	enum am_err rc;
+
+	(void)am_fmt(k->image.media_type, sizeof(k->image.media_type), "%s", m->media_type);
+	(void)am_fmt(k->image.digest, sizeof(k->image.digest), "%s", digest);
+	k->image.size = (long long)size;
+	(void)am_fmt(k->ann_source, sizeof(k->ann_source), "%s", m->source);
+	(void)am_fmt(k->ann_revision, sizeof(k->ann_revision), "%s", m->revision);
+	if ((rc = image_info(api, repo, m, &k->info, err, errlen)) != AM_OK)
+		return rc;
+	k->image.platform = k->info.platform;
+	k->image.has_platform = 1;
+	if (!platform_satisfies(&k->image.platform, &want->platform)) {
+		platform_format(&k->image.platform, have, sizeof(have));
+		platform_format(&want->platform, expect, sizeof(expect));
+		return am_fail(err, errlen, AM_EMISMATCH,
+		    "%s:%s: image config says %s but the tag says %s (%s)", repo, ref, have,
+		    want->name, expect);
+	}
+	return AM_OK;
+}
+
+/* Attestations of index m that point at image digest, kept in their order. */
+static void
+take_attestations(const struct manifest *m, const char *digest, struct kid *k)
+{
+	size_t i;
+
+	k->n_atts = 0;
+	for (i = 0; i < m->n_children && k->n_atts < ASM_MAX_ATTS; i++) {
+		const struct descriptor *d = &m->children[i];
+		if (d->attestation && strcmp(d->ref_digest, digest) == 0 && mt_is_image(d->media_type))
+			k->atts[k->n_atts++] = *d;
+	}
+}
+
+/*
+ * Resolve one architecture from its per-architecture tag: the tag's image
+ * (or, for an index, its child of the expected platform and that child's
+ * attestations), with the platform read from the image config.
+ * AM_ENOTFOUND: not pushed yet. AM_EMISMATCH/AM_EINVAL: refuse.
+ */
+static enum am_err
+resolve_arch(const struct reg_api *api, const char *repo, const char *tag,
+    const struct arch_token *want, struct kid *k, char *err, size_t errlen)
+{
+	struct manifest m, child;
+	enum am_err rc;
+	size_t size = 0, i, found = 0, pick = 0;
+	char digest[80], child_ref[80], expect[96];
+
+	memset(&child, 0, sizeof(child));
+	platform_format(&want->platform, expect, sizeof(expect));
+	if ((rc = fetch_manifest(api, repo, tag, &m, digest, sizeof(digest), &size, &k->raw, err,
+	    errlen)) != AM_OK)
+		return rc;
+	(void)am_fmt(k->tag_digest, sizeof(k->tag_digest), "%s", digest);
+	if (m.kind == MANIFEST_INDEX) {
+		/* buildx output: pick the image child of the expected platform. */
+		for (i = 0; i < m.n_children; i++) {
+			const struct descriptor *d = &m.children[i];
+			if (d->attestation || !d->has_platform || !mt_is_image(d->media_type))
+				continue;
+			if (platform_satisfies(&d->platform, &want->platform)) {
+				found++;
+				pick = i;
+			}
+		}
+		if (found != 1) {
+			rc = am_fail(err, errlen, AM_EMISMATCH,
+			    "%s:%s is an index with %s image child for %s", repo, tag,
+			    found == 0 ? "no" : "more than one", expect);
+			goto done;
+		}
+		(void)am_fmt(child_ref, sizeof(child_ref), "%s", m.children[pick].digest);
+		take_attestations(&m, child_ref, k);
+		free(k->raw);   /* the index's bytes: the child's are the ones to keep */
+		k->raw = NULL;
+		if ((rc = fetch_manifest(api, repo, child_ref, &child, digest, sizeof(digest), &size,
+		    &k->raw, err, errlen)) != AM_OK)
+			goto done;
+		if (child.kind != MANIFEST_IMAGE) {
+			rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: child of an index is not an image",
+			    repo, digest);
+			goto done;
+		}
+		rc = take_image(api, repo, tag, &child, digest, size, want, k, err, errlen);
+		k->raw_len = size;
+	} else {
+		k->raw_len = size;
+		rc = take_image(api, repo, tag, &m, digest, size, want, k, err, errlen);
+	}
+done:
+	manifest_free(&m);
+	manifest_free(&child);
+	return rc;
+}
+
+/*
+ * With cleanup on, a per-architecture tag that is gone was (normally)
+ * removed by archmerge after publishing: the published index still holds
+ * that architecture's child, which is re-read and re-checked from the
+ * target repository. AM_ENOTFOUND when there is none.
+ */
+static enum am_err
+from_published(struct asm_ctx *c, const struct arch_token *want, struct kid *k,
+    char *err, size_t errlen)
+{
+	struct manifest m;
+	enum am_err rc;
+	size_t size = 0, i, found = 0, pick = 0;
+	char digest[80];
+
+	if (c->pub_state == 0) {
+		rc = fetch_manifest(c->api, c->repo, c->target_tag, &c->pub, digest, sizeof(digest), &size,
+		    NULL, err, errlen);
+		if (rc != AM_OK && rc != AM_ENOTFOUND)
+			return rc;
+		c->pub_state = rc == AM_OK && c->pub.kind == MANIFEST_INDEX ? 1 : -1;
+	}
+	if (c->pub_state < 0)
+		return AM_ENOTFOUND;
+	for (i = 0; i < c->pub.n_children; i++) {
+		const struct descriptor *d = &c->pub.children[i];
+		if (!d->attestation && d->has_platform && mt_is_image(d->media_type) &&
+		    platform_satisfies(&d->platform, &want->platform)) {
+			found++;
+			pick = i;
+		}
+	}
+	if (found != 1)
+		return AM_ENOTFOUND;
+	if ((rc = fetch_manifest(c->api, c->repo, c->pub.children[pick].digest, &m, digest, sizeof(digest),
+	    &size, NULL, err, errlen)) != AM_OK)
+		return rc;
+	if (m.kind != MANIFEST_IMAGE)
+		rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: child of the published index is not an image",
+		    c->repo, digest);
+	else
+		rc = take_image(c->api, c->repo, c->target_tag, &m, digest, size, want, k, err, errlen);
+	manifest_free(&m);
+	if (rc != AM_OK)
+		return rc;
+	take_attestations(&c->pub, digest, k);
+	k->from_target = 1;
+	(void)am_fmt(k->src_repo, sizeof(k->src_repo), "%s", c->repo);
+	k->src_tag[0] = '\0';
+	return AM_OK;
+}
+
+/* ---- index annotations ---- */
+
+static int
+digits(const char **p, int n, int *val)
+{
+	*val = 0;
+	while (n-- > 0) {
+		if (**p < '0' || **p > '9')
+			return -1;
+		*val = *val * 10 + (**p - '0');
+		(*p)++;
+	}
+	return 0;
+}
+
+/* RFC 3339 "2026-01-01T10:00:00.5+02:00" to seconds and nanoseconds since the epoch (UTC). */
+static int
+parse_rfc3339(const char *s, long long *sec, long *nsec)
+{
+	static const char seps[] = "--T::";
+	struct tm tm;
+	int v[6], i, oh, om, scale = 100000000;
+	const char *p = s;
+
+	*nsec = 0;
+	for (i = 0; i < 6; i++) {
+		if (digits(&p, i == 0 ? 4 : 2, &v[i]) != 0)
+			return -1;
+		if (i < 5 && *p != seps[i] && !(i == 2 && (*p == 't' || *p == ' ')))
+			return -1;
+		if (i < 5)
+			p++;
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			*nsec += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = v[0] - 1900;
+	tm.tm_mon = v[1] - 1;
+	tm.tm_mday = v[2];
+	tm.tm_hour = v[3];
+	tm.tm_min = v[4];
+	tm.tm_sec = v[5];
+	*sec = (long long)timegm(&tm);
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+		return 0;
+	if ((*p == '+' || *p == '-') && (p++, digits(&p, 2, &oh) == 0) && *p++ == ':' &&
+	    digits(&p, 2, &om) == 0 && *p == '\0') {
+		*sec -= (s[strlen(s) - 6] == '+' ? 1 : -1) * (long long)(oh * 3600 + om * 60);
+		return 0;
+	}
+	return -1;
+}
+
+/* The value every present child agrees on (manifest annotation, else config label), or NULL. */
+static const char *
+agreed(const struct kid *kids, size_t n, int revision)
+{
+	const char *v = NULL, *mine;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!kids[i].present)
+			continue;
+		mine = revision ? (kids[i].ann_revision[0] ? kids[i].ann_revision : kids[i].info.revision) :
+		    (kids[i].ann_source[0] ? kids[i].ann_source : kids[i].info.source);
+		if (mine[0] == '\0' || (v != NULL && strcmp(v, mine) != 0))
+			return NULL;
+		v = mine;
+	}
+	return v;
+}
+
+/* Replace every {version} in t. */
+static void
+expand_version(const char *t, const char *version, char *buf, size_t len)
+{
+	const char *s = t, *hit;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	while ((hit = strstr(s, "{version}")) != NULL) {
+		(void)am_fmt(buf + off, len - off, "%.*s%s", (int)(hit - s), s, version);
+		off = strlen(buf);
+		s = hit + 9;
+	}
+	(void)am_fmt(buf + off, len - off, "%s", s);
+}
+
+/*
+ * The index annotations of this group: derived ones first, configured ones
+ * replacing a derived one of the same key. Pointers borrow from kids/vals.
+ * created is the newest child's own "created", so unchanged children give
+ * unchanged bytes and the index is not pushed again.
+ */
+static size_t
+annotations(const struct rule *r, const char *version, const struct kid *kids, size_t n,
+    struct index_annotation *ann, char (*vals)[512])
+{
+	const char *newest = NULL, *v;
+	long long best_s = 0, s;
+	long best_ns = 0, ns;
+	size_t i, j, count = 0;
+
+	if (r->created_annotation) {
+		for (i = 0; i < n; i++) {
+			if (!kids[i].present || parse_rfc3339(kids[i].info.created, &s, &ns) != 0)
+				continue;
+			if (newest == NULL || s > best_s || (s == best_s && ns > best_ns)) {
+				newest = kids[i].info.created;
+				best_s = s;
+				best_ns = ns;
+			}
+		}
+		if (newest != NULL)
+			ann[count++] = (struct index_annotation){ ANN_CREATED, newest };
+	}
+	if (r->inherit_annotations) {
+		if ((v = agreed(kids, n, 0)) != NULL)
+			ann[count++] = (struct index_annotation){ ANN_SOURCE, v };
+		if ((v = agreed(kids, n, 1)) != NULL)
+			ann[count++] = (struct index_annotation){ ANN_REVISION, v };
+	}
+	for (i = 0; i < r->n_annotations; i++) {
+		expand_version(r->annotations[i].value, version, vals[i], sizeof(vals[i]));
+		for (j = 0; j < count && strcmp(ann[j].key, r->annotations[i].key) != 0; j++)
+			;
+		ann[j] = (struct index_annotation){ r->annotations[i].key, vals[i] };
+		if (j == count)
+			count++;
+	}
+	return count;
+}
+
+/* ---- writing ---- */
+
+static void
+classify_failure(struct asm_result *out, enum am_err rc)
+{
+	out->err = rc;
+	/* Content problems are refusals; registry/network problems are failures. */
+	out->outcome = (rc == AM_EMISMATCH || rc == AM_EINVAL) ? ASM_REFUSED : ASM_FAILED;
+}
+
+/* Would repo:tag overwrite one of the rule's own per-architecture tags? */
+static int
+source_shaped(const struct rule *r, const char *repo, const char *tag)
+{
+	struct rule_match m;
+
+	return rule_match_source(r, repo, tag, &m);
+}
+
+enum push_when { PUSH_IF_DIFFERENT, PUSH_IF_MISSING, PUSH_ALWAYS };
+
+/* PUT the index under tag: unless it is current / exists already (HEAD), or unconditionally. */
+static enum am_err
+push_tag(struct asm_ctx *c, const char *tag, enum push_when when, int *pushed, char *err, size_t errlen)
+{
+	struct reg_reply head, put;
+	const struct index_doc *doc = &c->out->doc;
+	enum am_err rc = AM_OK;
+
+	*pushed = 0;
+	reg_reply_init(&head);
+	reg_reply_init(&put);
+	if (when != PUSH_ALWAYS) {
+		rc = c->api->manifest_head(c->api->ctx, c->repo, tag, &head, err, errlen);
+		if (rc == AM_OK && (when == PUSH_IF_MISSING || strcmp(head.digest, doc->digest) == 0))
+			goto done;
+		if (rc != AM_OK && rc != AM_ENOTFOUND) {
+			rc = rc == AM_EINVAL ? AM_ETRANSIENT : rc;
+			goto done;
+		}
+	}
+	if ((rc = c->api->manifest_put(c->api->ctx, c->repo, tag, doc->media_type, doc->body, doc->len,
+	    &put, err, errlen)) != AM_OK) {
+		rc = rc == AM_EINVAL ? AM_EDENIED : rc;
+		goto done;
+	}
+	if (put.digest[0] != '\0' && strcmp(put.digest, doc->digest) != 0) {
+		rc = am_fail(err, errlen, AM_EMISMATCH, "registry stored %s:%s as %s, expected %s",
+		    c->repo, tag, put.digest, doc->digest);
+		goto done;
+	}
+	*pushed = 1;
+done:
+	reg_reply_clear(&head);
+	reg_reply_clear(&put);
+	return rc;
+}
+
+/* Extra tags: all of them after a change, only missing ones when the target was current. */
+static enum am_err
+push_extra_tags(struct asm_ctx *c, int only_missing, char *err, size_t errlen)
+{
+	char tag[NAME_MAX_TAG], done_list[256] = "";
+	size_t i, off = 0;
+	int pushed;
+	enum am_err rc;
+
+	for (i = 0; i < c->r->n_extra_tags; i++) {
+		if (rule_extra_tag(c->r, i, c->version, tag, sizeof(tag)) != 0) {
+			note(c->out, "extra tag %s skipped: no valid tag for this version", c->r->extra_tags[i]);
+			continue;
+		}
+		if (strcmp(tag, c->target_tag) == 0)
+			continue;
+		if (source_shaped(c->r, c->repo, tag)) {
+			note(c->out, "extra tag %s skipped: it has the form of a per-architecture tag", tag);
+			continue;
+		}
+		if ((rc = push_tag(c, tag, only_missing ? PUSH_IF_MISSING : PUSH_IF_DIFFERENT, &pushed,
+		    err, errlen)) != AM_OK)
+			return rc;
+		if (pushed) {
+			c->out->tags_pushed++;
+			(void)am_fmt(done_list + off, sizeof(done_list) - off, "%s%s", off ? "," : "", tag);
+			off = strlen(done_list);
+		}
+	}
+	if (off > 0)
+		note(c->out, "extra tags %s", done_list);
+	return AM_OK;
+}
+
+/* Children that live in another repository go into the target repository first. */
+static enum am_err
+copy_children(struct asm_ctx *c, char *err, size_t errlen)
+{
+	struct copy_stats st;
+	char tag[NAME_MAX_TAG];
+	int with_atts = strcmp(c->out->doc.media_type, MT_OCI_INDEX) == 0;
+	size_t i, j;
+	enum am_err rc = AM_OK;
+
+	memset(&st, 0, sizeof(st));
+	for (i = 0; i < c->r->n_archs; i++) {
+		const struct kid *k = &c->kids[i];
+		if (!k->present || strcmp(k->src_repo, c->repo) == 0)
+			continue;
+		if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->image.digest, k->image.media_type,
+		    k->raw, k->raw_len, rule_copy_tag(c->r, c->version, i, tag, sizeof(tag)) == 0 ? tag : NULL,
+		    &st, err, errlen)) != AM_OK)
+			break;
+		for (j = 0; with_atts && c->r->keep_attestations && j < k->n_atts; j++)
+			if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->atts[j].digest,
+			    k->atts[j].media_type, NULL, 0, NULL, &st, err, errlen)) != AM_OK)
+				break;
+		if (rc != AM_OK)
+			break;
+	}
+	c->out->manifests_copied += st.manifests;
+	c->out->blobs_mounted += st.mounted;
+	c->out->blobs_uploaded += st.uploaded;
+	c->out->tags_pushed += st.tagged;
+	if (st.manifests > 0 || st.tagged > 0)
+		note(c->out, "copied %u manifests into %s (%u blobs mounted, %u uploaded, %u copy tags)",
+		    st.manifests, c->repo, st.mounted, st.uploaded, st.tagged);
+	return rc;
+}
+
+/*
+ * Remove the per-architecture tags the index was built from, through
+ * Harbor's tag removal (never artifact deletion). Only tags that are
+ * resolved children of the index that is now current; a failure leaves the
+ * outcome as it is and is reported in the detail.
+ */
+static void
+cleanup(struct asm_ctx *c)
+{
+	char err[512], first[512] = "";
+	size_t i;
+	unsigned removed = 0;
+	enum am_err rc;
+
+	if (!c->r->cleanup)
+		return;
+	if (c->api->tag_delete == NULL) {
+		c->out->cleanup_failed = 1;
+		note(c->out, "cleanup skipped: no Harbor API configured");
+		return;
+	}
+	for (i = 0; i < c->r->n_archs; i++) {
+		const struct kid *k = &c->kids[i];
+		if (!k->present || k->from_target || k->src_tag[0] == '\0')
+			continue;
+		/* Never the group's own output, whatever the templates say. */
+		if (strcmp(k->src_repo, c->repo) == 0 && strcmp(k->src_tag, c->target_tag) == 0)
+			continue;
+		rc = c->api->tag_delete(c->api->harbor, k->src_repo, k->tag_digest, k->src_tag, err, sizeof(err));
+		if (rc == AM_OK)
+			removed++;
+		else if (rc != AM_ENOTFOUND && first[0] == '\0')
+			(void)am_fmt(first, sizeof(first), "%s:%s: %s", k->src_repo, k->src_tag, err);
+	}
+	c->out->tags_removed += removed;
+	if (removed > 0)
+		note(c->out, "cleanup removed %u tags", removed);
+	if (first[0] != '\0') {
+		c->out->cleanup_failed = 1;
+		note(c->out, "cleanup failed: %s", first);
+	}
+}
+
+/* ---- the job ---- */
+
+/* Resolve every architecture; fills missing (required) and absent (optional) name lists. */
+static enum am_err
+resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t alen,
+    char *err, size_t errlen)
+{
+	const struct rule *r = c->r;
+	size_t i, moff = 0, aoff = 0;
+	enum am_err rc;
+
+	for (i = 0; i < r->n_archs; i++) {
+		struct kid *k = &c->kids[i];
+		if (rule_source_repo(r, c->repo, i, k->src_repo, sizeof(k->src_repo)) != 0 ||
+		    tmpl_expand_tag(&r->source, c->version, r->archs[i].name, k->src_tag,
+		    sizeof(k->src_tag)) != 0)
+			return am_fail(err, errlen, AM_EINVAL, "source repository or tag for %s is invalid",
+			    r->archs[i].name);
+		rc = resolve_arch(c->api, k->src_repo, k->src_tag, &r->archs[i], k, err, errlen);
+		if (rc == AM_ENOTFOUND && r->cleanup) {
+			free(k->raw);
+			memset(k, 0, sizeof(*k));
+			rc = from_published(c, &r->archs[i], k, err, errlen);
+		}
+		if (rc == AM_ENOTFOUND) {
+			if (r->archs[i].optional) {
+				(void)am_fmt(absent + aoff, alen - aoff, "%s%s", aoff ? "," : "", r->archs[i].name);
+				aoff += strlen(absent + aoff);
+			} else {
+				(void)am_fmt(missing + moff, mlen - moff, "%s%s", moff ? "," : "", r->archs[i].name);
+				moff += strlen(missing + moff);
+			}
+			continue;
+		}
+		if (rc != AM_OK)
+			return rc;
+		k->present = 1;
+	}
+	return AM_OK;
+}
+
+static void
+assemble_from(const struct reg_api *api, const struct rule *r, const char *repo,
+    const char *version, int dry_run, struct asm_result *out)
+{
+	struct asm_ctx c;
+	struct descriptor *images = xcalloc(r->n_archs ? r->n_archs : 1, sizeof(*images));
+	struct descriptor *atts = xcalloc(r->n_archs * ASM_MAX_ATTS + 1, sizeof(*atts));
+	struct index_annotation ann[ASM_MAX_ANN];
+	char (*vals)[512] = xcalloc(RULE_MAX_ANNOTATIONS, sizeof(*vals));
+	struct index_spec spec;
+	struct reg_reply head;
+	char err[768], missing[512] = "", absent[512] = "";
+	size_t i, j;
+	enum am_err rc;
+	int pushed;
+
+	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
+	memset(&spec, 0, sizeof(spec));
+	reg_reply_init(&head);
+	c.api = api;
+	c.r = r;
+	c.repo = repo;
+	c.version = version;
+	c.out = out;
+	c.kids = xcalloc(r->n_archs ? r->n_archs : 1, sizeof(*c.kids));
+	if (tmpl_expand_tag(&r->target, version, NULL, c.target_tag, sizeof(c.target_tag)) != 0 ||
+	    !rule_version_ok(r, version)) {
+		out->outcome = ASM_REFUSED;
+		out->err = AM_EINVAL;
+		(void)am_fmt(out->detail, sizeof(out->detail), "version %s %s", version,
+		    rule_version_ok(r, version) ? "gives an invalid target tag" : "does not match version_regex");
+		goto done;
+	}
+	(void)am_fmt(out->target, sizeof(out->target), "%s:%s", repo, c.target_tag);
+	if (source_shaped(r, repo, c.target_tag)) {
+		out->outcome = ASM_REFUSED;
+		out->err = AM_EINVAL;
+		(void)am_fmt(out->detail, sizeof(out->detail),
+		    "target %s has the form of a per-architecture tag of this rule: publishing would overwrite "
+		    "an image (constrain versions with version_regex)", out->target);
+		goto done;
+	}
+
+	if ((rc = resolve_all(&c, missing, sizeof(missing), absent, sizeof(absent), err, sizeof(err))) != AM_OK) {
+		classify_failure(out, rc);
+		(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
+		goto done;
+	}
+	if (missing[0] != '\0') {
+		out->outcome = ASM_WAITING;
+		(void)am_fmt(out->detail, sizeof(out->detail), "missing %s", missing);
+		goto done;
+	}
+
+	for (i = 0; i < r->n_archs; i++) {
+		if (!c.kids[i].present)
+			continue;
+		images[spec.n_images++] = c.kids[i].image;
+		for (j = 0; r->keep_attestations && j < c.kids[i].n_atts; j++)
+			atts[spec.n_attestations++] = c.kids[i].atts[j];
+	}
+	spec.images = images;
+	spec.attestations = atts;
+	spec.annotations = ann;
+	spec.n_annotations = annotations(r, version, c.kids, r->n_archs, ann, vals);
+	spec.format = (enum index_format)r->format;
+	if ((rc = index_build_spec(&spec, &out->doc, err, sizeof(err))) != AM_OK) {
+		classify_failure(out, rc);
+		(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
+		goto done;
+	}
+	(void)am_fmt(out->digest, sizeof(out->digest), "%s", out->doc.digest);
+	if (absent[0] != '\0')
+		note(out, "without optional %s", absent);
+
+	rc = api->manifest_head(api->ctx, repo, c.target_tag, &head, err, sizeof(err));
+	if (rc == AM_OK && strcmp(head.digest, out->doc.digest) == 0) {
+		out->outcome = ASM_UNCHANGED;
+		/* Extra tags added to the configuration later still appear; existing ones stay. */
+		if (!dry_run && (rc = push_extra_tags(&c, 1, err, sizeof(err))) != AM_OK) {
+			classify_failure(out, rc == AM_EINVAL ? AM_ETRANSIENT : rc);
+			note(out, "%s", err);
+			goto done;
+		}
+		if (!dry_run)
+			cleanup(&c);
+		goto done;
+	}
+	if (rc != AM_OK && rc != AM_ENOTFOUND) {
+		classify_failure(out, rc == AM_EINVAL ? AM_ETRANSIENT : rc);
+		(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
+		goto done;
+	}
+	/* The target was just read: it is missing or differs, so its PUT needs no second HEAD. */
+	if (dry_run) {
+		out->outcome = ASM_DRY_RUN;
+		note(out, "%s", rc == AM_ENOTFOUND ? "target does not exist yet" : "target differs");
+		goto done;
+	}
+	if ((rc = copy_children(&c, err, sizeof(err))) != AM_OK ||
+	    (rc = push_extra_tags(&c, 0, err, sizeof(err))) != AM_OK ||
+	    (rc = push_tag(&c, c.target_tag, PUSH_ALWAYS, &pushed, err, sizeof(err))) != AM_OK) {
+		/*
+		 * Whatever was written is complete and correct on its own (copied
+		 * children, extra tags); the target is untouched, the next run redoes it.
+		 */
+		out->outcome = ASM_FAILED;
+		out->err = rc;
+		note(out, "%s", err);
+		goto done;
+	}
+	out->outcome = ASM_PUBLISHED;
+	cleanup(&c);
+done:
+	reg_reply_clear(&head);
+	manifest_free(&c.pub);
+	for (i = 0; i < r->n_archs; i++)
+		free(c.kids[i].raw);
+	free(c.kids);
+	free(images);
+	free(atts);
+	free(vals);
+}
+
+/*
+ * The registry as assemble() sees it: the caller's api, noting the longest
+ * Retry-After any reply carried, for the caller's backoff.
+ */
+struct noting {
+	const struct reg_api *inner;
+	long retry_after_ms;
+};
+
+static void
+note_retry(struct noting *n, const struct reg_reply *r)
+{
+	if (r != NULL && r->retry_after_ms > n->retry_after_ms)
+		n->retry_after_ms = r->retry_after_ms;
+}
+
+static enum am_err
+n_get(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	enum am_err rc = n->inner->manifest_get(n->inner->ctx, repo, ref, out, err, errlen);
+
+	note_retry(n, out);
+	return rc;
+}
+
+static enum am_err
+n_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	enum am_err rc = n->inner->manifest_head(n->inner->ctx, repo, ref, out, err, errlen);
+
+	note_retry(n, out);
+	return rc;
+}
+
+static enum am_err
+n_put(void *ctx, const char *repo, const char *ref, const char *media_type, const char *body,
+    size_t len, struct reg_reply *out, char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	enum am_err rc = n->inner->manifest_put(n->inner->ctx, repo, ref, media_type, body, len, out,
+	    err, errlen);
+
+	note_retry(n, out);
+	return rc;
+}
+
+static enum am_err
+n_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_reply *out,
+    char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	enum am_err rc = n->inner->blob_get(n->inner->ctx, repo, digest, max, out, err, errlen);
+
+	note_retry(n, out);
+	return rc;
+}
+
+static enum am_err
+n_mount(void *ctx, const char *dst, const char *src, const char *digest, int *mounted,
+    char *location, size_t loclen, char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	return n->inner->blob_mount(n->inner->ctx, dst, src, digest, mounted, location, loclen,
+	    err, errlen);
+}
+
+static enum am_err
+n_copy(void *ctx, const char *dst, const char *src, const char *digest, long long size,
+    const char *location, char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	return n->inner->blob_copy(n->inner->ctx, dst, src, digest, size, location, err, errlen);
+}
+
+void
+assemble(const struct reg_api *api, const struct rule *r, const char *repo,
+    const char *version, int dry_run, struct asm_result *out)
+{
+	struct noting n = { api, -1 };
+	struct reg_api noted = *api;   /* harbor and tag_delete carry over as they are */
+
+	noted.ctx = &n;
+	noted.manifest_get = n_get;
+	noted.manifest_head = n_head;
+	noted.manifest_put = n_put;
+	noted.blob_get = n_blob;
+	noted.blob_mount = api->blob_mount != NULL ? n_mount : NULL;
+	noted.blob_copy = api->blob_copy != NULL ? n_copy : NULL;
+
+	assemble_from(&noted, r, repo, version, dry_run, out);
+	out->retry_after_ms = out->outcome == ASM_FAILED ? n.retry_after_ms : -1;
+}
+
+void
+asm_result_clear(struct asm_result *res)
+{
+	if (res != NULL)
+		index_doc_clear(&res->doc);
+}

@@ -1,0 +1,51 @@
+/*
+ * Assembly of one group: read every architecture's source image, check its
+ * platform against the rule, build the index and publish it when it is new.
+ */
+#ifndef AM_ASSEMBLE_H
+#define AM_ASSEMBLE_H
+
+#include "config/rule.h"
+#include "registry/assemble/api.h"
+#include "registry/oci/index.h"
+
+enum asm_outcome {
+	ASM_PUBLISHED,   /* index pushed */
+	ASM_UNCHANGED,   /* target already had this exact index */
+	ASM_WAITING,     /* some architecture is not pushed yet */
+	ASM_REFUSED,     /* content contradicts the rule: nothing published */
+	ASM_FAILED,      /* registry or network fault */
+	ASM_DRY_RUN,     /* index built, not pushed */
+};
+
+const char *asm_outcome_name(enum asm_outcome o);
+
+struct asm_result {
+	enum asm_outcome outcome;
+	enum am_err err;            /* for ASM_FAILED / ASM_REFUSED */
+	char target[NAME_MAX_REPO + NAME_MAX_TAG + 2];  /* repo:tag */
+	char digest[80];            /* index digest when built */
+	char detail[1024];          /* what is missing, why refused or failed; what else was done */
+	struct index_doc doc;       /* the built index (owned; asm_result_clear frees) */
+	long retry_after_ms;        /* ASM_FAILED: the registry's Retry-After (429/503), else -1 */
+	/* What this run wrote besides the target tag (for logs and metrics). */
+	unsigned manifests_copied;  /* children PUT into the target repository */
+	unsigned blobs_mounted;     /* cross-repository mounts (201) */
+	unsigned blobs_uploaded;    /* streamed copies (mount answered 202) */
+	unsigned tags_pushed;       /* extra tags and copy tags written */
+	unsigned tags_removed;      /* per-architecture tags removed by cleanup */
+	int cleanup_failed;         /* cleanup left tags behind (detail says why) */
+};
+
+/*
+ * Assemble group (repo, version) of rule r. dry_run builds and compares but
+ * never pushes. Never publishes unless every required architecture is
+ * present and matches its expected platform. Writes happen last, in this
+ * order: children copied into the target repository (when they live
+ * elsewhere), extra tags, the target tag; then cleanup.
+ */
+void assemble(const struct reg_api *api, const struct rule *r, const char *repo,
+    const char *version, int dry_run, struct asm_result *out);
+void asm_result_clear(struct asm_result *res);
+
+#endif

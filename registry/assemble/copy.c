@@ -1,0 +1,129 @@
+/*
+ * Cross-repository copy of one manifest. Blobs first (the registry refuses a
+ * manifest whose blobs it does not have in that repository), manifest last,
+ * the exact bytes so that the digest stays the same.
+ */
+#include "registry/assemble/copy.h"
+
+#include <string.h>
+
+#include "registry/oci/manifest.h"
+
+/* Config and layers into dst: a mount, or a streamed copy when the registry declines. */
+static enum am_err
+copy_blob(const struct reg_api *api, const char *src, const char *dst, const struct descriptor *b,
+    struct copy_stats *st, char *err, size_t errlen)
+{
+	char location[1024];
+	int mounted = 0;
+	enum am_err rc;
+
+	if (b->foreign)
+		return AM_OK;   /* lives outside the registry (Windows base layers): nothing to copy */
+	if ((rc = api->blob_mount(api->ctx, dst, src, b->digest, &mounted, location, sizeof(location),
+	    err, errlen)) != AM_OK)
+		return rc;
+	if (mounted) {
+		st->mounted++;
+		return AM_OK;
+	}
+	if ((rc = api->blob_copy(api->ctx, dst, src, b->digest, b->size, location, err, errlen)) != AM_OK)
+		return rc;
+	st->uploaded++;
+	return AM_OK;
+}
+
+/* GET ref of repo, check the bytes hash to digest. */
+static enum am_err
+get_exact(const struct reg_api *api, const char *repo, const char *digest, struct reg_reply *r,
+    char *err, size_t errlen)
+{
+	char got[80];
+	enum am_err rc;
+
+	if ((rc = api->manifest_get(api->ctx, repo, digest, r, err, errlen)) != AM_OK)
+		return rc;
+	digest_sha256(r->body, r->body_len, got, sizeof(got));
+	if (strcmp(got, digest) != 0)
+		return am_fail(err, errlen, AM_EMISMATCH, "%s@%s: body hashes to %s", repo, digest, got);
+	return AM_OK;
+}
+
+enum am_err
+copy_manifest(const struct reg_api *api, const char *src, const char *dst,
+    const char *digest, const char *media_type, const char *have, size_t have_len, const char *tag,
+    struct copy_stats *st, char *err, size_t errlen)
+{
+	struct reg_reply head, body, put;
+	struct manifest m;
+	enum am_err rc;
+	char perr[256];
+	size_t i;
+
+	memset(&m, 0, sizeof(m));
+	reg_reply_init(&head);
+	reg_reply_init(&body);
+	reg_reply_init(&put);
+	if (api->blob_mount == NULL || api->blob_copy == NULL) {
+		rc = am_fail(err, errlen, AM_EINVAL, "this registry interface cannot copy between repositories");
+		goto done;
+	}
+	if (have != NULL) {
+		/* Already read (and digest-checked) by the caller: no second GET. */
+		body.body = xstrndup(have, have_len);
+		body.body_len = have_len;
+	}
+	if (body.media_type[0] == '\0' && media_type != NULL)
+		(void)am_fmt(body.media_type, sizeof(body.media_type), "%s", media_type);
+	rc = api->manifest_head(api->ctx, dst, digest, &head, err, errlen);
+	if (rc != AM_OK && rc != AM_ENOTFOUND)
+		goto done;
+	if (rc == AM_ENOTFOUND) {
+		if (body.body == NULL && (rc = get_exact(api, src, digest, &body, err, errlen)) != AM_OK)
+			goto done;
+		if ((rc = manifest_parse(body.body, body.body_len, body.media_type, &m, perr,
+		    sizeof(perr))) != AM_OK) {
+			rc = am_fail(err, errlen, rc, "%s@%s: %s", src, digest, perr);
+			goto done;
+		}
+		if (m.kind != MANIFEST_IMAGE) {
+			rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: only image manifests are copied", src, digest);
+			goto done;
+		}
+		if ((rc = copy_blob(api, src, dst, &m.config, st, err, errlen)) != AM_OK)
+			goto done;
+		for (i = 0; i < m.n_layers; i++)
+			if ((rc = copy_blob(api, src, dst, &m.layers[i], st, err, errlen)) != AM_OK)
+				goto done;
+		if ((rc = api->manifest_put(api->ctx, dst, digest, m.media_type, body.body, body.body_len,
+		    &put, err, errlen)) != AM_OK)
+			goto done;
+		st->manifests++;
+	}
+	if (tag == NULL)
+		goto done;
+	reg_reply_clear(&head);
+	rc = api->manifest_head(api->ctx, dst, tag, &head, err, errlen);
+	if (rc == AM_OK && strcmp(head.digest, digest) == 0)
+		goto done;
+	if (rc != AM_OK && rc != AM_ENOTFOUND)
+		goto done;
+	if (body.body == NULL && (rc = get_exact(api, dst, digest, &body, err, errlen)) != AM_OK)
+		goto done;
+	if (m.media_type[0] == '\0' && (rc = manifest_parse(body.body, body.body_len, body.media_type, &m,
+	    perr, sizeof(perr))) != AM_OK) {
+		rc = am_fail(err, errlen, rc, "%s@%s: %s", dst, digest, perr);
+		goto done;
+	}
+	reg_reply_clear(&put);
+	if ((rc = api->manifest_put(api->ctx, dst, tag, m.media_type, body.body, body.body_len, &put,
+	    err, errlen)) != AM_OK)
+		goto done;
+	st->tagged++;
+done:
+	manifest_free(&m);
+	reg_reply_clear(&head);
+	reg_reply_clear(&body);
+	reg_reply_clear(&put);
+	return rc;
+}

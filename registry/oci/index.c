@@ -1,0 +1,189 @@
+/*
+ * Index serialisation. The JSON is produced by Jansson with fixed flags so
+ * the same children always give the same bytes, hence the same digest.
+ */
+#include "registry/oci/index.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+int
+index_format_parse(const char *s, enum index_format *out)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = INDEX_AUTO;
+	else if (strcmp(s, "oci") == 0)
+		*out = INDEX_OCI;
+	else if (strcmp(s, "docker") == 0)
+		*out = INDEX_DOCKER;
+	else
+		return -1;
+	return 0;
+}
+
+const char *
+index_format_name(enum index_format f)
+{
+	return f == INDEX_OCI ? "oci" : f == INDEX_DOCKER ? "docker" : "auto";
+}
+
+static json_t *
+platform_json(const struct platform *p)
+{
+	json_t *o = json_object(), *feat;
+	char buf[sizeof(p->os_features)], *tok, *save = NULL;
+
+	json_object_set_new(o, "architecture", json_string(p->arch));
+	json_object_set_new(o, "os", json_string(p->os));
+	if (p->os_version[0] != '\0')
+		json_object_set_new(o, "os.version", json_string(p->os_version));
+	if (p->os_features[0] != '\0') {
+		feat = json_array();
+		(void)am_fmt(buf, sizeof(buf), "%s", p->os_features);
+		for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+			json_array_append_new(feat, json_string(tok));
+		json_object_set_new(o, "os.features", feat);
+	}
+	if (p->variant[0] != '\0')
+		json_object_set_new(o, "variant", json_string(p->variant));
+	return o;
+}
+
+/* Index annotations, in key order so that the same set always gives the same bytes. */
+static int
+ann_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct index_annotation *)a)->key,
+	    ((const struct index_annotation *)b)->key);
+}
+
+static json_t *
+descriptor_json(const struct descriptor *c, int with_annotations)
+{
+	json_t *d = json_object(), *ann = NULL;
+
+	json_object_set_new(d, "mediaType", json_string(c->media_type));
+	json_object_set_new(d, "digest", json_string(c->digest));
+	json_object_set_new(d, "size", json_integer(c->size));
+	if (with_annotations) {
+		if (c->annotations[0] != '\0')
+			ann = json_loads(c->annotations, 0, NULL);
+		if (!json_is_object(ann)) {
+			/* Not kept (too large): the two annotations that make it an attestation. */
+			json_decref(ann);
+			ann = json_pack("{s:s, s:s}", "vnd.docker.reference.digest", c->ref_digest,
+			    "vnd.docker.reference.type", "attestation-manifest");
+		}
+		json_object_set_new(d, "annotations", ann);
+	}
+	if (c->has_platform)
+		json_object_set_new(d, "platform", platform_json(&c->platform));
+	return d;
+}
+
+enum am_err
+index_build_spec(const struct index_spec *spec, struct index_doc *out, char *err, size_t errlen)
+{
+	json_t *root = NULL, *list, *ann;
+	struct index_annotation *sorted = NULL;
+	const struct descriptor *children = spec->images;
+	enum index_format fmt = spec->format;
+	enum am_err rc = AM_OK;
+	int all_docker = 1;
+	size_t i, j, n = spec->n_images;
+	char plat[96];
+
+	memset(out, 0, sizeof(*out));
+	if (n == 0)
+		return am_fail(err, errlen, AM_EINVAL, "an index needs at least one child");
+	for (i = 0; i < n; i++) {
+		if (!mt_is_image(children[i].media_type) || !children[i].has_platform)
+			return am_fail(err, errlen, AM_EINVAL,
+			    "child %s is not an image manifest with a platform", children[i].digest);
+		if (strcmp(children[i].media_type, MT_DOCKER_MANIFEST) != 0)
+			all_docker = 0;
+		for (j = 0; j < i; j++) {
+			if (platform_equal(&children[i].platform, &children[j].platform)) {
+				platform_format(&children[i].platform, plat, sizeof(plat));
+				return am_fail(err, errlen, AM_EINVAL,
+				    "two children have the same platform %s (%s and %s)",
+				    plat, children[j].digest, children[i].digest);
+			}
+		}
+	}
+	for (i = 0; i < spec->n_attestations; i++)
+		if (!mt_is_image(spec->attestations[i].media_type))
+			return am_fail(err, errlen, AM_EINVAL, "attestation %s is not a manifest",
+			    spec->attestations[i].digest);
+	if (fmt == INDEX_DOCKER && spec->n_annotations > 0)
+		return am_fail(err, errlen, AM_EINVAL,
+		    "index annotations need an OCI index (a Docker list cannot carry them)");
+	if (fmt == INDEX_AUTO)
+		fmt = all_docker && spec->n_attestations == 0 && spec->n_annotations == 0 ?
+		    INDEX_DOCKER : INDEX_OCI;
+	if (fmt == INDEX_DOCKER && !all_docker)
+		return am_fail(err, errlen, AM_EINVAL,
+		    "format docker was asked for but a child is an OCI manifest "
+		    "(Docker lists may only hold Docker manifests; use format oci or auto)");
+	(void)am_fmt(out->media_type, sizeof(out->media_type), "%s",
+	    fmt == INDEX_DOCKER ? MT_DOCKER_LIST : MT_OCI_INDEX);
+
+	root = json_object();
+	json_object_set_new(root, "schemaVersion", json_integer(2));
+	json_object_set_new(root, "mediaType", json_string(out->media_type));
+	list = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(list, descriptor_json(&children[i], 0));
+	for (i = 0; fmt == INDEX_OCI && i < spec->n_attestations; i++)
+		json_array_append_new(list, descriptor_json(&spec->attestations[i], 1));
+	json_object_set_new(root, "manifests", list);
+	if (spec->n_annotations > 0) {
+		sorted = xcalloc(spec->n_annotations, sizeof(*sorted));
+		memcpy(sorted, spec->annotations, spec->n_annotations * sizeof(*sorted));
+		qsort(sorted, spec->n_annotations, sizeof(*sorted), ann_cmp);
+		ann = json_object();
+		for (i = 0; i < spec->n_annotations; i++)
+			json_object_set_new(ann, sorted[i].key, json_string(sorted[i].value));
+		json_object_set_new(root, "annotations", ann);
+	}
+
+	out->body = json_dumps(root, JSON_INDENT(3) | JSON_PRESERVE_ORDER);
+	if (out->body == NULL) {
+		rc = am_fail(err, errlen, AM_EINVAL, "could not serialise the index");
+		goto done;
+	}
+	out->len = strlen(out->body);
+	if (out->len > 4u * 1024 * 1024) {
+		rc = am_fail(err, errlen, AM_EINVAL, "index is larger than 4 MiB");
+		index_doc_clear(out);
+		goto done;
+	}
+	digest_sha256(out->body, out->len, out->digest, sizeof(out->digest));
+done:
+	free(sorted);
+	json_decref(root);
+	return rc;
+}
+
+enum am_err
+index_build(const struct descriptor *children, size_t n, enum index_format fmt,
+    struct index_doc *out, char *err, size_t errlen)
+{
+	struct index_spec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.images = children;
+	spec.n_images = n;
+	spec.format = fmt;
+	return index_build_spec(&spec, out, err, errlen);
+}
+
+void
+index_doc_clear(struct index_doc *d)
+{
+	if (d == NULL)
+		return;
+	free(d->body);
+	memset(d, 0, sizeof(*d));
+}

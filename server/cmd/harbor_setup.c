@@ -1,0 +1,381 @@
+/*
+ * archmerge harbor-setup: puts archmerge's webhook policy into each Harbor
+ * project through Harbor's REST API (create, or update in place: one policy
+ * per name and project, so re-running never duplicates), then checks that
+ * the robot account of the matching registry entry may pull and push there.
+ *
+ * The robot check asks the registry's token service for a pull,push token
+ * on "<project>/archmerge-access-check" with the robot's credentials and
+ * reads what the token grants: exactly what the service will need, and
+ * Harbor grants per project, so the repository need not exist.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <jansson.h>
+
+#include "config/config.h"
+#include "registry/client/access.h"
+#include "registry/harbor/harbor.h"
+#include "server/cmd/commands.h"
+
+#define POLICY_PAGE 100
+#define POLICY_PAGES_MAX 50
+
+struct setup {
+	const char *name;           /* policy name */
+	const char *address;        /* webhook URL */
+	const char *auth_header;    /* webhook secret ("" when none) */
+	const char *payload_format;
+	int dry_run;
+};
+
+static const char *const resource_name_hdr[] = { "X-Is-Resource-Name: true", NULL };
+
+static json_t *
+desired_policy(const struct setup *s)
+{
+	/* enabled is sent explicitly: a policy created without it is disabled. */
+	return json_pack("{s:s, s:s, s:b, s:[s], s:[{s:s, s:s, s:s, s:b, s:s}]}",
+	    "name", s->name,
+	    "description", "archmerge: publishes multi-architecture indexes (managed by archmerge harbor-setup)",
+	    "enabled", 1,
+	    "event_types", "PUSH_ARTIFACT",
+	    "targets", "type", "http", "address", s->address, "auth_header", s->auth_header,
+	    "skip_cert_verify", 0, "payload_format", s->payload_format);
+}
+
+static int
+str_is(const json_t *o, const char *key, const char *want)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v != NULL && strcmp(v, want) == 0;
+}
+
+/* Names of the fields where an existing policy differs from ours ("" when none). */
+static void
+policy_diff(const json_t *have, const struct setup *s, char *out, size_t outlen)
+{
+	const json_t *ev = json_object_get(have, "event_types");
+	const json_t *targets = json_object_get(have, "targets");
+	const json_t *t = json_array_get(targets, 0);
+	size_t off = 0;
+
+	out[0] = '\0';
+#define DIFF(name) do { \
+		(void)am_fmt(out + off, outlen - off, "%s%s", off ? ", " : "", name); \
+		off += strlen(out + off); \
+	} while (0)
+	if (!json_is_true(json_object_get(have, "enabled")))
+		DIFF("enabled");
+	if (json_array_size(ev) != 1 || !json_is_string(json_array_get(ev, 0)) ||
+	    strcmp(json_string_value(json_array_get(ev, 0)), "PUSH_ARTIFACT") != 0)
+		DIFF("event_types");
+	if (json_array_size(targets) != 1) {
+		DIFF("targets");
+		return;
+	}
+	if (!str_is(t, "type", "http"))
+		DIFF("type");
+	if (!str_is(t, "address", s->address))
+		DIFF("address");
+	if (!str_is(t, "auth_header", s->auth_header))
+		DIFF("auth_header");
+	if (!json_is_false(json_object_get(t, "skip_cert_verify")))
+		DIFF("skip_cert_verify");
+	if (!str_is(t, "payload_format", s->payload_format))
+		DIFF("payload_format");
+#undef DIFF
+}
+
+/* Harbor's answer as one line; 401 gets a hint about which credentials. */
+static void
+report_http(const char *project, long status, const char *err)
+{
+	if (status == 401)
+		fprintf(stderr, "project %s: Harbor rejected the admin credentials (401): check "
+		    "--harbor-user and --harbor-password-file\n", project);
+	else if (status == 403)
+		fprintf(stderr, "project %s: the Harbor user may not manage this project's webhooks (403)\n",
+		    project);
+	else if (status == 404)
+		fprintf(stderr, "project %s: not found in Harbor (404): %s\n", project, err);
+	else
+		fprintf(stderr, "project %s: %s\n", project, err);
+}
+
+/* The policy named s->name in the project (new reference) or NULL; -1 on error. */
+static int
+find_policy(struct harbor *h, const char *project, const char *esc, const struct setup *s,
+    json_t **found)
+{
+	char path[1024], err[1024];
+	json_t *list = NULL, *p;
+	long status;
+	size_t i;
+	int page;
+
+	*found = NULL;
+	for (page = 1; page <= POLICY_PAGES_MAX; page++) {
+		(void)am_fmt(path, sizeof(path), "/projects/%s/webhook/policies?page=%d&page_size=%d",
+		    esc, page, POLICY_PAGE);
+		if (harbor_call(h, "GET", path, NULL, resource_name_hdr, &status, &list,
+		    err, sizeof(err)) != AM_OK) {
+			fprintf(stderr, "project %s: %s\n", project, err);
+			return -1;
+		}
+		if (status != 200 || !json_is_array(list)) {
+			report_http(project, status, status == 200 ? "the policy list is not a JSON array" : err);
+			json_decref(list);
+			return -1;
+		}
+		json_array_foreach(list, i, p) {
+			if (str_is(p, "name", s->name)) {
+				*found = json_incref(p);
+				json_decref(list);
+				return 0;
+			}
+		}
+		i = json_array_size(list);
+		json_decref(list);
+		list = NULL;
+		if (i < POLICY_PAGE)
+			break;
+	}
+	return 0;
+}
+
+/* Create or update the policy of one project; 0 when it is in place (or would be). */
+static int
+ensure_policy(struct harbor *h, const char *project, const struct setup *s)
+{
+	char esc[600], path[1024], err[1024], diff[256];
+	json_t *have = NULL, *want = desired_policy(s);
+	long status, id;
+	int rc = -1;
+
+	if (harbor_escape(project, 0, esc, sizeof(esc)) != 0) {
+		fprintf(stderr, "project %s: name too long\n", project);
+		goto done;
+	}
+	if (find_policy(h, project, esc, s, &have) != 0)
+		goto done;
+	if (have == NULL) {
+		if (s->dry_run) {
+			printf("project %s: would create webhook policy \"%s\" -> %s (%s)\n", project, s->name,
+			    s->address, s->payload_format);
+			rc = 0;
+			goto done;
+		}
+		(void)am_fmt(path, sizeof(path), "/projects/%s/webhook/policies", esc);
+		if (harbor_call(h, "POST", path, want, resource_name_hdr, &status, NULL, err,
+		    sizeof(err)) != AM_OK || status != 201) {
+			report_http(project, status, err);
+			goto done;
+		}
+		printf("project %s: created webhook policy \"%s\" -> %s (%s)\n", project, s->name,
+		    s->address, s->payload_format);
+		rc = 0;
+		goto done;
+	}
+	policy_diff(have, s, diff, sizeof(diff));
+	id = (long)json_integer_value(json_object_get(have, "id"));
+	if (diff[0] == '\0') {
+		printf("project %s: webhook policy \"%s\" (id %ld) already up to date\n", project, s->name, id);
+		rc = 0;
+		goto done;
+	}
+	if (s->dry_run) {
+		printf("project %s: would update webhook policy \"%s\" (id %ld): %s\n", project, s->name,
+		    id, diff);
+		rc = 0;
+		goto done;
+	}
+	(void)am_fmt(path, sizeof(path), "/projects/%s/webhook/policies/%ld", esc, id);
+	if (harbor_call(h, "PUT", path, want, resource_name_hdr, &status, NULL, err,
+	    sizeof(err)) != AM_OK || status != 200) {
+		report_http(project, status, err);
+		goto done;
+	}
+	printf("project %s: updated webhook policy \"%s\" (id %ld): %s\n", project, s->name, id, diff);
+	rc = 0;
+done:
+	json_decref(have);
+	json_decref(want);
+	return rc;
+}
+
+/* Robot of registry r may pull and push in project: 0 yes, -1 no (message printed). */
+static int
+check_robot(const struct cfg_registry *r, const char *project)
+{
+	struct reg_access_opts o;
+	struct reg_access acc;
+	char repo[600], err[1024], *password = NULL;
+	int rc = -1;
+
+	if (r->username == NULL) {
+		fprintf(stderr, "project %s: registry %s has no username/password_file: archmerge "
+		    "could not push\n", project, r->host);
+		return -1;
+	}
+	if (am_read_secret(r->password_file, &password, err, sizeof(err)) != AM_OK) {
+		fprintf(stderr, "project %s: %s\n", project, err);
+		return -1;
+	}
+	(void)am_fmt(repo, sizeof(repo), "%s/archmerge-access-check", project);
+	memset(&o, 0, sizeof(o));
+	o.url = r->url;
+	o.ca_file = r->ca_file;
+	o.insecure = r->insecure;
+	o.username = r->username;
+	o.password = password;
+	o.timeout_ms = r->timeout_ms;
+	if (reg_access_probe(&o, repo, &acc, err, sizeof(err)) != AM_OK) {
+		fprintf(stderr, "project %s: robot check failed: %s\n", project, err);
+	} else if (!acc.verified) {
+		printf("project %s: robot %s: credentials accepted; the registry does not say what "
+		    "they allow (Basic auth), pull and push not verified\n", project, r->username);
+		rc = 0;
+	} else if (!acc.pull || !acc.push) {
+		fprintf(stderr, "project %s: robot %s may not %s in this project: give it pull and push "
+		    "on repositories\n", project, r->username,
+		    !acc.pull && !acc.push ? "pull or push" : !acc.push ? "push" : "pull");
+	} else {
+		printf("project %s: robot %s can pull and push\n", project, r->username);
+		rc = 0;
+	}
+	am_secret_free(password);
+	return rc;
+}
+
+/* The registry entry for the robot check: --registry, else Harbor's host, else the only one. */
+static const struct cfg_registry *
+pick_registry(const struct cfg *c, const char *want, const char *harbor_url)
+{
+	const char *host = strstr(harbor_url, "://");
+	char authority[300];
+	size_t i;
+
+	if (want != NULL)
+		return cfg_registry_by_host(c, want);
+	host = host ? host + 3 : harbor_url;
+	(void)am_fmt(authority, sizeof(authority), "%.*s", (int)strcspn(host, "/"), host);
+	for (i = 0; i < c->n_registries; i++)
+		if (strcasecmp(c->registries[i].host, authority) == 0)
+			return &c->registries[i];
+	return c->n_registries == 1 ? &c->registries[0] : NULL;
+}
+
+static int
+host_is(const char *host, size_t hlen, const char *want)
+{
+	return hlen == strlen(want) && strncmp(host, want, hlen) == 0;
+}
+
+/* <scheme>://<listen host>:<port><webhook_path>; -1 when listen binds every address. */
+static int
+derive_address(const struct cfg *c, char *out, size_t outlen)
+{
+	const char *colon = strrchr(c->listen, ':');
+	size_t hlen = colon ? (size_t)(colon - c->listen) : 0;
+
+	if (colon == NULL || hlen == 0 || host_is(c->listen, hlen, "0.0.0.0") ||
+	    host_is(c->listen, hlen, "::") || host_is(c->listen, hlen, "[::]") ||
+	    host_is(c->listen, hlen, "*"))
+		return -1;
+	return am_fmt(out, outlen, "%s://%s%s", c->plain_http ? "http" : "https", c->listen,
+	    c->webhook_path);
+}
+
+int
+cmd_harbor_setup(const struct args *a)
+{
+	const char *url = args_opt(a, "--harbor-url"), *user = args_opt(a, "--harbor-user");
+	const char *pwfile = args_opt(a, "--harbor-password-file"), *addr = args_opt(a, "--webhook-url");
+	const char *fmt = args_opt(a, "--payload-format"), *name = args_opt(a, "--name");
+	const struct cfg_registry *reg;
+	struct harbor_opts ho;
+	struct harbor *h = NULL;
+	struct setup s;
+	struct cfg *c = NULL;
+	char address[1024], err[1024], *password = NULL, *secret = NULL;
+	const char *project;
+	int rc = EXIT_FAIL, failed = 0, i;
+
+	if (url == NULL || args_opt(a, "--project") == NULL || user == NULL || pwfile == NULL ||
+	    a->n_pos != 0) {
+		fprintf(stderr, "archmerge harbor-setup: --harbor-url, --project, --harbor-user and "
+		    "--harbor-password-file are required (see --help)\n");
+		return EXIT_USAGE;
+	}
+	if (fmt == NULL)
+		fmt = "Default";
+	if (strcmp(fmt, "Default") != 0 && strcmp(fmt, "CloudEvents") != 0) {
+		fprintf(stderr, "archmerge harbor-setup: --payload-format must be Default or CloudEvents\n");
+		return EXIT_USAGE;
+	}
+	if (addr != NULL && strncmp(addr, "https://", 8) != 0 && strncmp(addr, "http://", 7) != 0) {
+		fprintf(stderr, "archmerge harbor-setup: --webhook-url must start with https:// or http://\n");
+		return EXIT_USAGE;
+	}
+	if ((c = cmd_load_config(a->config, CFG_CHECK_FILES)) == NULL)
+		return EXIT_FAIL;
+	if (addr == NULL) {
+		if (derive_address(c, address, sizeof(address)) != 0) {
+			fprintf(stderr, "archmerge harbor-setup: server.listen \"%s\" binds every address: "
+			    "say how Harbor reaches archmerge with --webhook-url URL\n", c->listen);
+			rc = EXIT_USAGE;
+			goto done;
+		}
+		addr = address;
+	}
+	if ((reg = pick_registry(c, args_opt(a, "--registry"), url)) == NULL) {
+		fprintf(stderr, "archmerge harbor-setup: no registry entry matches %s; pick one with "
+		    "--registry HOST\n", url);
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (c->webhook_secret_file != NULL &&
+	    am_read_secret(c->webhook_secret_file, &secret, err, sizeof(err)) != AM_OK) {
+		fprintf(stderr, "archmerge: %s\n", err);
+		goto done;
+	}
+	if (am_read_secret(pwfile, &password, err, sizeof(err)) != AM_OK) {
+		fprintf(stderr, "archmerge: %s\n", err);
+		goto done;
+	}
+	memset(&ho, 0, sizeof(ho));
+	ho.url = url;
+	ho.ca_file = args_opt(a, "--ca-file") ? args_opt(a, "--ca-file") : reg->ca_file;
+	ho.insecure = 0;
+	ho.username = user;
+	ho.password = password;
+	ho.timeout_ms = reg->timeout_ms;
+	if ((h = harbor_new(&ho, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "archmerge: %s\n", err);
+		goto done;
+	}
+	memset(&s, 0, sizeof(s));
+	s.name = name ? name : "archmerge";
+	s.address = addr;
+	s.auth_header = secret ? secret : "";
+	s.payload_format = fmt;
+	s.dry_run = a->dry_run;
+	for (i = 0; (project = args_opt_nth(a, "--project", i)) != NULL; i++) {
+		if (ensure_policy(h, project, &s) != 0)
+			failed++;
+		if (check_robot(reg, project) != 0)
+			failed++;
+	}
+	rc = failed ? EXIT_FAIL : EXIT_OK;
+	if (a->dry_run)
+		printf("dry run: nothing was changed in Harbor\n");
+done:
+	harbor_free(h);
+	am_secret_free(password);
+	am_secret_free(secret);
+	cfg_free(c);
+	return rc;
+}

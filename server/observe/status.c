@@ -1,0 +1,307 @@
+/*
+ * Status recorder: three fixed tables under one mutex. Waiting groups are
+ * keyed by "host/repo:version"; publications and failures are rings. The
+ * JSON view is built under the lock (a few hundred entries at most).
+ */
+#include "server/observe/status.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/base/common.h"
+
+#define GROUP_LEN (256 + RULE_MAX_REPO + RULE_MAX_TAG + 4)
+
+struct entry {
+	char group[GROUP_LEN];
+	char rule[128];
+	char target[NAME_MAX_REPO + NAME_MAX_TAG + 2];
+	char outcome[16];
+	char digest[80];
+	char detail[1024];
+	char job[32];
+	long long ms;
+	time_t first, last;       /* waiting: since / last check; rings: when */
+	unsigned long checks;
+};
+
+struct ring {
+	struct entry e[STATUS_MAX_RECENT];
+	size_t next, n;
+};
+
+struct status_rec {
+	pthread_mutex_t lock;
+	struct entry waiting[STATUS_MAX_WAITING];
+	size_t n_waiting;
+	struct ring published, failures;
+	unsigned long counts[6];  /* by enum asm_outcome */
+};
+
+struct status_rec *
+status_new(void)
+{
+	struct status_rec *s = xcalloc(1, sizeof(*s));
+
+	pthread_mutex_init(&s->lock, NULL);
+	return s;
+}
+
+void
+status_free(struct status_rec *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static struct status_rec *global;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void
+global_init(void)
+{
+	global = status_new();
+}
+
+struct status_rec *
+status_global(void)
+{
+	pthread_once(&global_once, global_init);
+	return global;
+}
+
+static void
+fill(struct entry *e, const char *key, const char *job, const char *rule,
+    const struct asm_result *r, long long ms, time_t now)
+{
+	(void)am_fmt(e->group, sizeof(e->group), "%s", key);
+	(void)am_fmt(e->rule, sizeof(e->rule), "%s", rule ? rule : "");
+	(void)am_fmt(e->target, sizeof(e->target), "%s", r->target);
+	(void)am_fmt(e->outcome, sizeof(e->outcome), "%s", asm_outcome_name(r->outcome));
+	(void)am_fmt(e->digest, sizeof(e->digest), "%s", r->digest);
+	(void)am_fmt(e->detail, sizeof(e->detail), "%s", r->detail);
+	(void)am_fmt(e->job, sizeof(e->job), "%s", job ? job : "");
+	e->ms = ms;
+	e->last = now;
+}
+
+static void
+ring_push(struct ring *rg, const char *key, const char *job, const char *rule,
+    const struct asm_result *r, long long ms, time_t now)
+{
+	struct entry *e = &rg->e[rg->next];
+
+	memset(e, 0, sizeof(*e));
+	fill(e, key, job, rule, r, ms, now);
+	e->first = now;
+	rg->next = (rg->next + 1) % STATUS_MAX_RECENT;
+	if (rg->n < STATUS_MAX_RECENT)
+		rg->n++;
+}
+
+static struct entry *
+waiting_find(struct status_rec *s, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_waiting; i++)
+		if (strcmp(s->waiting[i].group, key) == 0)
+			return &s->waiting[i];
+	return NULL;
+}
+
+static void
+waiting_note(struct status_rec *s, const char *key, const char *job, const char *rule,
+    const struct asm_result *r, long long ms, time_t now)
+{
+	struct entry *e = waiting_find(s, key);
+	size_t i, oldest = 0;
+
+	if (e == NULL) {
+		if (s->n_waiting == STATUS_MAX_WAITING) {
+			/* Full: forget the group checked longest ago. */
+			for (i = 1; i < s->n_waiting; i++)
+				if (s->waiting[i].last < s->waiting[oldest].last)
+					oldest = i;
+			e = &s->waiting[oldest];
+		} else {
+			e = &s->waiting[s->n_waiting++];
+		}
+		memset(e, 0, sizeof(*e));
+		e->first = now;
+	}
+	fill(e, key, job, rule, r, ms, now);
+	e->checks++;
+}
+
+static void
+waiting_drop(struct status_rec *s, const char *key)
+{
+	struct entry *e = waiting_find(s, key);
+
+	if (e == NULL)
+		return;
+	/* Keep the table ordered by arrival: shift the rest down. */
+	memmove(e, e + 1, (size_t)(&s->waiting[s->n_waiting] - (e + 1)) * sizeof(*e));
+	s->n_waiting--;
+}
+
+void
+status_record(struct status_rec *s, const char *job, const struct group *g,
+    const char *rule, const struct asm_result *r, long long ms)
+{
+	char key[GROUP_LEN];
+	time_t now = time(NULL);
+
+	if (r->outcome == ASM_DRY_RUN)
+		return;
+	(void)am_fmt(key, sizeof(key), "%s/%s:%s", g->host, g->repo, g->version);
+	pthread_mutex_lock(&s->lock);
+	if ((size_t)r->outcome < sizeof(s->counts) / sizeof(s->counts[0]))
+		s->counts[r->outcome]++;
+	switch (r->outcome) {
+	case ASM_WAITING:
+		waiting_note(s, key, job, rule, r, ms, now);
+		break;
+	case ASM_PUBLISHED:
+		waiting_drop(s, key);
+		ring_push(&s->published, key, job, rule, r, ms, now);
+		break;
+	case ASM_UNCHANGED:
+		waiting_drop(s, key);
+		break;
+	case ASM_REFUSED:
+		waiting_drop(s, key);
+		ring_push(&s->failures, key, job, rule, r, ms, now);
+		break;
+	case ASM_FAILED:
+		/* A registry fault says nothing about what is present: a waiting group stays. */
+		ring_push(&s->failures, key, job, rule, r, ms, now);
+		break;
+	default:
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+size_t
+status_waiting_count(struct status_rec *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->n_waiting;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+static json_t *
+when(time_t t)
+{
+	char buf[32];
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(buf);
+}
+
+/* Strings from registries may not be UTF-8: Jansson refuses those, so clean them. */
+static json_t *
+text(const char *s)
+{
+	json_t *v = json_string(s);
+	char *copy;
+	size_t i;
+
+	if (v != NULL)
+		return v;
+	copy = xstrdup(s);
+	for (i = 0; copy[i] != '\0'; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
+/* "missing amd64,arm64" -> ["amd64","arm64"]; anything else -> []. */
+static json_t *
+missing_list(const char *detail)
+{
+	json_t *a = json_array();
+	const char *p, *end;
+
+	if (strncmp(detail, "missing ", 8) != 0)
+		return a;
+	for (p = detail + 8; *p != '\0'; p = *end ? end + 1 : end) {
+		end = p + strcspn(p, ", ");
+		if (end > p)
+			json_array_append_new(a, json_stringn(p, (size_t)(end - p)));
+		while (*end == ' ')
+			end++;
+	}
+	return a;
+}
+
+static json_t *
+ring_json(const struct ring *rg, int failures)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < rg->n; i++) {
+		const struct entry *e = &rg->e[(rg->next + STATUS_MAX_RECENT - 1 - i) % STATUS_MAX_RECENT];
+		json_t *o = json_object();
+		json_object_set_new(o, "time", when(e->last));
+		json_object_set_new(o, "group", text(e->group));
+		json_object_set_new(o, "rule", text(e->rule));
+		json_object_set_new(o, "target", text(e->target));
+		if (failures) {
+			json_object_set_new(o, "outcome", json_string(e->outcome));
+			json_object_set_new(o, "error", text(e->detail));
+		} else {
+			json_object_set_new(o, "digest", text(e->digest));
+		}
+		json_object_set_new(o, "job", text(e->job));
+		json_object_set_new(o, "ms", json_integer(e->ms));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+json_t *
+status_json(struct status_rec *s)
+{
+	static const char *const names[] = { "published", "unchanged", "waiting", "refused", "failed" };
+	json_t *root = json_object(), *w = json_array(), *counts = json_object();
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n_waiting; i++) {
+		const struct entry *e = &s->waiting[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "group", text(e->group));
+		json_object_set_new(o, "rule", text(e->rule));
+		json_object_set_new(o, "target", text(e->target));
+		json_object_set_new(o, "missing", missing_list(e->detail));
+		json_object_set_new(o, "detail", text(e->detail));
+		json_object_set_new(o, "since", when(e->first));
+		json_object_set_new(o, "last_check", when(e->last));
+		json_object_set_new(o, "checks", json_integer((json_int_t)e->checks));
+		json_object_set_new(o, "job", text(e->job));
+		json_array_append_new(w, o);
+	}
+	json_object_set_new(root, "waiting", w);
+	json_object_set_new(root, "published", ring_json(&s->published, 0));
+	json_object_set_new(root, "failures", ring_json(&s->failures, 1));
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		json_object_set_new(counts, names[i], json_integer((json_int_t)s->counts[i]));
+	json_object_set_new(root, "counts", counts);
+	pthread_mutex_unlock(&s->lock);
+	return root;
+}

@@ -1,0 +1,309 @@
+/*
+ * Queue implementation: a FIFO of pending groups (each with the time it is
+ * due) plus one running slot per worker, under one mutex. Sizes here are
+ * hundreds to a few thousand groups, so lookups are linear scans over
+ * compact arrays. Timed waits use the monotonic clock.
+ */
+#include "server/queue/queue.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/base/log.h"
+
+struct slot {
+	struct group g;
+	long long due;     /* am_now_ms() from which it may run */
+	unsigned attempt;  /* retries so far */
+	int rerun;         /* running slots: an event arrived meanwhile */
+};
+
+struct queue {
+	pthread_mutex_t mu;
+	pthread_cond_t work;   /* pending changed, or stopping */
+	pthread_cond_t idle;   /* something finished */
+	struct slot *pending;
+	size_t n_pending, cap_pending;
+	struct slot *running;  /* one per worker */
+	int *busy;
+	size_t n_workers;
+	pthread_t *threads;
+	int stopping;          /* queue_stop: leave pending work alone */
+	int draining;          /* queue_free without stop: finish what is due */
+	queue_run_fn run;
+	void *ctx;
+};
+
+static int
+same_group(const struct group *a, const struct group *b)
+{
+	/* Rule names survive configuration reloads; indexes only when no name is known. */
+	if (a->rule_name[0] != '\0' || b->rule_name[0] != '\0') {
+		if (strcmp(a->rule_name, b->rule_name) != 0)
+			return 0;
+	} else if (a->rule != b->rule) {
+		return 0;
+	}
+	return strcmp(a->version, b->version) == 0 && strcmp(a->repo, b->repo) == 0 &&
+	    strcmp(a->host, b->host) == 0;
+}
+
+static int
+is_running(struct queue *q, const struct group *g)
+{
+	size_t i;
+
+	for (i = 0; i < q->n_workers; i++)
+		if (q->busy[i] && same_group(&q->running[i].g, g))
+			return 1;
+	return 0;
+}
+
+/*
+ * Take the first pending group that is due and not already running. When
+ * none is, *wake gets the earliest due time of a delayed one (0: none).
+ */
+static int
+take(struct queue *q, struct slot *out, long long *wake)
+{
+	long long now = am_now_ms();
+	size_t i;
+
+	*wake = 0;
+	for (i = 0; i < q->n_pending; i++) {
+		if (is_running(q, &q->pending[i].g))
+			continue;
+		if (q->pending[i].due > now) {
+			if (*wake == 0 || q->pending[i].due < *wake)
+				*wake = q->pending[i].due;
+			continue;
+		}
+		*out = q->pending[i];
+		memmove(&q->pending[i], &q->pending[i + 1], (q->n_pending - i - 1) * sizeof(struct slot));
+		q->n_pending--;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+wait_until_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long long when)
+{
+	struct timespec ts;
+	long long now = am_now_ms(), left = when - now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (left < 0)
+		left = 0;
+	ts.tv_sec += (time_t)(left / 1000);
+	ts.tv_nsec += (long)(left % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	(void)pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* Add a pending slot, or coalesce with the one already there. Called with mu held. */
+static int
+add_pending(struct queue *q, const struct group *g, long long due, unsigned attempt)
+{
+	size_t i;
+
+	for (i = 0; i < q->n_pending; i++)
+		if (same_group(&q->pending[i].g, g))
+			return 0;
+	if (q->n_pending == q->cap_pending) {
+		q->cap_pending = q->cap_pending ? q->cap_pending * 2 : 64;
+		q->pending = xrealloc(q->pending, q->cap_pending * sizeof(*q->pending));
+	}
+	memset(&q->pending[q->n_pending], 0, sizeof(q->pending[0]));
+	q->pending[q->n_pending].g = *g;
+	q->pending[q->n_pending].due = due;
+	q->pending[q->n_pending].attempt = attempt;
+	q->n_pending++;
+	pthread_cond_signal(&q->work);
+	return 1;
+}
+
+static void *
+worker(void *arg)
+{
+	struct queue *q = arg;
+	struct slot job;
+	long long wake;
+	long delay;
+	size_t me;
+
+	pthread_mutex_lock(&q->mu);
+	for (me = 0; me < q->n_workers; me++)
+		if (pthread_equal(q->threads[me], pthread_self()))
+			break;
+	for (;;) {
+		for (;;) {
+			if (q->stopping)
+				goto out;
+			if (take(q, &job, &wake))
+				break;
+			/* Draining: what is left is delayed, or runs on another worker after its pass. */
+			if (q->draining)
+				goto out;
+			if (wake != 0)
+				wait_until_ms(&q->work, &q->mu, wake);
+			else
+				pthread_cond_wait(&q->work, &q->mu);
+		}
+		q->running[me] = job;
+		q->busy[me] = 1;
+		for (;;) {
+			q->running[me].rerun = 0;
+			pthread_mutex_unlock(&q->mu);
+			delay = q->run(q->ctx, &job.g, job.attempt);
+			pthread_mutex_lock(&q->mu);
+			if (delay >= 0) {
+				/* Retry later; an event that came meanwhile waits with it. */
+				if (!q->stopping && !q->draining)
+					(void)add_pending(q, &job.g, am_now_ms() + delay, job.attempt + 1);
+				break;
+			}
+			job.attempt = 0;
+			if (!q->running[me].rerun || q->stopping)
+				break;
+		}
+		q->busy[me] = 0;
+		pthread_cond_broadcast(&q->idle);
+		/* A group skipped while this one ran may now be takeable. */
+		pthread_cond_broadcast(&q->work);
+	}
+out:
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+struct queue *
+queue_new(size_t workers, queue_run_fn run, void *ctx)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	pthread_condattr_t ca;
+	size_t i;
+
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->work, &ca);
+	pthread_cond_init(&q->idle, &ca);
+	pthread_condattr_destroy(&ca);
+	q->n_workers = workers ? workers : 1;
+	q->running = xcalloc(q->n_workers, sizeof(*q->running));
+	q->busy = xcalloc(q->n_workers, sizeof(*q->busy));
+	q->threads = xcalloc(q->n_workers, sizeof(*q->threads));
+	q->run = run;
+	q->ctx = ctx;
+	/* Hold the lock so workers see every thread id before looking theirs up. */
+	pthread_mutex_lock(&q->mu);
+	for (i = 0; i < q->n_workers; i++)
+		if (pthread_create(&q->threads[i], NULL, worker, q) != 0)
+			abort();
+	pthread_mutex_unlock(&q->mu);
+	return q;
+}
+
+int
+queue_push_after(struct queue *q, const struct group *g, long delay_ms)
+{
+	size_t i;
+	int queued = 0;
+
+	pthread_mutex_lock(&q->mu);
+	for (i = 0; i < q->n_workers; i++) {
+		if (q->busy[i] && same_group(&q->running[i].g, g)) {
+			/* Re-run after the current pass: it may have read old content. */
+			q->running[i].rerun = 1;
+			goto out;
+		}
+	}
+	queued = add_pending(q, g, am_now_ms() + (delay_ms > 0 ? delay_ms : 0), 0);
+out:
+	pthread_mutex_unlock(&q->mu);
+	return queued;
+}
+
+int
+queue_push(struct queue *q, const struct group *g)
+{
+	return queue_push_after(q, g, 0);
+}
+
+static size_t
+busy_count(struct queue *q)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < q->n_workers; i++)
+		n += (size_t)q->busy[i];
+	return n;
+}
+
+size_t
+queue_depth(struct queue *q)
+{
+	size_t n;
+
+	pthread_mutex_lock(&q->mu);
+	n = q->n_pending + busy_count(q);
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+void
+queue_wait_idle(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	while ((q->n_pending > 0 && !q->stopping) || busy_count(q) > 0)
+		pthread_cond_wait(&q->idle, &q->mu);
+	pthread_mutex_unlock(&q->mu);
+}
+
+size_t
+queue_stop(struct queue *q, long timeout_ms)
+{
+	long long deadline = am_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	size_t n;
+
+	pthread_mutex_lock(&q->mu);
+	q->stopping = 1;
+	pthread_cond_broadcast(&q->work);
+	pthread_cond_broadcast(&q->idle);
+	while ((n = busy_count(q)) > 0 && am_now_ms() < deadline)
+		wait_until_ms(&q->idle, &q->mu, deadline);
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+void
+queue_free(struct queue *q)
+{
+	size_t i, dropped;
+
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->draining = 1;
+	pthread_cond_broadcast(&q->work);
+	pthread_mutex_unlock(&q->mu);
+	for (i = 0; i < q->n_workers; i++)
+		pthread_join(q->threads[i], NULL);
+	dropped = q->n_pending;
+	if (dropped > 0 && !q->stopping)
+		log_warn("queue stopped with %zu delayed retries not run", dropped);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->work);
+	pthread_cond_destroy(&q->idle);
+	free(q->pending);
+	free(q->running);
+	free(q->busy);
+	free(q->threads);
+	free(q);
+}

@@ -1,0 +1,125 @@
+/*
+ * The serve-side reconcile thread. It sleeps on a condition variable with a
+ * monotonic deadline, so shutdown wakes it at once instead of waiting out
+ * the interval; a pass in progress sees the stop flag between requests.
+ */
+#include "server/reconcile/reconciler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/base/log.h"
+#include "server/reconcile/reconcile.h"
+#include "server/queue/repos.h"
+
+struct reconciler {
+	const struct cfg *cfg;
+	struct service *svc;
+	struct repos *repos;
+	struct reconcile_env env;
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	atomic_int stop;
+	int started;
+	pthread_t thread;
+};
+
+struct reconciler *
+reconciler_new(const struct cfg *cfg, struct service *svc, char *err, size_t errlen)
+{
+	struct reconciler *r = xcalloc(1, sizeof(*r));
+	pthread_condattr_t ca;
+
+	if (repos_open(cfg->state_dir, 0, &r->repos, err, errlen) != AM_OK) {
+		free(r);
+		return NULL;
+	}
+	r->cfg = cfg;
+	r->svc = svc;
+	reconcile_env_service(&r->env, cfg, svc);
+	r->env.assemble = NULL;           /* queue: the workers serialise per group */
+	r->env.remembered = r->repos;
+	r->env.stop = &r->stop;
+	atomic_init(&r->stop, 0);
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* wall-clock jumps do not matter */
+	pthread_cond_init(&r->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	service_set_repos(svc, r->repos);
+	return r;
+}
+
+/* Wait interval_s or until stopped; returns 0 when stopped. Called with mu held. */
+static int
+sleep_interval(struct reconciler *r)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += r->cfg->reconcile_interval_s;
+	while (!atomic_load(&r->stop))
+		if (pthread_cond_timedwait(&r->wake, &r->mu, &until) == ETIMEDOUT)
+			break;
+	return !atomic_load(&r->stop);
+}
+
+static void *
+loop(void *arg)
+{
+	struct reconciler *r = arg;
+	struct reconcile_report rep;
+	int first = 1;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		if (!(first && r->cfg->reconcile_on_start) &&
+		    (r->cfg->reconcile_interval_s == 0 || !sleep_interval(r)))
+			break;
+		first = 0;
+		if (atomic_load(&r->stop))
+			break;
+		pthread_mutex_unlock(&r->mu);
+		reconcile_run(&r->env, &rep);
+		reconcile_report_free(&rep);
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+void
+reconciler_start(struct reconciler *r)
+{
+	if (r == NULL || (!r->cfg->reconcile_on_start && r->cfg->reconcile_interval_s == 0))
+		return;
+	if (pthread_create(&r->thread, NULL, loop, r) != 0) {
+		log_error("reconcile thread could not be started");
+		abort();              /* like queue workers: no thread, no service */
+	}
+	r->started = 1;
+	log_info("reconcile scheduled on_start=%d interval_s=%ld remembered=%zu page_size=%ld",
+	    r->cfg->reconcile_on_start, r->cfg->reconcile_interval_s, repos_count(r->repos),
+	    r->cfg->reconcile_page_size);
+}
+
+void
+reconciler_free(struct reconciler *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->mu);
+	atomic_store(&r->stop, 1);
+	pthread_cond_broadcast(&r->wake);
+	pthread_mutex_unlock(&r->mu);
+	if (r->started)
+		pthread_join(r->thread, NULL);
+	service_set_repos(r->svc, NULL);
+	repos_free(r->repos);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->wake);
+	free(r);
+}

@@ -1,0 +1,500 @@
+/*
+ * Service wiring: turns the configuration into registry clients and a queue,
+ * journals what webhooks accept, retries transient registry faults with
+ * backoff, and logs one line per assembly outcome. Configuration generations
+ * (config + secret + clients) are reference counted so SIGHUP can replace
+ * them while workers run.
+ */
+#include "server/service/service.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/assemble/cache.h"
+#include "server/service/harbors.h"
+#include "server/queue/journal.h"
+#include "server/base/log.h"
+#include "server/observe/metrics.h"
+#include "server/observe/observe.h"
+#include "server/queue/queue.h"
+#include "server/queue/repos.h"
+
+/* Image configs remembered (~1 KiB each): a waiting group's first architecture is
+ * not read again when the last one arrives, nor on unchanged re-deliveries. */
+#define SERVICE_CONFIG_CACHE 512
+
+/* One configuration generation. */
+struct snap {
+	struct service_view view;        /* first: service_view pointers convert back */
+	int refs;
+	struct cfg *owned;               /* NULL for the borrowed startup configuration */
+	char *secret;
+	struct reg_client **clients;     /* parallel to cfg->registries */
+	struct harbor **harbors;         /* parallel too; NULL unless a rule cleans up */
+	struct snap *next;               /* every live generation, for cancelling at shutdown */
+};
+
+struct service {
+	const struct cfg *cfg;           /* the startup configuration (borrowed) */
+	pthread_mutex_t mu;              /* guards cur, refs and the list */
+	struct snap *cur;
+	struct snap *all;
+	struct snap *first;              /* startup generation, pinned: see service_client */
+	struct cache *configs;           /* image configs by digest, shared by every generation */
+	struct queue *queue;
+	struct repos *repos;             /* borrowed; NULL: nothing remembered */
+	struct journal *journal;         /* NULL outside serve mode */
+	int stopping;
+};
+
+static void
+snap_free(struct snap *sn)
+{
+	size_t i;
+
+	if (sn == NULL)
+		return;
+	if (sn->clients != NULL)
+		for (i = 0; i < sn->view.cfg->n_registries; i++)
+			reg_client_free(sn->clients[i]);
+	free(sn->clients);
+	harbors_free(sn->view.cfg, sn->harbors);
+	am_secret_free(sn->secret);
+	cfg_free(sn->owned);
+	free(sn);
+}
+
+static enum am_err
+snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
+{
+	struct snap *sn = xcalloc(1, sizeof(*sn));
+	struct reg_client_opts o;
+	enum am_err rc = AM_OK;
+	char *password = NULL;
+	size_t i;
+
+	sn->view.cfg = cfg;
+	sn->refs = 1;
+	if (cfg->webhook_secret_file != NULL &&
+	    (rc = am_read_secret(cfg->webhook_secret_file, &sn->secret, err, errlen)) != AM_OK)
+		goto fail;
+	sn->view.secret = sn->secret;
+	sn->clients = xcalloc(cfg->n_registries, sizeof(*sn->clients));
+	for (i = 0; i < cfg->n_registries; i++) {
+		const struct cfg_registry *r = &cfg->registries[i];
+		memset(&o, 0, sizeof(o));
+		o.url = r->url;
+		o.ca_file = r->ca_file;
+		o.insecure = r->insecure;
+		o.username = r->username;
+		o.timeout_ms = r->timeout_ms;
+		if (r->password_file != NULL &&
+		    (rc = am_read_secret(r->password_file, &password, err, errlen)) != AM_OK)
+			goto fail;
+		o.password = password;
+		sn->clients[i] = reg_client_new(&o, err, errlen);
+		am_secret_free(password);
+		password = NULL;
+		if (sn->clients[i] == NULL) {
+			rc = AM_EINVAL;
+			goto fail;
+		}
+	}
+	if ((rc = harbors_new(cfg, &sn->harbors, err, errlen)) != AM_OK)
+		goto fail;
+	*out = sn;
+	return AM_OK;
+fail:
+	snap_free(sn);
+	return rc;
+}
+
+static struct snap *
+snap_acquire(struct service *s)
+{
+	struct snap *sn;
+
+	pthread_mutex_lock(&s->mu);
+	sn = s->cur;
+	sn->refs++;
+	pthread_mutex_unlock(&s->mu);
+	return sn;
+}
+
+static void
+snap_release(struct service *s, struct snap *sn)
+{
+	struct snap **pp;
+	int last;
+
+	pthread_mutex_lock(&s->mu);
+	last = --sn->refs == 0;
+	if (last)
+		for (pp = &s->all; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == sn) {
+				*pp = sn->next;
+				break;
+			}
+	pthread_mutex_unlock(&s->mu);
+	if (last)
+		snap_free(sn);
+}
+
+const struct service_view *
+service_acquire(struct service *s)
+{
+	return &snap_acquire(s)->view;
+}
+
+void
+service_release(struct service *s, const struct service_view *v)
+{
+	if (v != NULL)
+		snap_release(s, (struct snap *)(void *)v);
+}
+
+/* The group's rule in this configuration: by name, by index only for nameless groups. */
+static const struct rule *
+find_rule(const struct cfg *c, const struct group *g)
+{
+	size_t i;
+
+	if (g->rule_name[0] == '\0')
+		return g->rule < c->n_rules ? &c->rules[g->rule] : NULL;
+	for (i = 0; i < c->n_rules; i++)
+		if (strcmp(c->rules[i].name, g->rule_name) == 0)
+			return &c->rules[i];
+	return NULL;
+}
+
+static void
+assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_run,
+    struct asm_result *out)
+{
+	const struct cfg *c = sn->view.cfg;
+	const struct cfg_registry *reg = cfg_registry_by_host(c, g->host);
+	const struct rule *r = find_rule(c, g);
+	struct reg_api api;
+
+	if (reg == NULL || r == NULL) {
+		memset(out, 0, sizeof(*out));
+		out->outcome = ASM_FAILED;
+		out->err = AM_EINVAL;
+		out->retry_after_ms = -1;
+		(void)am_fmt(out->detail, sizeof(out->detail), "%s %s gone from the configuration",
+		    reg == NULL ? "registry" : "rule", reg == NULL ? g->host : g->rule_name);
+		return;
+	}
+	reg_api_from_client(&api, sn->clients[reg - c->registries]);
+	api.configs = s->configs;
+	if (sn->harbors != NULL)
+		reg_api_set_harbor(&api, sn->harbors[reg - c->registries]);
+	assemble(&api, r, g->repo, g->version, dry_run, out);
+}
+
+/* How a run ended, for the log line: retry_ms < 0 means no retry follows. */
+struct run_note {
+	unsigned attempt;
+	long retry_ms;
+	int left_in_journal;             /* shutting down: the journal keeps the group */
+};
+
+static void
+log_outcome(const struct cfg *c, const struct group *g, const struct asm_result *out,
+    long long ms, const struct run_note *rn)
+{
+	const struct rule *r = find_rule(c, g);
+	enum log_level lvl;
+	char extra[160] = "";
+
+	switch (out->outcome) {
+	case ASM_PUBLISHED: case ASM_UNCHANGED: case ASM_DRY_RUN: case ASM_WAITING:
+		lvl = LOG_INFO;
+		break;
+	case ASM_REFUSED:
+		lvl = LOG_WARN;
+		break;
+	default:
+		/* A fault that will be retried is a warning; one that ends the job is an error. */
+		lvl = rn != NULL && (rn->retry_ms >= 0 || rn->left_in_journal) ? LOG_WARN : LOG_ERROR;
+	}
+	if (rn != NULL && rn->left_in_journal)
+		(void)am_fmt(extra, sizeof(extra), " attempt=%u retry=after-restart", rn->attempt + 1);
+	else if (rn != NULL && rn->retry_ms >= 0 && out->retry_after_ms >= 0)
+		(void)am_fmt(extra, sizeof(extra), " attempt=%u retry_in_ms=%ld retry_after_ms=%ld",
+		    rn->attempt + 1, rn->retry_ms, out->retry_after_ms);
+	else if (rn != NULL && rn->retry_ms >= 0)
+		(void)am_fmt(extra, sizeof(extra), " attempt=%u retry_in_ms=%ld", rn->attempt + 1,
+		    rn->retry_ms);
+	observe_assembly(g, r != NULL ? r->name : g->rule_name, out, ms, lvl,
+	    extra[0] != '\0' ? extra + 1 : NULL);
+}
+
+/* Exponential backoff with jitter (half to all of the step), never below Retry-After. */
+static long
+backoff_ms(const struct cfg *c, unsigned attempt, long retry_after_ms)
+{
+	static _Thread_local unsigned seed;
+	long long step = c->retry_initial_ms;
+	unsigned i;
+
+	if (seed == 0)
+		seed = (unsigned)am_now_ms() ^ (unsigned)(size_t)&step;
+	for (i = 0; i < attempt && step < c->retry_max_ms; i++)
+		step *= 2;
+	if (step > c->retry_max_ms)
+		step = c->retry_max_ms;
+	step = step / 2 + (long long)(rand_r(&seed) % (int)(step / 2 + 1));
+	if (retry_after_ms > step)
+		step = retry_after_ms;
+	return (long)step;
+}
+
+/* A worker's run of one group: assemble, then retry later or mark it done. */
+static long
+run_group(void *ctx, const struct group *g, unsigned attempt)
+{
+	struct service *s = ctx;
+	/* Read before assembling: an event recorded after this point keeps the group pending. */
+	uint64_t seq = s->journal != NULL ? journal_latest(s->journal, g) : 0;
+	struct snap *sn = snap_acquire(s);
+	struct run_note rn = { attempt, -1, 0 };
+	struct asm_result res;
+	long long t0 = am_now_ms();
+	int stopping;
+
+	assemble_in(s, sn, g, 0, &res);
+	pthread_mutex_lock(&s->mu);
+	stopping = s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	if (res.outcome == ASM_FAILED && res.err == AM_ETRANSIENT) {
+		if (stopping && s->journal != NULL)
+			rn.left_in_journal = 1;
+		else
+			rn.retry_ms = backoff_ms(sn->view.cfg, attempt, res.retry_after_ms);
+	}
+	log_outcome(sn->view.cfg, g, &res, am_now_ms() - t0, &rn);
+	if (rn.retry_ms < 0 && !rn.left_in_journal && seq > 0)
+		journal_done(s->journal, g, seq);
+	asm_result_clear(&res);
+	snap_release(s, sn);
+	return rn.left_in_journal ? 0 : rn.retry_ms;
+}
+
+enum am_err
+service_new(const struct cfg *cfg, size_t workers, struct service **out, char *err, size_t errlen)
+{
+	struct service *s = xcalloc(1, sizeof(*s));
+	enum am_err rc;
+
+	s->cfg = cfg;
+	pthread_mutex_init(&s->mu, NULL);
+	if ((rc = snap_new(cfg, &s->cur, err, errlen)) != AM_OK) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return rc;
+	}
+	s->all = s->cur;
+	s->first = s->cur;
+	s->first->refs++;
+	s->configs = cache_new(sizeof(struct image_info), SERVICE_CONFIG_CACHE);
+	if (workers > 0)
+		s->queue = queue_new(workers, run_group, s);
+	*out = s;
+	return AM_OK;
+}
+
+void
+service_free(struct service *s)
+{
+	struct snap *sn;
+
+	if (s == NULL)
+		return;
+	queue_free(s->queue);
+	if (s->journal != NULL) {
+		metrics_gauge_unregister("archmerge_journal_bytes", s->journal);
+		metrics_gauge_unregister("archmerge_journal_pending", s->journal);
+	}
+	journal_free(s->journal);
+	pthread_mutex_lock(&s->mu);
+	sn = s->cur;
+	s->cur = NULL;
+	pthread_mutex_unlock(&s->mu);
+	if (sn != NULL)
+		snap_release(s, sn);
+	if (s->first != NULL)
+		snap_release(s, s->first);
+	cache_free(s->configs);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static void
+replay_one(void *ctx, const struct group *g)
+{
+	struct service *s = ctx;
+
+	(void)queue_push(s->queue, g);
+}
+
+static double
+gauge_journal_bytes(void *ctx)
+{
+	struct journal_stats st;
+
+	journal_get_stats(ctx, &st);
+	return (double)st.file_bytes;
+}
+
+static double
+gauge_journal_pending(void *ctx)
+{
+	struct journal_stats st;
+
+	journal_get_stats(ctx, &st);
+	return (double)st.pending;
+}
+
+enum am_err
+service_open_journal(struct service *s, char *err, size_t errlen)
+{
+	enum am_err rc;
+	size_t n;
+
+	if (s->queue == NULL)
+		return am_fail(err, errlen, AM_EINVAL, "no workers to replay the journal with");
+	if ((rc = journal_open(s->cfg->state_dir, &s->journal, err, errlen)) != AM_OK)
+		return rc;
+	(void)metrics_gauge_register("archmerge_journal_bytes",
+	    "Size of the journal file of accepted events.", gauge_journal_bytes, s->journal);
+	(void)metrics_gauge_register("archmerge_journal_pending",
+	    "Accepted groups not yet done (kept in the journal).", gauge_journal_pending, s->journal);
+	n = journal_pending(s->journal, replay_one, s);
+	log_info("journal state_dir=%s pending=%zu%s", s->cfg->state_dir, n,
+	    n > 0 ? " (queued again)" : "");
+	return AM_OK;
+}
+
+const char *
+service_secret(const struct service *s)
+{
+	return s->cur->secret;
+}
+
+int
+service_enqueue(void *service, const struct group *gin)
+{
+	struct service *s = service;
+	struct group g = *gin;
+	struct snap *sn;
+	char err[512];
+
+	if (g.rule_name[0] == '\0') {
+		/* Callers that only know the index: name it now, names survive reloads. */
+		sn = snap_acquire(s);
+		if (g.rule < sn->view.cfg->n_rules)
+			(void)am_fmt(g.rule_name, sizeof(g.rule_name), "%s", sn->view.cfg->rules[g.rule].name);
+		snap_release(s, sn);
+	}
+	if (s->journal != NULL && journal_append(s->journal, &g, NULL, err, sizeof(err)) != AM_OK) {
+		log_error("journal append failed group=%s/%s:%s detail=\"%s\"", g.host, g.repo, g.version,
+		    err);
+		return -1;
+	}
+	repos_note(s->repos, g.host, g.repo);
+	return queue_push(s->queue, &g);
+}
+
+void
+service_wait_idle(struct service *s)
+{
+	if (s->queue != NULL)
+		queue_wait_idle(s->queue);
+}
+
+void
+service_assemble(struct service *s, const struct group *g, int dry_run, struct asm_result *out)
+{
+	struct snap *sn = snap_acquire(s);
+	long long t0 = am_now_ms();
+
+	assemble_in(s, sn, g, dry_run, out);
+	log_outcome(sn->view.cfg, g, out, am_now_ms() - t0, NULL);
+	snap_release(s, sn);
+}
+
+enum am_err
+service_reload(struct service *s, struct cfg *cfg, char *err, size_t errlen)
+{
+	struct snap *sn, *old;
+	enum am_err rc;
+
+	if ((rc = snap_new(cfg, &sn, err, errlen)) != AM_OK)
+		return rc;
+	sn->owned = cfg;
+	pthread_mutex_lock(&s->mu);
+	old = s->cur;
+	s->cur = sn;
+	sn->next = s->all;
+	s->all = sn;
+	pthread_mutex_unlock(&s->mu);
+	snap_release(s, old);        /* freed once the last running job lets go */
+	return AM_OK;
+}
+
+void
+service_stop_jobs(struct service *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (s->queue != NULL)
+		(void)queue_stop(s->queue, 0);
+}
+
+int
+service_shutdown(struct service *s, long timeout_ms)
+{
+	struct snap *sn;
+	size_t i, left;
+
+	service_stop_jobs(s);
+	if (s->queue == NULL)
+		return 0;
+	if ((left = queue_stop(s->queue, timeout_ms)) == 0)
+		return 0;
+	log_warn("shutdown running=%zu still after the shutdown timeout: aborting their registry "
+	    "requests (their groups stay in the journal)", left);
+	pthread_mutex_lock(&s->mu);
+	for (sn = s->all; sn != NULL; sn = sn->next)
+		for (i = 0; i < sn->view.cfg->n_registries; i++)
+			reg_client_cancel(sn->clients[i]);
+	pthread_mutex_unlock(&s->mu);
+	/* libcurl looks at the abort flag at least once a second. */
+	return queue_stop(s->queue, 3000) == 0 ? 0 : -1;
+}
+
+size_t
+service_queue_depth(struct service *s)
+{
+	return s->queue != NULL ? queue_depth(s->queue) : 0;
+}
+
+struct reg_client *
+service_client(struct service *s, const char *host)
+{
+	const struct cfg_registry *reg = cfg_registry_by_host(s->first->view.cfg, host);
+
+	/* The startup generation is pinned until service_free, so the client stays
+	 * valid across reloads; its users (readiness, the periodic reconcile) work
+	 * with the startup configuration. */
+	return reg != NULL ? s->first->clients[reg - s->first->view.cfg->registries] : NULL;
+}
+
+void
+service_set_repos(struct service *s, struct repos *r)
+{
+	s->repos = r;
+}

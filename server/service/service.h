@@ -1,0 +1,80 @@
+/*
+ * The running service: configuration, one registry client per registry,
+ * the work queue and the assembly callback that workers run. In serve mode
+ * the journal makes accepted events durable, and transient registry faults
+ * are retried with backoff until the group is done.
+ */
+#ifndef AM_SERVICE_H
+#define AM_SERVICE_H
+
+#include "config/config.h"
+#include "registry/assemble/assemble.h"
+
+struct service;
+
+/* Build clients and read secrets (cfg borrowed, must outlive the service). */
+enum am_err service_new(const struct cfg *cfg, size_t workers, struct service **out,
+    char *err, size_t errlen);
+void service_free(struct service *s);   /* finishes queued work first unless shut down; accepts NULL */
+
+/*
+ * Serve mode: open the journal in cfg->state_dir (refusing a missing or
+ * unwritable directory) and queue every group it still holds.
+ */
+enum am_err service_open_journal(struct service *s, char *err, size_t errlen);
+
+/* Webhook secret of the configuration the service started with (NULL when none). */
+const char *service_secret(const struct service *s);
+
+/*
+ * Record (journal, fsync) and queue a group; thread safe. 1 queued, 0
+ * coalesced, -1 when the event could not be recorded (answer 503).
+ */
+int service_enqueue(void *service, const struct group *g);
+
+/* Wait until the queue is empty and idle. */
+void service_wait_idle(struct service *s);
+
+/* Assemble one group now, on the calling thread; logs the outcome. */
+void service_assemble(struct service *s, const struct group *g, int dry_run,
+    struct asm_result *out);
+
+/* Remember the repository of every queued group in r (borrowed, outlives s; NULL: none). */
+struct repos;
+void service_set_repos(struct service *s, struct repos *r);
+
+/* Jobs queued or running (0 without workers). */
+size_t service_queue_depth(struct service *s);
+
+/* The registry client of a configured registry host (borrowed), or NULL. */
+struct reg_client *service_client(struct service *s, const char *host);
+
+/*
+ * The configuration in force for new work, reference counted: a reload
+ * replaces it while earlier holders keep theirs until they release it.
+ */
+struct service_view {
+	const struct cfg *cfg;
+	const char *secret;        /* whole expected Authorization value; NULL: none */
+};
+const struct service_view *service_acquire(struct service *s);
+void service_release(struct service *s, const struct service_view *v);
+
+/*
+ * Make cfg (ownership passes on success) the configuration for new work:
+ * rules, registries and secrets. On failure (a secret unreadable) the
+ * running one stays and err says why.
+ */
+enum am_err service_reload(struct service *s, struct cfg *cfg, char *err, size_t errlen);
+
+/* First step of a shutdown: start no more queued jobs (the journal keeps them). */
+void service_stop_jobs(struct service *s);
+
+/*
+ * Shutdown: stop taking jobs (queued ones stay in the journal), give running
+ * assemblies timeout_ms, then abort their registry requests. Returns 0 when
+ * every worker has stopped, -1 when some are still stuck.
+ */
+int service_shutdown(struct service *s, long timeout_ms);
+
+#endif

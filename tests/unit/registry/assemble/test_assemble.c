@@ -1,0 +1,335 @@
+/*
+ * Unit tests of index building and of the assembly decision, against an
+ * in-memory fake registry behind struct reg_api.
+ */
+#include "tests/unit/harness.h"
+
+#include <stdlib.h>
+#include <jansson.h>
+
+#include "registry/assemble/assemble.h"
+#include "registry/assemble/cache.h"
+
+#include "tests/unit/fake_registry.h"
+
+/* Push an image: config blob + manifest under tag (and digest); returns manifest digest. */
+static void
+push_image(struct fake *f, const char *repo, const char *tag, const char *arch,
+    const char *variant, int oci, char *digest_out)
+{
+	char config[256], cd[80], manifest[1024];
+
+	(void)am_fmt(config, sizeof(config),
+	    "{\"architecture\":\"%s\",\"os\":\"linux\"%s%s%s,\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}",
+	    arch, variant ? ",\"variant\":\"" : "", variant ? variant : "", variant ? "\"" : "");
+	digest_sha256(config, strlen(config), cd, sizeof(cd));
+	store(f, repo, cd, "application/octet-stream", config, strlen(config));
+	(void)am_fmt(manifest, sizeof(manifest),
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu},\"layers\":[]}",
+	    oci ? MT_OCI_MANIFEST : MT_DOCKER_MANIFEST,
+	    oci ? "application/vnd.oci.image.config.v1+json" : "application/vnd.docker.container.image.v1+json",
+	    cd, strlen(config));
+	digest_sha256(manifest, strlen(manifest), digest_out, 80);
+	store(f, repo, tag, oci ? MT_OCI_MANIFEST : MT_DOCKER_MANIFEST, manifest, strlen(manifest));
+	store(f, repo, digest_out, oci ? MT_OCI_MANIFEST : MT_DOCKER_MANIFEST, manifest, strlen(manifest));
+}
+
+/* buildx-style index: image (pushed by digest) + attestation, under tag. */
+static void
+push_buildx(struct fake *f, const char *repo, const char *tag, const char *arch, char *image_digest)
+{
+	char idx[2048], att[80] = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	char size[32];
+	struct obj *o;
+
+	push_image(f, repo, "tmp-child", arch, NULL, 1, image_digest);
+	o = find(f, repo, image_digest);
+	(void)am_fmt(size, sizeof(size), "%zu", o->len);
+	(void)am_fmt(idx, sizeof(idx),
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
+	    "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%s,\"platform\":{\"architecture\":\"%s\",\"os\":\"linux\"}},"
+	    "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":10,\"platform\":{\"architecture\":\"unknown\",\"os\":\"unknown\"},"
+	    "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\",\"vnd.docker.reference.digest\":\"%s\"}}]}",
+	    MT_OCI_INDEX, MT_OCI_MANIFEST, image_digest, size, arch, MT_OCI_MANIFEST, att, image_digest);
+	store(f, repo, tag, MT_OCI_INDEX, idx, strlen(idx));
+}
+
+static struct rule R;
+static struct arch_token ARCHS[2];
+static char *GLOBS[] = { "library/*" };
+
+static void
+setup_rule(int format)
+{
+	char err[128];
+
+	memset(&R, 0, sizeof(R));
+	(void)am_fmt(R.name, sizeof(R.name), "test");
+	CHECK(tmpl_compile("{repo}:{version}-{arch}", 1, &R.source, err, sizeof(err)) == AM_OK);
+	CHECK(tmpl_compile("{repo}:{version}", 0, &R.target, err, sizeof(err)) == AM_OK);
+	(void)am_fmt(ARCHS[0].name, sizeof(ARCHS[0].name), "amd64");
+	(void)am_fmt(ARCHS[1].name, sizeof(ARCHS[1].name), "arm64");
+	CHECK(arch_builtin("amd64", &ARCHS[0].platform));
+	CHECK(arch_builtin("arm64", &ARCHS[1].platform));
+	R.archs = ARCHS;
+	R.n_archs = 2;
+	R.repositories = GLOBS;
+	R.n_repositories = 1;
+	R.format = format;
+}
+
+static void
+test_index_build(void)
+{
+	struct descriptor d[2];
+	struct index_doc doc;
+	char err[256], digest[80];
+	json_t *root;
+
+	memset(d, 0, sizeof(d));
+	(void)am_fmt(d[0].media_type, sizeof(d[0].media_type), MT_DOCKER_MANIFEST);
+	(void)am_fmt(d[0].digest, sizeof(d[0].digest), "sha256:%064d", 1);
+	d[0].size = 100;
+	d[0].has_platform = 1;
+	CHECK(platform_parse("linux/amd64", &d[0].platform, err, sizeof(err)) == AM_OK);
+	d[1] = d[0];
+	(void)am_fmt(d[1].digest, sizeof(d[1].digest), "sha256:%064d", 2);
+	CHECK(platform_parse("linux/arm/v7", &d[1].platform, err, sizeof(err)) == AM_OK);
+
+	CHECK(index_build(d, 2, INDEX_AUTO, &doc, err, sizeof(err)) == AM_OK);
+	CHECK_STR(doc.media_type, MT_DOCKER_LIST);
+	digest_sha256(doc.body, doc.len, digest, sizeof(digest));
+	CHECK_STR(doc.digest, digest);
+	root = json_loads(doc.body, 0, NULL);
+	CHECK(root != NULL);
+	CHECK_STR(json_string_value(json_object_get(root, "mediaType")), MT_DOCKER_LIST);
+	CHECK(json_integer_value(json_object_get(root, "schemaVersion")) == 2);
+	CHECK(json_array_size(json_object_get(root, "manifests")) == 2);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(
+	    json_array_get(json_object_get(root, "manifests"), 1), "platform"), "variant")), "v7");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(root, "manifests"), 0),
+	    "digest")), d[0].digest);
+	json_decref(root);
+	{
+		/* same input, same bytes */
+		struct index_doc again;
+		CHECK(index_build(d, 2, INDEX_AUTO, &again, err, sizeof(err)) == AM_OK);
+		CHECK_STR(again.digest, doc.digest);
+		index_doc_clear(&again);
+	}
+	index_doc_clear(&doc);
+
+	CHECK(index_build(d, 2, INDEX_OCI, &doc, err, sizeof(err)) == AM_OK);
+	CHECK_STR(doc.media_type, MT_OCI_INDEX);
+	index_doc_clear(&doc);
+
+	(void)am_fmt(d[1].media_type, sizeof(d[1].media_type), MT_OCI_MANIFEST);
+	CHECK(index_build(d, 2, INDEX_AUTO, &doc, err, sizeof(err)) == AM_OK);
+	CHECK_STR(doc.media_type, MT_OCI_INDEX);
+	index_doc_clear(&doc);
+	CHECK(index_build(d, 2, INDEX_DOCKER, &doc, err, sizeof(err)) == AM_EINVAL);
+
+	d[1].platform = d[0].platform;
+	CHECK(index_build(d, 2, INDEX_OCI, &doc, err, sizeof(err)) == AM_EINVAL);
+	CHECK(strstr(err, "same platform") != NULL);
+	CHECK(index_build(d, 0, INDEX_OCI, &doc, err, sizeof(err)) == AM_EINVAL);
+}
+
+static void
+test_manifest_parse(void)
+{
+	struct manifest m;
+	char err[256];
+	const char *bad[] = {
+		"", "[]", "{\"schemaVersion\":1}", "{\"schemaVersion\":2,\"mediaType\":\"x\"}",
+		"{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\"}",
+		"{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\",\"config\":{\"mediaType\":\"a\",\"digest\":\"sha256:zz\",\"size\":1}}",
+		"{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":{}}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(manifest_parse(bad[i], strlen(bad[i]), NULL, &m, err, sizeof(err)) == AM_EINVAL);
+	/* body and Content-Type disagree */
+	{
+		const char *b = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[]}";
+		CHECK(manifest_parse(b, strlen(b), MT_DOCKER_LIST, &m, err, sizeof(err)) == AM_EINVAL);
+		CHECK(manifest_parse(b, strlen(b), MT_OCI_INDEX, &m, err, sizeof(err)) == AM_OK);
+		CHECK(m.kind == MANIFEST_INDEX);
+		manifest_free(&m);
+	}
+}
+
+static void
+test_assemble_flow(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	char d1[80], d2[80], d3[80];
+	const char *repo = "library/myapp";
+
+	setup_rule(0);
+	fake_api(&f, &api);
+
+	/* only amd64 present: waiting, nothing pushed */
+	push_image(&f, repo, "3.8.5-amd64", "amd64", NULL, 0, d1);
+	assemble(&api, &R, repo, "3.8.5", 0, &res);
+	CHECK(res.outcome == ASM_WAITING);
+	CHECK(strstr(res.detail, "arm64") != NULL);
+	CHECK(f.puts == 0);
+	asm_result_clear(&res);
+
+	/* arm64 arrives (aarch64 in config): published as a Docker list */
+	push_image(&f, repo, "3.8.5-arm64", "aarch64", "v8", 0, d2);
+	assemble(&api, &R, repo, "3.8.5", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(f.puts == 1);
+	CHECK_STR(res.target, "library/myapp:3.8.5");
+	CHECK_STR(res.doc.media_type, MT_DOCKER_LIST);
+	CHECK(strstr(res.doc.body, d1) != NULL && strstr(res.doc.body, d2) != NULL);
+	CHECK(strstr(res.doc.body, d1) < strstr(res.doc.body, d2));   /* rule order */
+	CHECK(find(&f, repo, "3.8.5") != NULL);
+	asm_result_clear(&res);
+
+	/* again: unchanged, no PUT */
+	assemble(&api, &R, repo, "3.8.5", 0, &res);
+	CHECK(res.outcome == ASM_UNCHANGED);
+	CHECK(f.puts == 1);
+	asm_result_clear(&res);
+
+	/* arm64 rebuilt: republished with the new child */
+	push_image(&f, repo, "3.8.5-arm64", "arm64", NULL, 0, d3);
+	assemble(&api, &R, repo, "3.8.5", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(f.puts == 2);
+	CHECK(strstr(res.doc.body, d3) != NULL && strstr(res.doc.body, d2) == NULL);
+	asm_result_clear(&res);
+
+	/* dry run on a new version: built, not pushed */
+	push_image(&f, repo, "4.0-amd64", "amd64", NULL, 1, d1);
+	push_image(&f, repo, "4.0-arm64", "arm64", NULL, 1, d2);
+	assemble(&api, &R, repo, "4.0", 1, &res);
+	CHECK(res.outcome == ASM_DRY_RUN);
+	CHECK_STR(res.doc.media_type, MT_OCI_INDEX);
+	CHECK(f.puts == 2);
+	asm_result_clear(&res);
+
+	/* registry refuses the PUT: failed, error kept */
+	f.fail_put = AM_EDENIED;
+	assemble(&api, &R, repo, "4.0", 0, &res);
+	CHECK(res.outcome == ASM_FAILED);
+	CHECK(res.err == AM_EDENIED);
+	CHECK(res.retry_after_ms == -1);
+	asm_result_clear(&res);
+
+	/* 429 with Retry-After: transient, and the delay reaches the caller's backoff */
+	f.fail_put = AM_ETRANSIENT;
+	f.put_retry_after_ms = 3000;
+	assemble(&api, &R, repo, "4.0", 0, &res);
+	CHECK(res.outcome == ASM_FAILED);
+	CHECK(res.err == AM_ETRANSIENT);
+	CHECK(res.retry_after_ms == 3000);
+	asm_result_clear(&res);
+	f.fail_put = AM_OK;
+	assemble(&api, &R, repo, "4.0", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(res.retry_after_ms == -1);
+	asm_result_clear(&res);
+	fake_free(&f);
+}
+
+static void
+test_assemble_refusals(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	char d1[80], d2[80];
+	const char *repo = "library/app";
+
+	setup_rule(0);
+	fake_api(&f, &api);
+	/* tag says arm64, config says amd64: refused, nothing pushed */
+	push_image(&f, repo, "1.0-amd64", "amd64", NULL, 0, d1);
+	push_image(&f, repo, "1.0-arm64", "amd64", NULL, 0, d2);
+	assemble(&api, &R, repo, "1.0", 0, &res);
+	CHECK(res.outcome == ASM_REFUSED);
+	CHECK(strstr(res.detail, "linux/amd64") != NULL);
+	CHECK(f.puts == 0);
+	asm_result_clear(&res);
+
+	/* buildx index as the arm64 source: its image child is used */
+	push_buildx(&f, repo, "1.0-arm64", "arm64", d2);
+	assemble(&api, &R, repo, "1.0", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK_STR(res.doc.media_type, MT_OCI_INDEX);   /* one child is OCI */
+	CHECK(strstr(res.doc.body, d2) != NULL);
+	CHECK(strstr(res.doc.body, "unknown") == NULL);
+	asm_result_clear(&res);
+
+	/* buildx index without the expected platform: refused */
+	push_buildx(&f, repo, "2.0-arm64", "amd64", d2);
+	push_image(&f, repo, "2.0-amd64", "amd64", NULL, 0, d1);
+	assemble(&api, &R, repo, "2.0", 0, &res);
+	CHECK(res.outcome == ASM_REFUSED);
+	asm_result_clear(&res);
+
+	/* format docker with an OCI child: refused, not converted */
+	setup_rule(2);
+	push_image(&f, repo, "3.0-amd64", "amd64", NULL, 1, d1);
+	push_image(&f, repo, "3.0-arm64", "arm64", NULL, 0, d2);
+	assemble(&api, &R, repo, "3.0", 0, &res);
+	CHECK(res.outcome == ASM_REFUSED);
+	asm_result_clear(&res);
+	fake_free(&f);
+}
+
+/* Configs are read once per digest when a cache is given: registry requests per index drop. */
+static void
+test_config_cache(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	char d1[80], d2[80];
+	const char *repo = "library/cached";
+
+	setup_rule(0);
+	fake_api(&f, &api);
+	api.configs = cache_new(sizeof(struct image_info), 16);
+	push_image(&f, repo, "1.0-amd64", "amd64", NULL, 0, d1);
+	assemble(&api, &R, repo, "1.0", 0, &res);          /* waiting: reads amd64's config */
+	CHECK(res.outcome == ASM_WAITING && f.blob_gets == 1);
+	asm_result_clear(&res);
+	push_image(&f, repo, "1.0-arm64", "arm64", NULL, 0, d2);
+	assemble(&api, &R, repo, "1.0", 0, &res);          /* only arm64's config is new */
+	CHECK(res.outcome == ASM_PUBLISHED && f.blob_gets == 2);
+	CHECK(f.gets == 4 && f.heads == 1 && f.puts == 1);   /* this run: 2 GET, 1 blob, HEAD, PUT */
+	asm_result_clear(&res);
+	f.gets = f.heads = f.puts = f.blob_gets = 0;
+	assemble(&api, &R, repo, "1.0", 0, &res);          /* re-delivery: 2 GET + HEAD */
+	CHECK(res.outcome == ASM_UNCHANGED);
+	CHECK(f.gets == 2 && f.heads == 1 && f.puts == 0 && f.blob_gets == 0);
+	asm_result_clear(&res);
+	/* A config whose digest is cached is trusted; a lying tag is still refused
+	 * because the platform comes from that same (immutable) config. */
+	push_image(&f, repo, "2.0-amd64", "amd64", NULL, 0, d1);
+	push_image(&f, repo, "2.0-arm64", "amd64", NULL, 0, d2);
+	assemble(&api, &R, repo, "2.0", 0, &res);
+	CHECK(res.outcome == ASM_REFUSED);
+	asm_result_clear(&res);
+	cache_free(api.configs);
+	fake_free(&f);
+}
+
+TEST_MAIN("assemble")
+static void
+run_tests(void)
+{
+	test_index_build();
+	test_manifest_parse();
+	test_assemble_flow();
+	test_assemble_refusals();
+	test_config_cache();
+}

@@ -1,0 +1,146 @@
+/*
+ * Unit tests: server/status.c -- the status recorder: waiting groups enter
+ * and leave, publications and failures are kept newest first, every table
+ * stays bounded, and the JSON view carries what /status promises.
+ */
+#include "tests/unit/harness.h"
+
+#include <stdlib.h>
+#include <jansson.h>
+
+#include "server/observe/status.h"
+
+static struct group
+grp(const char *repo, const char *version)
+{
+	struct group g;
+
+	memset(&g, 0, sizeof(g));
+	(void)am_fmt(g.host, sizeof(g.host), "harbor.example.com");
+	(void)am_fmt(g.repo, sizeof(g.repo), "%s", repo);
+	(void)am_fmt(g.version, sizeof(g.version), "%s", version);
+	return g;
+}
+
+static void
+note(struct status_rec *s, const char *repo, const char *version, enum asm_outcome o,
+    const char *digest, const char *detail)
+{
+	struct group g = grp(repo, version);
+	struct asm_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.outcome = o;
+	(void)am_fmt(r.target, sizeof(r.target), "%s:%s", repo, version);
+	(void)am_fmt(r.digest, sizeof(r.digest), "%s", digest ? digest : "");
+	(void)am_fmt(r.detail, sizeof(r.detail), "%s", detail ? detail : "");
+	status_record(s, "7", &g, "per-arch", &r, 12);
+}
+
+static const char *
+s_at(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : "(none)";
+}
+
+static void
+test_lifecycle(void)
+{
+	struct status_rec *s = status_new();
+	json_t *j, *w, *p, *f;
+
+	note(s, "library/a", "1.0", ASM_WAITING, NULL, "missing arm64,riscv64");
+	note(s, "library/a", "1.0", ASM_WAITING, NULL, "missing arm64");
+	note(s, "library/b", "2.0", ASM_WAITING, NULL, "missing amd64");
+	note(s, "library/c", "3.0", ASM_PUBLISHED, "sha256:cc", NULL);
+	note(s, "library/d", "4.0", ASM_REFUSED, NULL, "image config says linux/amd64 but the tag says arm64");
+	note(s, "library/a", "1.0", ASM_FAILED, NULL, "PUT /v2/library/a/manifests/1.0: 503 UNAVAILABLE");
+	note(s, "library/e", "5.0", ASM_DRY_RUN, "sha256:ee", NULL);
+	CHECK(status_waiting_count(s) == 2);
+
+	j = status_json(s);
+	w = json_object_get(j, "waiting");
+	CHECK(json_array_size(w) == 2);
+	/* a failure does not take a group off the waiting list; arrival order is kept */
+	CHECK_STR(s_at(json_array_get(w, 0), "group"), "harbor.example.com/library/a:1.0");
+	CHECK_STR(s_at(json_array_get(w, 0), "detail"), "missing arm64");
+	CHECK(json_array_size(json_object_get(json_array_get(w, 0), "missing")) == 1);
+	CHECK(json_integer_value(json_object_get(json_array_get(w, 0), "checks")) == 2);
+	CHECK_STR(s_at(json_array_get(w, 0), "rule"), "per-arch");
+	CHECK_STR(s_at(json_array_get(w, 0), "target"), "library/a:1.0");
+	CHECK(json_is_string(json_object_get(json_array_get(w, 0), "since")));
+	CHECK_STR(json_string_value(json_array_get(json_object_get(json_array_get(w, 1), "missing"), 0)),
+	    "amd64");
+	p = json_object_get(j, "published");
+	CHECK(json_array_size(p) == 1);
+	CHECK_STR(s_at(json_array_get(p, 0), "digest"), "sha256:cc");
+	CHECK_STR(s_at(json_array_get(p, 0), "job"), "7");
+	CHECK(json_integer_value(json_object_get(json_array_get(p, 0), "ms")) == 12);
+	f = json_object_get(j, "failures");
+	CHECK(json_array_size(f) == 2);
+	/* newest first */
+	CHECK_STR(s_at(json_array_get(f, 0), "outcome"), "failed");
+	CHECK_STR(s_at(json_array_get(f, 0), "error"), "PUT /v2/library/a/manifests/1.0: 503 UNAVAILABLE");
+	CHECK_STR(s_at(json_array_get(f, 1), "outcome"), "refused");
+	CHECK(json_integer_value(json_object_get(json_object_get(j, "counts"), "waiting")) == 3);
+	CHECK(json_integer_value(json_object_get(json_object_get(j, "counts"), "published")) == 1);
+	json_decref(j);
+
+	/* published, unchanged and refused take a group off the list */
+	note(s, "library/a", "1.0", ASM_PUBLISHED, "sha256:aa", NULL);
+	note(s, "library/b", "2.0", ASM_UNCHANGED, "sha256:bb", NULL);
+	CHECK(status_waiting_count(s) == 0);
+	note(s, "library/b", "2.0", ASM_WAITING, NULL, "missing amd64");
+	note(s, "library/b", "2.0", ASM_REFUSED, NULL, "bad");
+	CHECK(status_waiting_count(s) == 0);
+	j = status_json(s);
+	CHECK_STR(s_at(json_array_get(json_object_get(j, "published"), 0), "digest"), "sha256:aa");
+	json_decref(j);
+	status_free(s);
+}
+
+static void
+test_bounds(void)
+{
+	struct status_rec *s = status_new();
+	char repo[64], digest[80];
+	json_t *j, *p;
+	int i;
+
+	for (i = 0; i < STATUS_MAX_RECENT + 10; i++) {
+		(void)am_fmt(repo, sizeof(repo), "library/r%d", i);
+		(void)am_fmt(digest, sizeof(digest), "sha256:%d", i);
+		note(s, repo, "1", ASM_PUBLISHED, digest, NULL);
+	}
+	for (i = 0; i < STATUS_MAX_WAITING + 40; i++) {
+		(void)am_fmt(repo, sizeof(repo), "library/w%d", i);
+		note(s, repo, "1", ASM_WAITING, NULL, "missing arm64");
+	}
+	CHECK(status_waiting_count(s) == STATUS_MAX_WAITING);
+	j = status_json(s);
+	p = json_object_get(j, "published");
+	CHECK(json_array_size(p) == STATUS_MAX_RECENT);
+	(void)am_fmt(digest, sizeof(digest), "sha256:%d", STATUS_MAX_RECENT + 9);
+	CHECK_STR(s_at(json_array_get(p, 0), "digest"), digest);
+	(void)am_fmt(digest, sizeof(digest), "sha256:%d", 10);
+	CHECK_STR(s_at(json_array_get(p, STATUS_MAX_RECENT - 1), "digest"), digest);
+	json_decref(j);
+	/* strings that are not UTF-8 still give valid JSON */
+	note(s, "library/x", "1", ASM_FAILED, NULL, "registry said \xff\xfe");
+	j = status_json(s);
+	CHECK_STR(s_at(json_array_get(json_object_get(j, "failures"), 0), "error"), "registry said ??");
+	json_decref(j);
+	status_free(s);
+	status_free(NULL);
+	CHECK(status_global() == status_global());
+}
+
+static void
+run_tests(void)
+{
+	test_lifecycle();
+	test_bounds();
+}
+
+TEST_MAIN("status")
