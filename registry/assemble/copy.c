@@ -49,81 +49,104 @@ get_exact(const struct reg_api *api, const char *repo, const char *digest, struc
 	return AM_OK;
 }
 
+/* body parsed into *m (once), naming repo@digest in the error. */
+static enum am_err
+parse_once(const struct reg_reply *body, const char *repo, const char *digest, struct manifest *m,
+    char *err, size_t errlen)
+{
+	char perr[256];
+	enum am_err rc;
+
+	if (m->media_type[0] != '\0')
+		return AM_OK;
+	rc = manifest_parse(body->body, body->body_len, body->media_type, m, perr, sizeof(perr));
+	return rc == AM_OK ? AM_OK : am_fail(err, errlen, rc, "%s@%s: %s", repo, digest, perr);
+}
+
+/* The manifest, its config and layers into dst by digest, unless dst has it already. */
+static enum am_err
+copy_by_digest(const struct reg_api *api, const char *src, const char *dst, const char *digest,
+    struct reg_reply *body, struct manifest *m, struct copy_stats *st, char *err, size_t errlen)
+{
+	struct reg_reply head, put;
+	enum am_err rc;
+	size_t i;
+
+	reg_reply_init(&head);
+	reg_reply_init(&put);
+	rc = api->manifest_head(api->ctx, dst, digest, &head, err, errlen);
+	if (rc != AM_ENOTFOUND)
+		goto done;
+	if ((body->body == NULL && (rc = get_exact(api, src, digest, body, err, errlen)) != AM_OK) ||
+	    (rc = parse_once(body, src, digest, m, err, errlen)) != AM_OK)
+		goto done;
+	if (m->kind != MANIFEST_IMAGE) {
+		rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: only image manifests are copied", src, digest);
+		goto done;
+	}
+	if ((rc = copy_blob(api, src, dst, &m->config, st, err, errlen)) != AM_OK)
+		goto done;
+	for (i = 0; i < m->n_layers; i++)
+		if ((rc = copy_blob(api, src, dst, &m->layers[i], st, err, errlen)) != AM_OK)
+			goto done;
+	if ((rc = api->manifest_put(api->ctx, dst, digest, m->media_type, body->body, body->body_len,
+	    &put, err, errlen)) == AM_OK)
+		st->manifests++;
+done:
+	reg_reply_clear(&head);
+	reg_reply_clear(&put);
+	return rc;
+}
+
+/* dst:tag made to point at digest (already in dst), unless it does. */
+static enum am_err
+copy_tag(const struct reg_api *api, const char *dst, const char *digest, const char *tag,
+    struct reg_reply *body, struct manifest *m, struct copy_stats *st, char *err, size_t errlen)
+{
+	struct reg_reply head, put;
+	enum am_err rc;
+
+	reg_reply_init(&head);
+	reg_reply_init(&put);
+	rc = api->manifest_head(api->ctx, dst, tag, &head, err, errlen);
+	if ((rc == AM_OK && strcmp(head.digest, digest) == 0) || (rc != AM_OK && rc != AM_ENOTFOUND))
+		goto done;
+	if ((body->body == NULL && (rc = get_exact(api, dst, digest, body, err, errlen)) != AM_OK) ||
+	    (rc = parse_once(body, dst, digest, m, err, errlen)) != AM_OK)
+		goto done;
+	if ((rc = api->manifest_put(api->ctx, dst, tag, m->media_type, body->body, body->body_len, &put,
+	    err, errlen)) == AM_OK)
+		st->tagged++;
+done:
+	reg_reply_clear(&head);
+	reg_reply_clear(&put);
+	return rc;
+}
+
 enum am_err
 copy_manifest(const struct reg_api *api, const char *src, const char *dst,
     const char *digest, const char *media_type, const char *have, size_t have_len, const char *tag,
     struct copy_stats *st, char *err, size_t errlen)
 {
-	struct reg_reply head, body, put;
+	struct reg_reply body;
 	struct manifest m;
 	enum am_err rc;
-	char perr[256];
-	size_t i;
 
+	if (api->blob_mount == NULL || api->blob_copy == NULL)
+		return am_fail(err, errlen, AM_EINVAL, "this registry interface cannot copy between repositories");
 	memset(&m, 0, sizeof(m));
-	reg_reply_init(&head);
 	reg_reply_init(&body);
-	reg_reply_init(&put);
-	if (api->blob_mount == NULL || api->blob_copy == NULL) {
-		rc = am_fail(err, errlen, AM_EINVAL, "this registry interface cannot copy between repositories");
-		goto done;
-	}
 	if (have != NULL) {
 		/* Already read (and digest-checked) by the caller: no second GET. */
 		body.body = xstrndup(have, have_len);
 		body.body_len = have_len;
 	}
-	if (body.media_type[0] == '\0' && media_type != NULL)
+	if (media_type != NULL)
 		(void)am_fmt(body.media_type, sizeof(body.media_type), "%s", media_type);
-	rc = api->manifest_head(api->ctx, dst, digest, &head, err, errlen);
-	if (rc != AM_OK && rc != AM_ENOTFOUND)
-		goto done;
-	if (rc == AM_ENOTFOUND) {
-		if (body.body == NULL && (rc = get_exact(api, src, digest, &body, err, errlen)) != AM_OK)
-			goto done;
-		if ((rc = manifest_parse(body.body, body.body_len, body.media_type, &m, perr,
-		    sizeof(perr))) != AM_OK) {
-			rc = am_fail(err, errlen, rc, "%s@%s: %s", src, digest, perr);
-			goto done;
-		}
-		if (m.kind != MANIFEST_IMAGE) {
-			rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: only image manifests are copied", src, digest);
-			goto done;
-		}
-		if ((rc = copy_blob(api, src, dst, &m.config, st, err, errlen)) != AM_OK)
-			goto done;
-		for (i = 0; i < m.n_layers; i++)
-			if ((rc = copy_blob(api, src, dst, &m.layers[i], st, err, errlen)) != AM_OK)
-				goto done;
-		if ((rc = api->manifest_put(api->ctx, dst, digest, m.media_type, body.body, body.body_len,
-		    &put, err, errlen)) != AM_OK)
-			goto done;
-		st->manifests++;
-	}
-	if (tag == NULL)
-		goto done;
-	reg_reply_clear(&head);
-	rc = api->manifest_head(api->ctx, dst, tag, &head, err, errlen);
-	if (rc == AM_OK && strcmp(head.digest, digest) == 0)
-		goto done;
-	if (rc != AM_OK && rc != AM_ENOTFOUND)
-		goto done;
-	if (body.body == NULL && (rc = get_exact(api, dst, digest, &body, err, errlen)) != AM_OK)
-		goto done;
-	if (m.media_type[0] == '\0' && (rc = manifest_parse(body.body, body.body_len, body.media_type, &m,
-	    perr, sizeof(perr))) != AM_OK) {
-		rc = am_fail(err, errlen, rc, "%s@%s: %s", dst, digest, perr);
-		goto done;
-	}
-	reg_reply_clear(&put);
-	if ((rc = api->manifest_put(api->ctx, dst, tag, m.media_type, body.body, body.body_len, &put,
-	    err, errlen)) != AM_OK)
-		goto done;
-	st->tagged++;
-done:
+	rc = copy_by_digest(api, src, dst, digest, &body, &m, st, err, errlen);
+	if (rc == AM_OK && tag != NULL)
+		rc = copy_tag(api, dst, digest, tag, &body, &m, st, err, errlen);
 	manifest_free(&m);
-	reg_reply_clear(&head);
 	reg_reply_clear(&body);
-	reg_reply_clear(&put);
 	return rc;
 }

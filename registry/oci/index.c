@@ -82,33 +82,29 @@ descriptor_json(const struct descriptor *c, int with_annotations)
 	return d;
 }
 
-enum am_err
-index_build_spec(const struct index_spec *spec, struct index_doc *out, char *err, size_t errlen)
+/* Every child an image with a platform, no platform twice; *all_docker set. */
+static enum am_err
+check_children(const struct index_spec *spec, int *all_docker, char *err, size_t errlen)
 {
-	json_t *root = NULL, *list, *ann;
-	struct index_annotation *sorted = NULL;
-	const struct descriptor *children = spec->images;
-	enum index_format fmt = spec->format;
-	enum am_err rc = AM_OK;
-	int all_docker = 1;
-	size_t i, j, n = spec->n_images;
+	const struct descriptor *c = spec->images;
+	size_t i, j;
 	char plat[96];
 
-	memset(out, 0, sizeof(*out));
-	if (n == 0)
+	*all_docker = 1;
+	if (spec->n_images == 0)
 		return am_fail(err, errlen, AM_EINVAL, "an index needs at least one child");
-	for (i = 0; i < n; i++) {
-		if (!mt_is_image(children[i].media_type) || !children[i].has_platform)
+	for (i = 0; i < spec->n_images; i++) {
+		if (!mt_is_image(c[i].media_type) || !c[i].has_platform)
 			return am_fail(err, errlen, AM_EINVAL,
-			    "child %s is not an image manifest with a platform", children[i].digest);
-		if (strcmp(children[i].media_type, MT_DOCKER_MANIFEST) != 0)
-			all_docker = 0;
+			    "child %s is not an image manifest with a platform", c[i].digest);
+		if (strcmp(c[i].media_type, MT_DOCKER_MANIFEST) != 0)
+			*all_docker = 0;
 		for (j = 0; j < i; j++) {
-			if (platform_equal(&children[i].platform, &children[j].platform)) {
-				platform_format(&children[i].platform, plat, sizeof(plat));
+			if (platform_equal(&c[i].platform, &c[j].platform)) {
+				platform_format(&c[i].platform, plat, sizeof(plat));
 				return am_fail(err, errlen, AM_EINVAL,
 				    "two children have the same platform %s (%s and %s)",
-				    plat, children[j].digest, children[i].digest);
+				    plat, c[j].digest, c[i].digest);
 			}
 		}
 	}
@@ -116,54 +112,88 @@ index_build_spec(const struct index_spec *spec, struct index_doc *out, char *err
 		if (!mt_is_image(spec->attestations[i].media_type))
 			return am_fail(err, errlen, AM_EINVAL, "attestation %s is not a manifest",
 			    spec->attestations[i].digest);
-	if (fmt == INDEX_DOCKER && spec->n_annotations > 0)
+	return AM_OK;
+}
+
+/* The format spec asks for, auto resolved; refuses what the format cannot hold. */
+static enum am_err
+choose_format(const struct index_spec *spec, int all_docker, enum index_format *fmt,
+    char *err, size_t errlen)
+{
+	*fmt = spec->format;
+	if (*fmt == INDEX_DOCKER && spec->n_annotations > 0)
 		return am_fail(err, errlen, AM_EINVAL,
 		    "index annotations need an OCI index (a Docker list cannot carry them)");
-	if (fmt == INDEX_AUTO)
-		fmt = all_docker && spec->n_attestations == 0 && spec->n_annotations == 0 ?
+	if (*fmt == INDEX_AUTO)
+		*fmt = all_docker && spec->n_attestations == 0 && spec->n_annotations == 0 ?
 		    INDEX_DOCKER : INDEX_OCI;
-	if (fmt == INDEX_DOCKER && !all_docker)
+	if (*fmt == INDEX_DOCKER && !all_docker)
 		return am_fail(err, errlen, AM_EINVAL,
 		    "format docker was asked for but a child is an OCI manifest "
 		    "(Docker lists may only hold Docker manifests; use format oci or auto)");
-	(void)am_fmt(out->media_type, sizeof(out->media_type), "%s",
-	    fmt == INDEX_DOCKER ? MT_DOCKER_LIST : MT_OCI_INDEX);
+	return AM_OK;
+}
 
-	root = json_object();
+/* Annotations sorted by key, so equal sets serialise to equal bytes. */
+static json_t *
+annotations_json(const struct index_spec *spec)
+{
+	struct index_annotation *sorted = xcalloc(spec->n_annotations, sizeof(*sorted));
+	json_t *ann = json_object();
+	size_t i;
+
+	memcpy(sorted, spec->annotations, spec->n_annotations * sizeof(*sorted));
+	qsort(sorted, spec->n_annotations, sizeof(*sorted), ann_cmp);
+	for (i = 0; i < spec->n_annotations; i++)
+		json_object_set_new(ann, sorted[i].key, json_string(sorted[i].value));
+	free(sorted);
+	return ann;
+}
+
+static json_t *
+index_json(const struct index_spec *spec, enum index_format fmt, const char *media_type)
+{
+	json_t *root = json_object(), *list = json_array();
+	size_t i;
+
 	json_object_set_new(root, "schemaVersion", json_integer(2));
-	json_object_set_new(root, "mediaType", json_string(out->media_type));
-	list = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(list, descriptor_json(&children[i], 0));
+	json_object_set_new(root, "mediaType", json_string(media_type));
+	for (i = 0; i < spec->n_images; i++)
+		json_array_append_new(list, descriptor_json(&spec->images[i], 0));
 	for (i = 0; fmt == INDEX_OCI && i < spec->n_attestations; i++)
 		json_array_append_new(list, descriptor_json(&spec->attestations[i], 1));
 	json_object_set_new(root, "manifests", list);
-	if (spec->n_annotations > 0) {
-		sorted = xcalloc(spec->n_annotations, sizeof(*sorted));
-		memcpy(sorted, spec->annotations, spec->n_annotations * sizeof(*sorted));
-		qsort(sorted, spec->n_annotations, sizeof(*sorted), ann_cmp);
-		ann = json_object();
-		for (i = 0; i < spec->n_annotations; i++)
-			json_object_set_new(ann, sorted[i].key, json_string(sorted[i].value));
-		json_object_set_new(root, "annotations", ann);
-	}
+	if (spec->n_annotations > 0)
+		json_object_set_new(root, "annotations", annotations_json(spec));
+	return root;
+}
 
+enum am_err
+index_build_spec(const struct index_spec *spec, struct index_doc *out, char *err, size_t errlen)
+{
+	enum index_format fmt;
+	enum am_err rc;
+	int all_docker;
+	json_t *root;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = check_children(spec, &all_docker, err, errlen)) != AM_OK ||
+	    (rc = choose_format(spec, all_docker, &fmt, err, errlen)) != AM_OK)
+		return rc;
+	(void)am_fmt(out->media_type, sizeof(out->media_type), "%s",
+	    fmt == INDEX_DOCKER ? MT_DOCKER_LIST : MT_OCI_INDEX);
+	root = index_json(spec, fmt, out->media_type);
 	out->body = json_dumps(root, JSON_INDENT(3) | JSON_PRESERVE_ORDER);
-	if (out->body == NULL) {
-		rc = am_fail(err, errlen, AM_EINVAL, "could not serialise the index");
-		goto done;
-	}
+	json_decref(root);
+	if (out->body == NULL)
+		return am_fail(err, errlen, AM_EINVAL, "could not serialise the index");
 	out->len = strlen(out->body);
 	if (out->len > 4u * 1024 * 1024) {
-		rc = am_fail(err, errlen, AM_EINVAL, "index is larger than 4 MiB");
 		index_doc_clear(out);
-		goto done;
+		return am_fail(err, errlen, AM_EINVAL, "index is larger than 4 MiB");
 	}
 	digest_sha256(out->body, out->len, out->digest, sizeof(out->digest));
-done:
-	free(sorted);
-	json_decref(root);
-	return rc;
+	return AM_OK;
 }
 
 enum am_err
