@@ -17,7 +17,7 @@
 #include "registry/assemble/copy.h"
 
 #define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
-#define ASM_MAX_ANN (3 + RULE_MAX_ANNOTATIONS)
+#define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
 
 /* One architecture's contribution to the index. */
 struct kid {
@@ -38,10 +38,9 @@ struct kid {
 
 struct asm_ctx {
 	const struct reg_api *api;
-	const struct rule *r;
-	const char *repo;
-	const char *version;
-	char target_tag[NAME_MAX_TAG];
+	const struct plan *p;
+	const char *repo;                 /* p->repo */
+	const char *target_tag;           /* p->target_tag */
 	struct kid *kids;
 	struct manifest pub;              /* published index, read when a source tag is gone */
 	int pub_state;                    /* 0 not read yet, 1 read, -1 absent or not an index */
@@ -154,7 +153,7 @@ done:
 /* The image part of a kid from image manifest m; its platform must satisfy want. */
 static enum am_err
 take_image(const struct reg_api *api, const char *repo, const char *ref, const struct manifest *m,
-    const char *digest, size_t size, const struct arch_token *want, struct kid *k,
+    const char *digest, size_t size, const struct plan_arch *want, struct kid *k,
     char *err, size_t errlen)
 {
 	char have[96], expect[96];
@@ -201,7 +200,7 @@ take_attestations(const struct manifest *m, const char *digest, struct kid *k)
  */
 static enum am_err
 resolve_arch(const struct reg_api *api, const char *repo, const char *tag,
-    const struct arch_token *want, struct kid *k, char *err, size_t errlen)
+    const struct plan_arch *want, struct kid *k, char *err, size_t errlen)
 {
 	struct manifest m, child;
 	enum am_err rc;
@@ -262,7 +261,7 @@ done:
  * target repository. AM_ENOTFOUND when there is none.
  */
 static enum am_err
-from_published(struct asm_ctx *c, const struct arch_token *want, struct kid *k,
+from_published(struct asm_ctx *c, const struct plan_arch *want, struct kid *k,
     char *err, size_t errlen)
 {
 	struct manifest m;
@@ -383,38 +382,21 @@ agreed(const struct kid *kids, size_t n, int revision)
 	return v;
 }
 
-/* Replace every {version} in t. */
-static void
-expand_version(const char *t, const char *version, char *buf, size_t len)
-{
-	const char *s = t, *hit;
-	size_t off = 0;
-
-	buf[0] = '\0';
-	while ((hit = strstr(s, "{version}")) != NULL) {
-		(void)am_fmt(buf + off, len - off, "%.*s%s", (int)(hit - s), s, version);
-		off = strlen(buf);
-		s = hit + 9;
-	}
-	(void)am_fmt(buf + off, len - off, "%s", s);
-}
-
 /*
  * The index annotations of this group: derived ones first, configured ones
- * replacing a derived one of the same key. Pointers borrow from kids/vals.
+ * replacing a derived one of the same key. Pointers borrow from kids and p.
  * created is the newest child's own "created", so unchanged children give
  * unchanged bytes and the index is not pushed again.
  */
 static size_t
-annotations(const struct rule *r, const char *version, const struct kid *kids, size_t n,
-    struct index_annotation *ann, char (*vals)[512])
+annotations(const struct plan *p, const struct kid *kids, size_t n, struct index_annotation *ann)
 {
 	const char *newest = NULL, *v;
 	long long best_s = 0, s;
 	long best_ns = 0, ns;
 	size_t i, j, count = 0;
 
-	if (r->created_annotation) {
+	if (p->created_annotation) {
 		for (i = 0; i < n; i++) {
 			if (!kids[i].present || parse_rfc3339(kids[i].info.created, &s, &ns) != 0)
 				continue;
@@ -427,17 +409,16 @@ annotations(const struct rule *r, const char *version, const struct kid *kids, s
 		if (newest != NULL)
 			ann[count++] = (struct index_annotation){ ANN_CREATED, newest };
 	}
-	if (r->inherit_annotations) {
+	if (p->inherit_annotations) {
 		if ((v = agreed(kids, n, 0)) != NULL)
 			ann[count++] = (struct index_annotation){ ANN_SOURCE, v };
 		if ((v = agreed(kids, n, 1)) != NULL)
 			ann[count++] = (struct index_annotation){ ANN_REVISION, v };
 	}
-	for (i = 0; i < r->n_annotations; i++) {
-		expand_version(r->annotations[i].value, version, vals[i], sizeof(vals[i]));
-		for (j = 0; j < count && strcmp(ann[j].key, r->annotations[i].key) != 0; j++)
+	for (i = 0; i < p->n_annotations; i++) {
+		for (j = 0; j < count && strcmp(ann[j].key, p->annotations[i].key) != 0; j++)
 			;
-		ann[j] = (struct index_annotation){ r->annotations[i].key, vals[i] };
+		ann[j] = (struct index_annotation){ p->annotations[i].key, p->annotations[i].value };
 		if (j == count)
 			count++;
 	}
@@ -452,15 +433,6 @@ classify_failure(struct asm_result *out, enum am_err rc)
 	out->err = rc;
 	/* Content problems are refusals; registry/network problems are failures. */
 	out->outcome = (rc == AM_EMISMATCH || rc == AM_EINVAL) ? ASM_REFUSED : ASM_FAILED;
-}
-
-/* Would repo:tag overwrite one of the rule's own per-architecture tags? */
-static int
-source_shaped(const struct rule *r, const char *repo, const char *tag)
-{
-	struct rule_match m;
-
-	return rule_match_source(r, repo, tag, &m);
 }
 
 enum push_when { PUSH_IF_DIFFERENT, PUSH_IF_MISSING, PUSH_ALWAYS };
@@ -506,20 +478,16 @@ done:
 static enum am_err
 push_extra_tags(struct asm_ctx *c, int only_missing, char *err, size_t errlen)
 {
-	char tag[NAME_MAX_TAG], done_list[256] = "";
+	char done_list[256] = "";
 	size_t i, off = 0;
 	int pushed;
 	enum am_err rc;
 
-	for (i = 0; i < c->r->n_extra_tags; i++) {
-		if (rule_extra_tag(c->r, i, c->version, tag, sizeof(tag)) != 0) {
-			note(c->out, "extra tag %s skipped: no valid tag for this version", c->r->extra_tags[i]);
-			continue;
-		}
-		if (strcmp(tag, c->target_tag) == 0)
-			continue;
-		if (source_shaped(c->r, c->repo, tag)) {
-			note(c->out, "extra tag %s skipped: it has the form of a per-architecture tag", tag);
+	for (i = 0; i < c->p->n_extra; i++) {
+		const char *tag = c->p->extra[i].tag;
+		if (tag[0] == '\0') {
+			if (c->p->extra[i].note[0] != '\0')
+				note(c->out, "%s", c->p->extra[i].note);
 			continue;
 		}
 		if ((rc = push_tag(c, tag, only_missing ? PUSH_IF_MISSING : PUSH_IF_DIFFERENT, &pushed,
@@ -541,21 +509,21 @@ static enum am_err
 copy_children(struct asm_ctx *c, char *err, size_t errlen)
 {
 	struct copy_stats st;
-	char tag[NAME_MAX_TAG];
 	int with_atts = strcmp(c->out->doc.media_type, MT_OCI_INDEX) == 0;
 	size_t i, j;
 	enum am_err rc = AM_OK;
 
 	memset(&st, 0, sizeof(st));
-	for (i = 0; i < c->r->n_archs; i++) {
+	for (i = 0; i < c->p->n_archs; i++) {
 		const struct kid *k = &c->kids[i];
+		const char *tag = c->p->archs[i].copy_tag;
 		if (!k->present || strcmp(k->src_repo, c->repo) == 0)
 			continue;
 		if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->image.digest, k->image.media_type,
-		    k->raw, k->raw_len, rule_copy_tag(c->r, c->version, i, tag, sizeof(tag)) == 0 ? tag : NULL,
+		    k->raw, k->raw_len, tag[0] != '\0' ? tag : NULL,
 		    &st, err, errlen)) != AM_OK)
 			break;
-		for (j = 0; with_atts && c->r->keep_attestations && j < k->n_atts; j++)
+		for (j = 0; with_atts && c->p->keep_attestations && j < k->n_atts; j++)
 			if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->atts[j].digest,
 			    k->atts[j].media_type, NULL, 0, NULL, &st, err, errlen)) != AM_OK)
 				break;
@@ -586,14 +554,14 @@ cleanup(struct asm_ctx *c)
 	unsigned removed = 0;
 	enum am_err rc;
 
-	if (!c->r->cleanup)
+	if (!c->p->cleanup)
 		return;
 	if (c->api->tag_delete == NULL) {
 		c->out->cleanup_failed = 1;
 		note(c->out, "cleanup skipped: no Harbor API configured");
 		return;
 	}
-	for (i = 0; i < c->r->n_archs; i++) {
+	for (i = 0; i < c->p->n_archs; i++) {
 		const struct kid *k = &c->kids[i];
 		if (!k->present || k->from_target || k->src_tag[0] == '\0')
 			continue;
@@ -622,29 +590,27 @@ static enum am_err
 resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t alen,
     char *err, size_t errlen)
 {
-	const struct rule *r = c->r;
+	const struct plan *p = c->p;
 	size_t i, moff = 0, aoff = 0;
 	enum am_err rc;
 
-	for (i = 0; i < r->n_archs; i++) {
+	for (i = 0; i < p->n_archs; i++) {
 		struct kid *k = &c->kids[i];
-		if (rule_source_repo(r, c->repo, i, k->src_repo, sizeof(k->src_repo)) != 0 ||
-		    tmpl_expand_tag(&r->source, c->version, r->archs[i].name, k->src_tag,
-		    sizeof(k->src_tag)) != 0)
-			return am_fail(err, errlen, AM_EINVAL, "source repository or tag for %s is invalid",
-			    r->archs[i].name);
-		rc = resolve_arch(c->api, k->src_repo, k->src_tag, &r->archs[i], k, err, errlen);
-		if (rc == AM_ENOTFOUND && r->cleanup) {
+		const struct plan_arch *a = &p->archs[i];
+		(void)am_fmt(k->src_repo, sizeof(k->src_repo), "%s", a->src_repo);
+		(void)am_fmt(k->src_tag, sizeof(k->src_tag), "%s", a->src_tag);
+		rc = resolve_arch(c->api, k->src_repo, k->src_tag, a, k, err, errlen);
+		if (rc == AM_ENOTFOUND && p->cleanup) {
 			free(k->raw);
 			memset(k, 0, sizeof(*k));
-			rc = from_published(c, &r->archs[i], k, err, errlen);
+			rc = from_published(c, a, k, err, errlen);
 		}
 		if (rc == AM_ENOTFOUND) {
-			if (r->archs[i].optional) {
-				(void)am_fmt(absent + aoff, alen - aoff, "%s%s", aoff ? "," : "", r->archs[i].name);
+			if (a->optional) {
+				(void)am_fmt(absent + aoff, alen - aoff, "%s%s", aoff ? "," : "", a->name);
 				aoff += strlen(absent + aoff);
 			} else {
-				(void)am_fmt(missing + moff, mlen - moff, "%s%s", moff ? "," : "", r->archs[i].name);
+				(void)am_fmt(missing + moff, mlen - moff, "%s%s", moff ? "," : "", a->name);
 				moff += strlen(missing + moff);
 			}
 			continue;
@@ -657,128 +623,149 @@ resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t 
 }
 
 static void
-assemble_from(const struct reg_api *api, const struct rule *r, const char *repo,
-    const char *version, int dry_run, struct asm_result *out)
+fail_with(struct asm_result *out, enum am_err rc, const char *err)
 {
-	struct asm_ctx c;
-	struct descriptor *images = xcalloc(r->n_archs ? r->n_archs : 1, sizeof(*images));
-	struct descriptor *atts = xcalloc(r->n_archs * ASM_MAX_ATTS + 1, sizeof(*atts));
+	classify_failure(out, rc);
+	(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
+}
+
+/* The index of the present children (and their attestations) into out->doc. */
+static enum am_err
+build_index(struct asm_ctx *c, char *err, size_t errlen)
+{
+	const struct plan *p = c->p;
+	struct descriptor *images = xcalloc(p->n_archs ? p->n_archs : 1, sizeof(*images));
+	struct descriptor *atts = xcalloc(p->n_archs * ASM_MAX_ATTS + 1, sizeof(*atts));
 	struct index_annotation ann[ASM_MAX_ANN];
-	char (*vals)[512] = xcalloc(RULE_MAX_ANNOTATIONS, sizeof(*vals));
 	struct index_spec spec;
-	struct reg_reply head;
-	char err[768], missing[512] = "", absent[512] = "";
 	size_t i, j;
 	enum am_err rc;
-	int pushed;
 
-	memset(out, 0, sizeof(*out));
-	memset(&c, 0, sizeof(c));
 	memset(&spec, 0, sizeof(spec));
-	reg_reply_init(&head);
-	c.api = api;
-	c.r = r;
-	c.repo = repo;
-	c.version = version;
-	c.out = out;
-	c.kids = xcalloc(r->n_archs ? r->n_archs : 1, sizeof(*c.kids));
-	if (tmpl_expand_tag(&r->target, version, NULL, c.target_tag, sizeof(c.target_tag)) != 0 ||
-	    !rule_version_ok(r, version)) {
-		out->outcome = ASM_REFUSED;
-		out->err = AM_EINVAL;
-		(void)am_fmt(out->detail, sizeof(out->detail), "version %s %s", version,
-		    rule_version_ok(r, version) ? "gives an invalid target tag" : "does not match version_regex");
-		goto done;
-	}
-	(void)am_fmt(out->target, sizeof(out->target), "%s:%s", repo, c.target_tag);
-	if (source_shaped(r, repo, c.target_tag)) {
-		out->outcome = ASM_REFUSED;
-		out->err = AM_EINVAL;
-		(void)am_fmt(out->detail, sizeof(out->detail),
-		    "target %s has the form of a per-architecture tag of this rule: publishing would overwrite "
-		    "an image (constrain versions with version_regex)", out->target);
-		goto done;
-	}
-
-	if ((rc = resolve_all(&c, missing, sizeof(missing), absent, sizeof(absent), err, sizeof(err))) != AM_OK) {
-		classify_failure(out, rc);
-		(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
-		goto done;
-	}
-	if (missing[0] != '\0') {
-		out->outcome = ASM_WAITING;
-		(void)am_fmt(out->detail, sizeof(out->detail), "missing %s", missing);
-		goto done;
-	}
-
-	for (i = 0; i < r->n_archs; i++) {
-		if (!c.kids[i].present)
+	for (i = 0; i < p->n_archs; i++) {
+		if (!c->kids[i].present)
 			continue;
-		images[spec.n_images++] = c.kids[i].image;
-		for (j = 0; r->keep_attestations && j < c.kids[i].n_atts; j++)
-			atts[spec.n_attestations++] = c.kids[i].atts[j];
+		images[spec.n_images++] = c->kids[i].image;
+		for (j = 0; p->keep_attestations && j < c->kids[i].n_atts; j++)
+			atts[spec.n_attestations++] = c->kids[i].atts[j];
 	}
 	spec.images = images;
 	spec.attestations = atts;
 	spec.annotations = ann;
-	spec.n_annotations = annotations(r, version, c.kids, r->n_archs, ann, vals);
-	spec.format = (enum index_format)r->format;
-	if ((rc = index_build_spec(&spec, &out->doc, err, sizeof(err))) != AM_OK) {
-		classify_failure(out, rc);
-		(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
-		goto done;
-	}
-	(void)am_fmt(out->digest, sizeof(out->digest), "%s", out->doc.digest);
-	if (absent[0] != '\0')
-		note(out, "without optional %s", absent);
+	spec.n_annotations = annotations(p, c->kids, p->n_archs, ann);
+	spec.format = p->format;
+	rc = index_build_spec(&spec, &c->out->doc, err, errlen);
+	free(images);
+	free(atts);
+	return rc;
+}
 
-	rc = api->manifest_head(api->ctx, repo, c.target_tag, &head, err, sizeof(err));
-	if (rc == AM_OK && strcmp(head.digest, out->doc.digest) == 0) {
-		out->outcome = ASM_UNCHANGED;
-		/* Extra tags added to the configuration later still appear; existing ones stay. */
-		if (!dry_run && (rc = push_extra_tags(&c, 1, err, sizeof(err))) != AM_OK) {
-			classify_failure(out, rc == AM_EINVAL ? AM_ETRANSIENT : rc);
-			note(out, "%s", err);
-			goto done;
-		}
-		if (!dry_run)
-			cleanup(&c);
-		goto done;
+/* The target already holds this index: only missing extra tags, then cleanup. */
+static void
+keep_unchanged(struct asm_ctx *c, int dry_run)
+{
+	char err[768];
+	enum am_err rc;
+
+	c->out->outcome = ASM_UNCHANGED;
+	if (dry_run)
+		return;
+	/* Extra tags added to the configuration later still appear; existing ones stay. */
+	if ((rc = push_extra_tags(c, 1, err, sizeof(err))) != AM_OK) {
+		classify_failure(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc);
+		note(c->out, "%s", err);
+		return;
 	}
-	if (rc != AM_OK && rc != AM_ENOTFOUND) {
-		classify_failure(out, rc == AM_EINVAL ? AM_ETRANSIENT : rc);
-		(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
-		goto done;
-	}
-	/* The target was just read: it is missing or differs, so its PUT needs no second HEAD. */
-	if (dry_run) {
-		out->outcome = ASM_DRY_RUN;
-		note(out, "%s", rc == AM_ENOTFOUND ? "target does not exist yet" : "target differs");
-		goto done;
-	}
-	if ((rc = copy_children(&c, err, sizeof(err))) != AM_OK ||
-	    (rc = push_extra_tags(&c, 0, err, sizeof(err))) != AM_OK ||
-	    (rc = push_tag(&c, c.target_tag, PUSH_ALWAYS, &pushed, err, sizeof(err))) != AM_OK) {
+	cleanup(c);
+}
+
+/* Every write, the target tag last: copied children, extra tags, the target; then cleanup. */
+static void
+publish(struct asm_ctx *c)
+{
+	char err[768];
+	enum am_err rc;
+	int pushed;
+
+	if ((rc = copy_children(c, err, sizeof(err))) != AM_OK ||
+	    (rc = push_extra_tags(c, 0, err, sizeof(err))) != AM_OK ||
+	    (rc = push_tag(c, c->target_tag, PUSH_ALWAYS, &pushed, err, sizeof(err))) != AM_OK) {
 		/*
 		 * Whatever was written is complete and correct on its own (copied
 		 * children, extra tags); the target is untouched, the next run redoes it.
 		 */
-		out->outcome = ASM_FAILED;
-		out->err = rc;
-		note(out, "%s", err);
-		goto done;
+		c->out->outcome = ASM_FAILED;
+		c->out->err = rc;
+		note(c->out, "%s", err);
+		return;
 	}
-	out->outcome = ASM_PUBLISHED;
-	cleanup(&c);
-done:
+	c->out->outcome = ASM_PUBLISHED;
+	cleanup(c);
+}
+
+/* Compare the built index with the target (one HEAD) and write what differs. */
+static void
+publish_if_new(struct asm_ctx *c, int dry_run)
+{
+	struct reg_reply head;
+	char err[768];
+	enum am_err rc;
+
+	reg_reply_init(&head);
+	rc = c->api->manifest_head(c->api->ctx, c->repo, c->target_tag, &head, err, sizeof(err));
+	if (rc == AM_OK && strcmp(head.digest, c->out->doc.digest) == 0)
+		keep_unchanged(c, dry_run);
+	else if (rc != AM_OK && rc != AM_ENOTFOUND)
+		fail_with(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc, err);
+	else if (dry_run) {
+		/* The target was just read: it is missing or differs, so its PUT needs no second HEAD. */
+		c->out->outcome = ASM_DRY_RUN;
+		note(c->out, "%s", rc == AM_ENOTFOUND ? "target does not exist yet" : "target differs");
+	} else
+		publish(c);
 	reg_reply_clear(&head);
+}
+
+static void
+assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out)
+{
+	struct asm_ctx c;
+	char err[768], missing[512] = "", absent[512] = "";
+	size_t i;
+	enum am_err rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
+	c.api = api;
+	c.p = p;
+	c.repo = p->repo;
+	c.target_tag = p->target_tag;
+	c.out = out;
+	c.kids = xcalloc(p->n_archs ? p->n_archs : 1, sizeof(*c.kids));
+	if (p->target_tag[0] != '\0')
+		(void)am_fmt(out->target, sizeof(out->target), "%s:%s", p->repo, p->target_tag);
+	if (p->refusal[0] != '\0') {
+		out->outcome = ASM_REFUSED;
+		out->err = AM_EINVAL;
+		(void)am_fmt(out->detail, sizeof(out->detail), "%s", p->refusal);
+	} else if ((rc = resolve_all(&c, missing, sizeof(missing), absent, sizeof(absent), err,
+	    sizeof(err))) != AM_OK) {
+		fail_with(out, rc, err);
+	} else if (missing[0] != '\0') {
+		out->outcome = ASM_WAITING;
+		(void)am_fmt(out->detail, sizeof(out->detail), "missing %s", missing);
+	} else if ((rc = build_index(&c, err, sizeof(err))) != AM_OK) {
+		fail_with(out, rc, err);
+	} else {
+		(void)am_fmt(out->digest, sizeof(out->digest), "%s", out->doc.digest);
+		if (absent[0] != '\0')
+			note(out, "without optional %s", absent);
+		publish_if_new(&c, dry_run);
+	}
 	manifest_free(&c.pub);
-	for (i = 0; i < r->n_archs; i++)
+	for (i = 0; i < p->n_archs; i++)
 		free(c.kids[i].raw);
 	free(c.kids);
-	free(images);
-	free(atts);
-	free(vals);
 }
 
 /*
@@ -858,8 +845,7 @@ n_copy(void *ctx, const char *dst, const char *src, const char *digest, long lon
 }
 
 void
-assemble(const struct reg_api *api, const struct rule *r, const char *repo,
-    const char *version, int dry_run, struct asm_result *out)
+assemble(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out)
 {
 	struct noting n = { api, -1 };
 	struct reg_api noted = *api;   /* harbor and tag_delete carry over as they are */
@@ -872,7 +858,7 @@ assemble(const struct reg_api *api, const struct rule *r, const char *repo,
 	noted.blob_mount = api->blob_mount != NULL ? n_mount : NULL;
 	noted.blob_copy = api->blob_copy != NULL ? n_copy : NULL;
 
-	assemble_from(&noted, r, repo, version, dry_run, out);
+	assemble_from(&noted, p, dry_run, out);
 	out->retry_after_ms = out->outcome == ASM_FAILED ? n.retry_after_ms : -1;
 }
 

@@ -5,8 +5,8 @@
 #ifndef AM_ASSEMBLE_H
 #define AM_ASSEMBLE_H
 
-#include "config/rule.h"
 #include "registry/assemble/api.h"
+#include "registry/assemble/plan.h"
 #include "registry/oci/index.h"
 
 enum asm_outcome {
@@ -38,14 +38,14 @@ struct asm_result {
 };
 
 /*
- * Assemble group (repo, version) of rule r. dry_run builds and compares but
- * never pushes. Never publishes unless every required architecture is
- * present and matches its expected platform. Writes happen last, in this
+ * Assemble the group plan p describes (config/plan.h makes it from a
+ * rule). dry_run builds and compares but never pushes. Never publishes
+ * unless every required architecture is present and matches its expected
+ * platform. Writes happen last, in this
  * order: children copied into the target repository (when they live
  * elsewhere), extra tags, the target tag; then cleanup.
  */
-void assemble(const struct reg_api *api, const struct rule *r, const char *repo,
-    const char *version, int dry_run, struct asm_result *out);
+void assemble(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out);
 void asm_result_clear(struct asm_result *res);
 
 #endif

@@ -6,6 +6,7 @@
  * them while workers run.
  */
 #include "server/service/service.h"
+#include "config/plan.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -176,6 +177,7 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	const struct cfg_registry *reg = cfg_registry_by_host(c, g->host);
 	const struct rule *r = find_rule(c, g);
 	struct reg_api api;
+	struct plan plan;
 
 	if (reg == NULL || r == NULL) {
 		memset(out, 0, sizeof(*out));
@@ -190,7 +192,9 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	api.configs = s->configs;
 	if (sn->harbors != NULL)
 		reg_api_set_harbor(&api, sn->harbors[reg - c->registries]);
-	assemble(&api, r, g->repo, g->version, dry_run, out);
+	rule_plan(r, g->repo, g->version, &plan);
+	assemble(&api, &plan, dry_run, out);
+	plan_clear(&plan);
 }
 
 /* How a run ended, for the log line: retry_ms < 0 means no retry follows. */

@@ -10,7 +10,9 @@
 
 #include <stdlib.h>
 
+#include "config/plan.h"
 #include "registry/assemble/api.h"
+#include "registry/assemble/assemble.h"
 #include "registry/oci/manifest.h"
 
 struct obj {
@@ -235,6 +237,18 @@ fake_free(struct fake *f)
 	for (i = 0; i < f->n; i++)
 		free(f->objs[i].body);
 	f->n = 0;
+}
+
+/* The service's path: the rule's plan for (repo, version), then the assembly. */
+static void
+assemble_rule(const struct reg_api *api, const struct rule *r, const char *repo, const char *version,
+    int dry_run, struct asm_result *out)
+{
+	struct plan p;
+
+	rule_plan(r, repo, version, &p);
+	assemble(api, &p, dry_run, out);
+	plan_clear(&p);
 }
 
 #endif

@@ -174,7 +174,7 @@ test_assemble_flow(void)
 
 	/* only amd64 present: waiting, nothing pushed */
 	push_image(&f, repo, "3.8.5-amd64", "amd64", NULL, 0, d1);
-	assemble(&api, &R, repo, "3.8.5", 0, &res);
+	assemble_rule(&api, &R, repo, "3.8.5", 0, &res);
 	CHECK(res.outcome == ASM_WAITING);
 	CHECK(strstr(res.detail, "arm64") != NULL);
 	CHECK(f.puts == 0);
@@ -182,7 +182,7 @@ test_assemble_flow(void)
 
 	/* arm64 arrives (aarch64 in config): published as a Docker list */
 	push_image(&f, repo, "3.8.5-arm64", "aarch64", "v8", 0, d2);
-	assemble(&api, &R, repo, "3.8.5", 0, &res);
+	assemble_rule(&api, &R, repo, "3.8.5", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK(f.puts == 1);
 	CHECK_STR(res.target, "library/myapp:3.8.5");
@@ -193,14 +193,14 @@ test_assemble_flow(void)
 	asm_result_clear(&res);
 
 	/* again: unchanged, no PUT */
-	assemble(&api, &R, repo, "3.8.5", 0, &res);
+	assemble_rule(&api, &R, repo, "3.8.5", 0, &res);
 	CHECK(res.outcome == ASM_UNCHANGED);
 	CHECK(f.puts == 1);
 	asm_result_clear(&res);
 
 	/* arm64 rebuilt: republished with the new child */
 	push_image(&f, repo, "3.8.5-arm64", "arm64", NULL, 0, d3);
-	assemble(&api, &R, repo, "3.8.5", 0, &res);
+	assemble_rule(&api, &R, repo, "3.8.5", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK(f.puts == 2);
 	CHECK(strstr(res.doc.body, d3) != NULL && strstr(res.doc.body, d2) == NULL);
@@ -209,7 +209,7 @@ test_assemble_flow(void)
 	/* dry run on a new version: built, not pushed */
 	push_image(&f, repo, "4.0-amd64", "amd64", NULL, 1, d1);
 	push_image(&f, repo, "4.0-arm64", "arm64", NULL, 1, d2);
-	assemble(&api, &R, repo, "4.0", 1, &res);
+	assemble_rule(&api, &R, repo, "4.0", 1, &res);
 	CHECK(res.outcome == ASM_DRY_RUN);
 	CHECK_STR(res.doc.media_type, MT_OCI_INDEX);
 	CHECK(f.puts == 2);
@@ -217,7 +217,7 @@ test_assemble_flow(void)
 
 	/* registry refuses the PUT: failed, error kept */
 	f.fail_put = AM_EDENIED;
-	assemble(&api, &R, repo, "4.0", 0, &res);
+	assemble_rule(&api, &R, repo, "4.0", 0, &res);
 	CHECK(res.outcome == ASM_FAILED);
 	CHECK(res.err == AM_EDENIED);
 	CHECK(res.retry_after_ms == -1);
@@ -226,13 +226,13 @@ test_assemble_flow(void)
 	/* 429 with Retry-After: transient, and the delay reaches the caller's backoff */
 	f.fail_put = AM_ETRANSIENT;
 	f.put_retry_after_ms = 3000;
-	assemble(&api, &R, repo, "4.0", 0, &res);
+	assemble_rule(&api, &R, repo, "4.0", 0, &res);
 	CHECK(res.outcome == ASM_FAILED);
 	CHECK(res.err == AM_ETRANSIENT);
 	CHECK(res.retry_after_ms == 3000);
 	asm_result_clear(&res);
 	f.fail_put = AM_OK;
-	assemble(&api, &R, repo, "4.0", 0, &res);
+	assemble_rule(&api, &R, repo, "4.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK(res.retry_after_ms == -1);
 	asm_result_clear(&res);
@@ -253,7 +253,7 @@ test_assemble_refusals(void)
 	/* tag says arm64, config says amd64: refused, nothing pushed */
 	push_image(&f, repo, "1.0-amd64", "amd64", NULL, 0, d1);
 	push_image(&f, repo, "1.0-arm64", "amd64", NULL, 0, d2);
-	assemble(&api, &R, repo, "1.0", 0, &res);
+	assemble_rule(&api, &R, repo, "1.0", 0, &res);
 	CHECK(res.outcome == ASM_REFUSED);
 	CHECK(strstr(res.detail, "linux/amd64") != NULL);
 	CHECK(f.puts == 0);
@@ -261,7 +261,7 @@ test_assemble_refusals(void)
 
 	/* buildx index as the arm64 source: its image child is used */
 	push_buildx(&f, repo, "1.0-arm64", "arm64", d2);
-	assemble(&api, &R, repo, "1.0", 0, &res);
+	assemble_rule(&api, &R, repo, "1.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK_STR(res.doc.media_type, MT_OCI_INDEX);   /* one child is OCI */
 	CHECK(strstr(res.doc.body, d2) != NULL);
@@ -271,7 +271,7 @@ test_assemble_refusals(void)
 	/* buildx index without the expected platform: refused */
 	push_buildx(&f, repo, "2.0-arm64", "amd64", d2);
 	push_image(&f, repo, "2.0-amd64", "amd64", NULL, 0, d1);
-	assemble(&api, &R, repo, "2.0", 0, &res);
+	assemble_rule(&api, &R, repo, "2.0", 0, &res);
 	CHECK(res.outcome == ASM_REFUSED);
 	asm_result_clear(&res);
 
@@ -279,7 +279,7 @@ test_assemble_refusals(void)
 	setup_rule(2);
 	push_image(&f, repo, "3.0-amd64", "amd64", NULL, 1, d1);
 	push_image(&f, repo, "3.0-arm64", "arm64", NULL, 0, d2);
-	assemble(&api, &R, repo, "3.0", 0, &res);
+	assemble_rule(&api, &R, repo, "3.0", 0, &res);
 	CHECK(res.outcome == ASM_REFUSED);
 	asm_result_clear(&res);
 	fake_free(&f);
@@ -299,16 +299,16 @@ test_config_cache(void)
 	fake_api(&f, &api);
 	api.configs = cache_new(sizeof(struct image_info), 16);
 	push_image(&f, repo, "1.0-amd64", "amd64", NULL, 0, d1);
-	assemble(&api, &R, repo, "1.0", 0, &res);          /* waiting: reads amd64's config */
+	assemble_rule(&api, &R, repo, "1.0", 0, &res);          /* waiting: reads amd64's config */
 	CHECK(res.outcome == ASM_WAITING && f.blob_gets == 1);
 	asm_result_clear(&res);
 	push_image(&f, repo, "1.0-arm64", "arm64", NULL, 0, d2);
-	assemble(&api, &R, repo, "1.0", 0, &res);          /* only arm64's config is new */
+	assemble_rule(&api, &R, repo, "1.0", 0, &res);          /* only arm64's config is new */
 	CHECK(res.outcome == ASM_PUBLISHED && f.blob_gets == 2);
 	CHECK(f.gets == 4 && f.heads == 1 && f.puts == 1);   /* this run: 2 GET, 1 blob, HEAD, PUT */
 	asm_result_clear(&res);
 	f.gets = f.heads = f.puts = f.blob_gets = 0;
-	assemble(&api, &R, repo, "1.0", 0, &res);          /* re-delivery: 2 GET + HEAD */
+	assemble_rule(&api, &R, repo, "1.0", 0, &res);          /* re-delivery: 2 GET + HEAD */
 	CHECK(res.outcome == ASM_UNCHANGED);
 	CHECK(f.gets == 2 && f.heads == 1 && f.puts == 0 && f.blob_gets == 0);
 	asm_result_clear(&res);
@@ -316,7 +316,7 @@ test_config_cache(void)
 	 * because the platform comes from that same (immutable) config. */
 	push_image(&f, repo, "2.0-amd64", "amd64", NULL, 0, d1);
 	push_image(&f, repo, "2.0-arm64", "amd64", NULL, 0, d2);
-	assemble(&api, &R, repo, "2.0", 0, &res);
+	assemble_rule(&api, &R, repo, "2.0", 0, &res);
 	CHECK(res.outcome == ASM_REFUSED);
 	asm_result_clear(&res);
 	cache_free(api.configs);

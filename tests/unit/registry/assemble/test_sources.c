@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "config/config.h"
+#include "config/plan.h"
 #include "config/rule.h"
 #include "registry/assemble/assemble.h"
 #include "registry/harbor/tags.h"
@@ -442,7 +443,7 @@ test_assemble_other_repository(void)
 	push_image(&f, "library/gdal-amd64", "3.8.5", &amd, d1);
 	push_buildx(&f, "library/gdal-arm64", "3.8.5", &arm, d2, a2);
 
-	assemble(&api, &r, "library/gdal", "3.8.5", 0, &res);
+	assemble_rule(&api, &r, "library/gdal", "3.8.5", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK_STR(res.target, "library/gdal:3.8.5");
 	/* both images and the attestation now exist in the target repository, by digest */
@@ -466,7 +467,7 @@ test_assemble_other_repository(void)
 	/* Again: unchanged, nothing copied or mounted again. */
 	puts = f.puts;
 	f.mounts = 0;
-	assemble(&api, &r, "library/gdal", "3.8.5", 0, &res);
+	assemble_rule(&api, &r, "library/gdal", "3.8.5", 0, &res);
 	CHECK(res.outcome == ASM_UNCHANGED);
 	CHECK(f.puts == puts && f.mounts == 0);
 	asm_result_clear(&res);
@@ -477,7 +478,7 @@ test_assemble_other_repository(void)
 	push_image(&f, "library/gdal-arm64", "4.0", &(struct img){ "arm64", NULL, NULL, NULL, NULL, NULL, NULL,
 	    "d", 0 }, d2);
 	f.refuse_mounts = 1;
-	assemble(&api, &r, "library/gdal", "4.0", 0, &res);
+	assemble_rule(&api, &r, "library/gdal", "4.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK(res.blobs_uploaded == 4 && res.blobs_mounted == 0 && f.copies == 4);
 	CHECK_STR(res.doc.media_type, MT_DOCKER_LIST);   /* both Docker, no attestation */
@@ -488,7 +489,7 @@ test_assemble_other_repository(void)
 	push_image(&f, "library/gdal-arm64", "5.0", &(struct img){ "arm64", NULL, NULL, NULL, NULL, NULL, NULL,
 	    "e", 0 }, d2);
 	api.blob_mount = NULL;
-	assemble(&api, &r, "library/gdal", "5.0", 0, &res);
+	assemble_rule(&api, &r, "library/gdal", "5.0", 0, &res);
 	CHECK(res.outcome == ASM_FAILED);
 	CHECK(find(&f, "library/gdal", "5.0") == NULL);
 	asm_result_clear(&res);
@@ -516,7 +517,7 @@ test_assemble_attestations(void)
 	    "1", 0 }, d1, a1);
 	push_buildx(&f, "library/x", "1.0-arm64", &(struct img){ "arm64", NULL, NULL, NULL, NULL, NULL, NULL,
 	    "2", 0 }, d2, a2);
-	assemble(&api, &r, "library/x", "1.0", 0, &res);
+	assemble_rule(&api, &r, "library/x", "1.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK_STR(res.doc.media_type, MT_OCI_INDEX);
 	idx = doc_json(&res);
@@ -534,7 +535,7 @@ test_assemble_attestations(void)
 
 	/* keep_attestations = false: the Docker images make a Docker list, no annotations anywhere. */
 	r.keep_attestations = 0;
-	assemble(&api, &r, "library/x", "1.0", 1, &res);
+	assemble_rule(&api, &r, "library/x", "1.0", 1, &res);
 	CHECK(res.outcome == ASM_DRY_RUN);
 	CHECK_STR(res.doc.media_type, MT_DOCKER_LIST);
 	CHECK(strstr(res.doc.body, "annotations") == NULL);
@@ -543,7 +544,7 @@ test_assemble_attestations(void)
 	/* format docker with attestations kept: they are left out of the list. */
 	r.keep_attestations = 1;
 	r.format = INDEX_DOCKER;
-	assemble(&api, &r, "library/x", "1.0", 1, &res);
+	assemble_rule(&api, &r, "library/x", "1.0", 1, &res);
 	CHECK(res.outcome == ASM_DRY_RUN);
 	CHECK_STR(res.doc.media_type, MT_DOCKER_LIST);
 	CHECK(strstr(res.doc.body, a1) == NULL && strstr(res.doc.body, "annotations") == NULL);
@@ -584,7 +585,7 @@ test_assemble_extra_tags_and_annotations(void)
 	    "2026-01-02T11:00:00+02:00", "https://git.example/y", NULL, "1", 0 }, d1);
 	push_image(&f, "library/y", "3.8.5-arm64", &(struct img){ "arm64", NULL, NULL, NULL,
 	    "2026-01-02T10:00:00.5Z", NULL, "https://git.example/y", "2", 0 }, d2);
-	assemble(&api, &r, "library/y", "3.8.5", 0, &res);
+	assemble_rule(&api, &r, "library/y", "3.8.5", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK_STR(res.doc.media_type, MT_OCI_INDEX);   /* annotations: never a Docker list */
 	idx = doc_json(&res);
@@ -607,7 +608,7 @@ test_assemble_extra_tags_and_annotations(void)
 
 	/* Same children again: same bytes (created comes from the children), nothing pushed. */
 	puts = f.puts;
-	assemble(&api, &r, "library/y", "3.8.5", 0, &res);
+	assemble_rule(&api, &r, "library/y", "3.8.5", 0, &res);
 	CHECK(res.outcome == ASM_UNCHANGED);
 	CHECK_STR(res.digest, first);
 	CHECK(f.puts == puts);
@@ -617,7 +618,7 @@ test_assemble_extra_tags_and_annotations(void)
 	drop(&f, "library/y", "3.8");
 	push_image(&f, "library/y", "latest", &(struct img){ "amd64", NULL, NULL, NULL, NULL, NULL, NULL,
 	    "other", 0 }, d1);
-	assemble(&api, &r, "library/y", "3.8.5", 0, &res);
+	assemble_rule(&api, &r, "library/y", "3.8.5", 0, &res);
 	CHECK(res.outcome == ASM_UNCHANGED);
 	CHECK(f.puts == puts + 1 && find(&f, "library/y", "3.8") != NULL);
 	CHECK(strcmp(f.put_refs[f.puts - 1], "library/y:3.8") == 0);
@@ -628,13 +629,13 @@ test_assemble_extra_tags_and_annotations(void)
 	    NULL, "3", 0 }, d1);
 	push_image(&f, "library/y", "3.8.6-arm64", &(struct img){ "arm64", NULL, NULL, NULL, NULL, "https://b",
 	    NULL, "4", 0 }, d2);
-	assemble(&api, &r, "library/y", "3.8.6", 1, &res);
+	assemble_rule(&api, &r, "library/y", "3.8.6", 1, &res);
 	CHECK(res.outcome == ASM_DRY_RUN);
 	CHECK(strstr(res.doc.body, ANN_SOURCE) == NULL && strstr(res.doc.body, ANN_CREATED) == NULL);
 	asm_result_clear(&res);
 
 	/* A version outside version_regex is refused (the CLI can ask for any). */
-	assemble(&api, &r, "library/y", "3.8", 0, &res);
+	assemble_rule(&api, &r, "library/y", "3.8", 0, &res);
 	CHECK(res.outcome == ASM_REFUSED);
 	CHECK(strstr(res.detail, "version_regex") != NULL);
 	asm_result_clear(&res);
@@ -660,7 +661,7 @@ test_assemble_optional_and_cleanup(void)
 	fake_api(&f, &api);
 	push_image(&f, "library/z", "1.0-amd64", &(struct img){ "amd64", NULL, NULL, NULL, NULL, NULL, NULL,
 	    "1", 0 }, d1);
-	assemble(&api, &r, "library/z", "1.0", 0, &res);
+	assemble_rule(&api, &r, "library/z", "1.0", 0, &res);
 	CHECK(res.outcome == ASM_WAITING);
 	CHECK_STR(res.detail, "missing arm64");   /* optional ones are never waited for */
 	CHECK(f.deletes == 0);
@@ -668,7 +669,7 @@ test_assemble_optional_and_cleanup(void)
 
 	push_image(&f, "library/z", "1.0-arm64", &(struct img){ "arm64", NULL, NULL, NULL, NULL, NULL, NULL,
 	    "2", 0 }, d2);
-	assemble(&api, &r, "library/z", "1.0", 0, &res);
+	assemble_rule(&api, &r, "library/z", "1.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK(strstr(res.detail, "without optional s390x") != NULL);
 	/* cleanup: both per-arch tags removed by digest, after the publish */
@@ -681,7 +682,7 @@ test_assemble_optional_and_cleanup(void)
 	asm_result_clear(&res);
 
 	/* The same webhook again: sources are gone, the published index vouches for them. */
-	assemble(&api, &r, "library/z", "1.0", 0, &res);
+	assemble_rule(&api, &r, "library/z", "1.0", 0, &res);
 	CHECK(res.outcome == ASM_UNCHANGED);
 	CHECK_STR(res.digest, first);
 	CHECK(f.deletes == 2);
@@ -690,7 +691,7 @@ test_assemble_optional_and_cleanup(void)
 	/* The optional architecture arrives later: republished with all three, its tag removed. */
 	push_image(&f, "library/z", "1.0-s390x", &(struct img){ "s390x", NULL, NULL, NULL, NULL, NULL, NULL,
 	    "3", 0 }, d3);
-	assemble(&api, &r, "library/z", "1.0", 0, &res);
+	assemble_rule(&api, &r, "library/z", "1.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	idx = doc_json(&res);
 	CHECK(json_array_size(json_object_get(idx, "manifests")) == 3);
@@ -704,7 +705,7 @@ test_assemble_optional_and_cleanup(void)
 	/* A rebuilt arm64 pushed after cleanup replaces the published child. */
 	push_image(&f, "library/z", "1.0-arm64", &(struct img){ "arm64", NULL, NULL, NULL, NULL, NULL, NULL,
 	    "rebuilt", 0 }, d2);
-	assemble(&api, &r, "library/z", "1.0", 0, &res);
+	assemble_rule(&api, &r, "library/z", "1.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK(strstr(res.doc.body, d2) != NULL);
 	asm_result_clear(&res);
@@ -715,7 +716,7 @@ test_assemble_optional_and_cleanup(void)
 	    "5", 0 }, d1);
 	push_image(&f, "library/z", "2.0-arm64", &(struct img){ "arm64", NULL, NULL, NULL, NULL, NULL, NULL,
 	    "6", 0 }, d2);
-	assemble(&api, &r, "library/z", "2.0", 0, &res);
+	assemble_rule(&api, &r, "library/z", "2.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED && res.cleanup_failed);
 	CHECK(strstr(res.detail, "no Harbor API") != NULL);
 	asm_result_clear(&res);
@@ -723,7 +724,7 @@ test_assemble_optional_and_cleanup(void)
 	/* Without cleanup a vanished source tag means waiting, as before. */
 	r.cleanup = 0;
 	drop(&f, "library/z", "2.0-arm64");
-	assemble(&api, &r, "library/z", "2.0", 0, &res);
+	assemble_rule(&api, &r, "library/z", "2.0", 0, &res);
 	CHECK(res.outcome == ASM_WAITING);
 	asm_result_clear(&res);
 	fake_free(&f);
@@ -750,7 +751,7 @@ test_assemble_platforms(void)
 	    "1", 0 }, d1);
 	push_image(&f, "library/w", "1-win", &(struct img){ "amd64", NULL, "windows", "10.0.17763.5122",
 	    NULL, NULL, NULL, "2", 0 }, d2);
-	assemble(&api, &r, "library/w", "1", 0, &res);
+	assemble_rule(&api, &r, "library/w", "1", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	idx = doc_json(&res);
 	p = json_object_get(json_array_get(json_object_get(idx, "manifests"), 1), "platform");
@@ -767,7 +768,7 @@ test_assemble_platforms(void)
 	    "3", 0 }, d1);
 	push_image(&f, "library/w", "2-amd64v3", &(struct img){ "amd64", "v3", NULL, NULL, NULL, NULL, NULL,
 	    "4", 0 }, d2);
-	assemble(&api, &r, "library/w", "2", 0, &res);
+	assemble_rule(&api, &r, "library/w", "2", 0, &res);
 	CHECK(res.outcome == ASM_REFUSED);
 	CHECK(strstr(res.detail, "same platform linux/amd64/v3") != NULL);
 	asm_result_clear(&res);
@@ -778,7 +779,7 @@ test_assemble_platforms(void)
 	    NULL, "5", 0 }, d1);
 	push_image(&f, "library/w", "1.0-amd64-arm64", &(struct img){ "arm64", NULL, NULL, NULL, NULL, NULL,
 	    NULL, "6", 0 }, d2);
-	assemble(&api, &r, "library/w", "1.0-amd64", 0, &res);
+	assemble_rule(&api, &r, "library/w", "1.0-amd64", 0, &res);
 	CHECK(res.outcome == ASM_REFUSED);
 	CHECK(strstr(res.detail, "per-architecture tag") != NULL);
 	CHECK(f.puts == 1);
@@ -972,9 +973,64 @@ test_config_keys(void)
 }
 
 TEST_MAIN("sources")
+/* The plan: every template expanded once, refusals decided from the rule alone. */
+static void
+test_plan(void)
+{
+	struct rule r;
+	struct plan p;
+	char err[512];
+	const char *two[] = { "amd64", "?arm64", NULL };
+
+	memset(&r, 0, sizeof(r));
+	CHECK(mkrule(&r, "{repo}-{arch}:{version}", "{repo}:{version}", two, err, sizeof(err)) == AM_OK);
+	(void)am_fmt(r.version_regex, sizeof(r.version_regex), "^([0-9]+)\\.([0-9]+)\\.([0-9]+)$");
+	(void)am_fmt(r.extra_tags[0], sizeof(r.extra_tags[0]), "latest");
+	(void)am_fmt(r.extra_tags[1], sizeof(r.extra_tags[1]), "{1}.{2}");
+	(void)am_fmt(r.extra_tags[2], sizeof(r.extra_tags[2]), "{version}");
+	r.n_extra_tags = 3;
+	(void)am_fmt(r.copy_tag_text, sizeof(r.copy_tag_text), "{version}-{arch}");
+	(void)am_fmt(r.annotations[0].key, sizeof(r.annotations[0].key), "org.example.v");
+	(void)am_fmt(r.annotations[0].value, sizeof(r.annotations[0].value), "v{version}/{version}");
+	r.n_annotations = 1;
+	r.cleanup = 1;
+	CHECK(rule_finish(&r, err, sizeof(err)) == AM_OK);
+
+	rule_plan(&r, "library/app", "3.8.5", &p);
+	CHECK_STR(p.refusal, "");
+	CHECK_STR(p.target_tag, "3.8.5");
+	CHECK(p.n_archs == 2 && p.cleanup && !p.archs[0].optional && p.archs[1].optional);
+	CHECK_STR(p.archs[0].src_repo, "library/app-amd64");
+	CHECK_STR(p.archs[1].src_tag, "3.8.5");
+	CHECK_STR(p.archs[1].copy_tag, "3.8.5-arm64");
+	CHECK(p.n_extra == 3);
+	CHECK_STR(p.extra[0].tag, "latest");
+	CHECK_STR(p.extra[1].tag, "3.8");
+	CHECK_STR(p.extra[2].tag, "");          /* the target itself: skipped without a note */
+	CHECK_STR(p.extra[2].note, "");
+	CHECK(p.n_annotations == 1);
+	CHECK_STR(p.annotations[0].value, "v3.8.5/3.8.5");
+	plan_clear(&p);
+
+	rule_plan(&r, "library/app", "3.8", &p);
+	CHECK_STR(p.refusal, "version 3.8 does not match version_regex");
+	CHECK_STR(p.target_tag, "");
+	plan_clear(&p);
+
+	/* A target shaped like a per-architecture tag of the same rule is refused. */
+	rule_clear(&r);
+	CHECK(mkrule(&r, "{repo}:{version}-{arch}", "{repo}:{version}", two, err, sizeof(err)) == AM_OK);
+	CHECK(rule_finish(&r, err, sizeof(err)) == AM_OK);
+	rule_plan(&r, "library/app", "1.0-amd64", &p);
+	CHECK(strstr(p.refusal, "target library/app:1.0-amd64 has the form of a per-architecture tag") != NULL);
+	plan_clear(&p);
+	rule_clear(&r);
+}
+
 static void
 run_tests(void)
 {
+	test_plan();
 	test_repo_templates();
 	test_tag_shapes_and_regex();
 	test_ambiguity();

@@ -1,0 +1,61 @@
+/*
+ * What one assembly run reads and writes, fixed once the rule, the
+ * repository and the version are known: the per-architecture sources, the
+ * target tag, extra and copy tags, annotations and publishing options. The
+ * configuration layer computes it (config/rule.c: rule_plan); the assembly
+ * only consumes it, so registry/ never needs to know what a rule is.
+ */
+#ifndef AM_PLAN_H
+#define AM_PLAN_H
+
+#include <stddef.h>
+#include "registry/oci/index.h"
+#include "registry/oci/names.h"
+#include "registry/oci/platform.h"
+
+#define PLAN_MAX_EXTRA_TAGS 16
+#define PLAN_MAX_ANNOTATIONS 16
+
+/* One architecture: where its image is and what it must be. */
+struct plan_arch {
+	char name[32];                   /* the token, for messages */
+	struct platform platform;        /* what the image config must say */
+	int optional;                    /* published without it when absent */
+	char src_repo[NAME_MAX_REPO];
+	char src_tag[NAME_MAX_TAG];
+	char copy_tag[NAME_MAX_TAG];     /* tag of the child copied into the target repository; "" none */
+};
+
+/* An extra tag: written when tag[0] is set, else skipped, saying why in note (may be ""). */
+struct plan_tag {
+	char tag[NAME_MAX_TAG];
+	char note[192];
+};
+
+struct plan_annotation {
+	char key[128];
+	char value[512];                 /* {version} already expanded */
+};
+
+struct plan {
+	char repo[NAME_MAX_REPO];        /* the target repository */
+	char version[NAME_MAX_TAG];
+	char target_tag[NAME_MAX_TAG];
+	char refusal[512];               /* set: nothing can be published for this group, why */
+	struct plan_arch *archs;         /* owned; required first, then optional */
+	size_t n_archs;
+	struct plan_tag extra[PLAN_MAX_EXTRA_TAGS];
+	size_t n_extra;
+	struct plan_annotation annotations[PLAN_MAX_ANNOTATIONS];
+	size_t n_annotations;
+	enum index_format format;
+	int keep_attestations;           /* buildx attestations stay beside their images */
+	int created_annotation;          /* org.opencontainers.image.created from the newest child */
+	int inherit_annotations;         /* source/revision from the children when they agree */
+	int cleanup;                     /* remove per-architecture tags after publishing */
+};
+
+/* Free what a plan owns (accepts a zeroed plan). */
+void plan_clear(struct plan *p);
+
+#endif
