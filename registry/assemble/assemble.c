@@ -617,6 +617,30 @@ cleanup(struct asm_ctx *c)
 
 /* ---- the job ---- */
 
+/* What was found, for the status page: kept whatever the outcome. */
+static void
+note_present(const struct asm_ctx *c)
+{
+	struct asm_result *out = c->out;
+	size_t i;
+
+	out->n_present = 0;
+	for (i = 0; i < c->r->n_archs && out->n_present < ASM_MAX_PRESENT; i++) {
+		const struct kid *k = &c->kids[i];
+		struct asm_present *p = &out->present[out->n_present];
+		if (!k->present)
+			continue;
+		(void)am_fmt(p->arch, sizeof(p->arch), "%s", c->r->archs[i].name);
+		(void)am_fmt(p->source, sizeof(p->source), "%s%s%s", k->from_target ? "" : k->src_repo,
+		    k->from_target ? "" : ":", k->from_target ? "" : k->src_tag);
+		(void)am_fmt(p->digest, sizeof(p->digest), "%s", k->image.digest);
+		p->platform[0] = '\0';
+		if (k->image.has_platform)
+			platform_format(&k->image.platform, p->platform, sizeof(p->platform));
+		out->n_present++;
+	}
+}
+
 /* Resolve every architecture; fills missing (required) and absent (optional) name lists. */
 static enum am_err
 resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t alen,
@@ -771,6 +795,7 @@ assemble_from(const struct reg_api *api, const struct rule *r, const char *repo,
 	out->outcome = ASM_PUBLISHED;
 	cleanup(&c);
 done:
+	note_present(&c);
 	reg_reply_clear(&head);
 	manifest_free(&c.pub);
 	for (i = 0; i < r->n_archs; i++)
