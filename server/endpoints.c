@@ -105,8 +105,11 @@ preflight(struct endpoints *e, struct mg_connection *conn, const char *path, int
 		return reply_error(conn, 405, "Allow: GET\r\n", "only GET is accepted");
 	if (protected_ && e->secret != NULL) {
 		auth = mg_get_header(conn, "Authorization");
+		/* A "Basic ..." secret gets a Basic challenge: browsers then ask for it (/ui). */
 		if (auth == NULL || !am_secure_equal(auth, strlen(auth), e->secret, strlen(e->secret)))
-			return reply_error(conn, 401, "WWW-Authenticate: Bearer realm=\"archmerge\"\r\n",
+			return reply_error(conn, 401, strncmp(e->secret, "Basic ", 6) == 0 ?
+			    "WWW-Authenticate: Basic realm=\"archmerge\", charset=\"UTF-8\"\r\n" :
+			    "WWW-Authenticate: Bearer realm=\"archmerge\"\r\n",
 			    "missing or wrong Authorization header");
 	}
 	return 0;
