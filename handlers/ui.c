@@ -169,7 +169,8 @@ arch_list(struct page *p, const char *label, const json_t *a)
 	raw(p, "</b><ul class=\"archs\">\n");
 	for (i = 0; i < json_array_size(a) && i < MAX_ITEMS; i++) {
 		const json_t *c = json_array_get(a, i);
-		raw(p, "<li><span class=\"arch\">");
+		raw(p, json_is_true(json_object_get(c, "rejected")) ?
+		    "<li class=\"rej\"><b>rejected</b> <span class=\"arch\">" : "<li><span class=\"arch\">");
 		esc(p, str(c, "arch"));
 		raw(p, "</span> <span class=\"plat\">");
 		esc(p, str(c, "platform")[0] ? str(c, "platform") : "platform unknown");
@@ -328,7 +329,7 @@ failures_section(struct page *p, const json_t *a)
 		field(p, "time", str(o, "time"));
 		field(p, "group", str(o, "group"));
 		field(p, "rule", str(o, "rule"));
-		arch_list(p, "read before", json_object_get(o, "present"));
+		arch_list(p, "read", json_object_get(o, "present"));
 		raw(p, "</div>\n");
 	}
 	raw(p, "</section>\n");
@@ -407,7 +408,7 @@ static const char STYLE[] =
     "ul.archs{margin:.1em 0 .1em 1.2em;padding:0}.arch{font-weight:600}\n"
     ".plat{color:#2d5b9a}.src{color:#55606e}\n"
     ".miss{background:#fff1c9;border:1px solid #d99a00;border-radius:3px;padding:0 .3em}\n"
-    ".reason{white-space:pre-wrap;color:#8e1b1b}\n"
+    ".reason{white-space:pre-wrap;color:#8e1b1b}li.rej,li.rej b{color:#8e1b1b}\n"
     ".ok{color:#2f8f46}.bad{color:#c62828;font-weight:600}.none{color:#55606e}\n"
     "#filter{width:100%;max-width:28em;padding:.3em;font:inherit;box-sizing:border-box}\n"
     ".hidden{display:none}.cut{background:#ffe0e0;padding:.5em}\n"

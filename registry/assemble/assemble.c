@@ -628,12 +628,14 @@ note_present(const struct asm_ctx *c)
 	for (i = 0; i < c->r->n_archs && out->n_present < ASM_MAX_PRESENT; i++) {
 		const struct kid *k = &c->kids[i];
 		struct asm_present *p = &out->present[out->n_present];
-		if (!k->present)
-			continue;
+		if (!k->present && k->tag_digest[0] == '\0')
+			continue;   /* not found or not read */
+		p->rejected = !k->present;
 		(void)am_fmt(p->arch, sizeof(p->arch), "%s", c->r->archs[i].name);
 		(void)am_fmt(p->source, sizeof(p->source), "%s%s%s", k->from_target ? "" : k->src_repo,
 		    k->from_target ? "" : ":", k->from_target ? "" : k->src_tag);
-		(void)am_fmt(p->digest, sizeof(p->digest), "%s", k->image.digest);
+		(void)am_fmt(p->digest, sizeof(p->digest), "%s", k->image.digest[0] ? k->image.digest :
+		    k->tag_digest);
 		p->platform[0] = '\0';
 		if (k->image.has_platform)
 			platform_format(&k->image.platform, p->platform, sizeof(p->platform));

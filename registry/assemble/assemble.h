@@ -26,7 +26,8 @@ struct asm_present {
 	char arch[32];              /* the rule's architecture name */
 	char source[NAME_MAX_REPO + NAME_MAX_TAG + 2];  /* repo:tag read; "" when taken from the target */
 	char digest[80];            /* image manifest */
-	char platform[96];          /* read from the image config, "os/arch[/variant]" */
+	char platform[96];          /* read from the image config, "os/arch[/variant]"; "" unknown */
+	int rejected;               /* read but refused: the tag that caused a refusal */
 };
 
 struct asm_result {
@@ -44,7 +45,8 @@ struct asm_result {
 	unsigned tags_pushed;       /* extra tags and copy tags written */
 	unsigned tags_removed;      /* per-architecture tags removed by cleanup */
 	int cleanup_failed;         /* cleanup left tags behind (detail says why) */
-	/* Architectures resolved before the run ended (first ASM_MAX_PRESENT), rule order. */
+	/* Architectures resolved before the run ended (first ASM_MAX_PRESENT), rule order,
+	   and the one whose content was refused (rejected set). */
 	struct asm_present present[ASM_MAX_PRESENT];
 	size_t n_present;
 };

@@ -119,10 +119,14 @@ present_json(const struct asm_result *r)
 	json_t *a = json_array();
 	size_t i;
 
-	for (i = 0; i < r->n_present && i < ASM_MAX_PRESENT; i++)
-		json_array_append_new(a, json_pack("{s:o, s:o, s:o, s:o}",
+	for (i = 0; i < r->n_present && i < ASM_MAX_PRESENT; i++) {
+		json_t *o = json_pack("{s:o, s:o, s:o, s:o}",
 		    "arch", text(r->present[i].arch), "source", text(r->present[i].source),
-		    "digest", text(r->present[i].digest), "platform", text(r->present[i].platform)));
+		    "digest", text(r->present[i].digest), "platform", text(r->present[i].platform));
+		if (r->present[i].rejected)
+			json_object_set_new(o, "rejected", json_true());
+		json_array_append_new(a, o);
+	}
 	return a;
 }
 

@@ -71,7 +71,7 @@ class Browser:
         return p.stdout
 
     def screenshot(self, url, path):
-        p = self.run(f"--screenshot={path}", "--window-size=760,1020", "--hide-scrollbars", url)
+        p = self.run(f"--screenshot={path}", "--window-size=740,1050", "--hide-scrollbars", url)
         assert p.returncode == 0 and os.path.getsize(path) > 1000, p.stderr[-2000:]
 
 
@@ -150,6 +150,7 @@ def test_ui_in_chromium_waiting_published_refused(env, admin_client, archmerge, 
     assert len(f) == 1, fails
     assert f"refused {bad_repo}:5.0-arm64: image config says linux/amd64 but the tag says arm64" in f[0], f[0]
     assert f"amd64 linux/amd64 {b_amd.digest}" in f[0]      # what was read before the refusal
+    assert f"rejected arm64 linux/amd64 {b_liar.digest} from {bad_repo}:5.0-arm64" in f[0], f[0]
 
     assert re.search(r'id="queue-depth">0<', dom) and 'href="/status"' in dom
     assert "http-equiv=\"refresh\"" in dom

@@ -28,9 +28,9 @@ doc(const char *tag)
 	    "time", "2026-01-01T00:02:00Z", "target", "library/pub:1.0", "digest", "sha256:ddd",
 	    "children", child, "tags_pushed", 2, "webhook_to_publish_ms", 1500,
 	    "signature", "sha256:sig"));
-	json_object_set_new(st, "failures", json_pack("[{s:s, s:s, s:s, s:s, s:[]}]",
+	json_object_set_new(st, "failures", json_pack("[{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:b}]}]",
 	    "time", "2026-01-01T00:03:00Z", "target", "library/bad:1.0", "outcome", "refused",
-	    "error", EVIL, "present"));
+	    "error", EVIL, "present", "arch", "arm64", "digest", "sha256:liar", "rejected", 1));
 	json_object_set_new(st, "registries", json_pack("[{s:s, s:b, s:b, s:s}]",
 	    "host", "harbor<i>", "reachable", 1, "credentials", 0, "last_error", "401 <html>denied</html>"));
 	json_decref(child);
@@ -74,6 +74,7 @@ test_hostile_values_escaped(void)
 	CHECK(strstr(page, "<span class=\"miss\">arm64</span>") != NULL);
 	CHECK(strstr(page, "linux/amd64") != NULL && strstr(page, "library/pub:1.0") != NULL);
 	CHECK(strstr(page, "1.5 s") != NULL && strstr(page, "sha256:sig") != NULL);
+	CHECK(strstr(page, "<b>rejected</b> <span class=\"arch\">arm64</span>") != NULL);
 	CHECK(strstr(page, "reachable yes") && strstr(page, "credentials accepted no"));
 	CHECK(strstr(page, "http-equiv=\"refresh\"") != NULL && strstr(page, "href=\"/status\"") != NULL);
 	CHECK(strstr(page, "http://") == NULL && strstr(page, "https://") == NULL);   /* nothing external */
