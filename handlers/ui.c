@@ -414,14 +414,18 @@ static const char STYLE[] =
     ".hidden{display:none}.cut{background:#ffe0e0;padding:.5em}\n"
     "</style>\n";
 
-/* The filter survives the refresh in sessionStorage; no external resources. */
+/*
+ * The filter survives the refresh in sessionStorage; "#q=text" in the address
+ * sets it (a link to a filtered page). Values go in through .value only.
+ */
 static const char SCRIPT[] =
     "<script>\n"
     "(function(){var f=document.getElementById('filter');if(!f)return;\n"
     "function apply(){var q=f.value.toLowerCase();"
     "document.querySelectorAll('.item[data-key]').forEach(function(e){"
     "e.classList.toggle('hidden',q!==''&&e.getAttribute('data-key').toLowerCase().indexOf(q)<0);});}\n"
-    "try{f.value=sessionStorage.getItem('archmerge-filter')||'';}catch(e){}\n"
+    "var m=/^#q=(.*)$/.exec(location.hash);\n"
+    "try{f.value=m?decodeURIComponent(m[1]):(sessionStorage.getItem('archmerge-filter')||'');}catch(e){}\n"
     "f.addEventListener('input',function(){try{sessionStorage.setItem('archmerge-filter',f.value);}"
     "catch(e){}apply();});apply();})();\n"
     "</script>\n";

@@ -155,6 +155,12 @@ def test_ui_in_chromium_waiting_published_refused(env, admin_client, archmerge, 
     assert re.search(r'id="queue-depth">0<', dom) and 'href="/status"' in dom
     assert "http-equiv=\"refresh\"" in dom
 
+    # The filter box (set through the address): only the matching group stays visible.
+    dom = browser.dom(am.url + "/ui#q=UI-PUB")
+    classes = dict((key, cls) for cls, key in re.findall(r'<div class="item ([^"]*)" data-key="[^"]* ([^" ]*)"', dom))
+    assert "hidden" not in classes[pub_repo + ":5.0"], classes
+    assert "hidden" in classes[wait_repo + ":5.0"] and "hidden" in classes[bad_repo + ":5.0"], classes
+
     shot = os.path.join(artifacts_dir(tmp_path), "ui.png")
     browser.screenshot(am.url + "/ui", shot)
     with open(shot, "rb") as fh:
