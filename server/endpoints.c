@@ -14,6 +14,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "handlers/ui.h"
 #include "registry/client/access.h"
 #include "registry/client/client.h"
 #include "server/base/log.h"
@@ -104,8 +105,11 @@ preflight(struct endpoints *e, struct mg_connection *conn, const char *path, int
 		return reply_error(conn, 405, "Allow: GET\r\n", "only GET is accepted");
 	if (protected_ && e->secret != NULL) {
 		auth = mg_get_header(conn, "Authorization");
+		/* A "Basic ..." secret gets a Basic challenge: browsers then ask for it (/ui). */
 		if (auth == NULL || !am_secure_equal(auth, strlen(auth), e->secret, strlen(e->secret)))
-			return reply_error(conn, 401, "WWW-Authenticate: Bearer realm=\"archmerge\"\r\n",
+			return reply_error(conn, 401, strncmp(e->secret, "Basic ", 6) == 0 ?
+			    "WWW-Authenticate: Basic realm=\"archmerge\", charset=\"UTF-8\"\r\n" :
+			    "WWW-Authenticate: Bearer realm=\"archmerge\"\r\n",
 			    "missing or wrong Authorization header");
 	}
 	return 0;
@@ -146,18 +150,48 @@ on_metrics(struct mg_connection *conn, void *cbdata)
 	return st;
 }
 
+/* The /status document; /ui renders the same one. New reference. */
+static json_t *
+status_body(struct endpoints *e)
+{
+	json_t *body = status_json(e->status);
+
+	json_object_set_new(body, "version", json_string(ARCHMERGE_VERSION));
+	json_object_set_new(body, "queue_depth", json_integer((json_int_t)service_queue_depth(e->svc)));
+	json_object_set_new(body, "journal_pending",
+	    json_integer((json_int_t)service_journal_pending(e->svc)));
+	return body;
+}
+
 static int
 on_status(struct mg_connection *conn, void *cbdata)
 {
 	struct endpoints *e = cbdata;
 	int st = preflight(e, conn, "/status", 1);
+
+	if (st == 0)
+		st = reply_json(conn, 200, NULL, status_body(e));
+	log_request(conn, st);
+	return st;
+}
+
+static int
+on_ui(struct mg_connection *conn, void *cbdata)
+{
+	struct endpoints *e = cbdata;
+	int st = preflight(e, conn, "/ui", 1);
 	json_t *body;
+	char *page;
 
 	if (st == 0) {
-		body = status_json(e->status);
-		json_object_set_new(body, "version", json_string(ARCHMERGE_VERSION));
-		json_object_set_new(body, "queue_depth", json_integer((json_int_t)service_queue_depth(e->svc)));
-		st = reply_json(conn, 200, NULL, body);
+		body = status_body(e);
+		page = ui_render(body, NULL, NULL);
+		json_decref(body);
+		st = reply(conn, 200, "text/html; charset=utf-8",
+		    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
+		    "script-src 'unsafe-inline'; img-src 'self'\r\nX-Content-Type-Options: nosniff\r\n",
+		    page);
+		free(page);
 	}
 	log_request(conn, st);
 	return st;
@@ -338,6 +372,7 @@ endpoints_register(struct endpoints *e, struct mg_context *ctx)
 	mg_set_request_handler(ctx, "/readyz", on_readyz, e);
 	mg_set_request_handler(ctx, "/metrics", on_metrics, e);
 	mg_set_request_handler(ctx, "/status", on_status, e);
+	mg_set_request_handler(ctx, "/ui", on_ui, e);
 	(void)metrics_gauge_register("archmerge_queue_depth",
 	    "Assembly jobs queued or running.", gauge_queue_depth, e->svc);
 	(void)metrics_gauge_register("archmerge_groups_waiting",

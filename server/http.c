@@ -14,6 +14,7 @@
 #include "server/endpoints.h"
 #include "server/base/log.h"
 #include "server/observe/observe.h"
+#include "server/observe/status.h"
 
 struct http_server {
 	struct mg_context *ctx;
@@ -173,6 +174,14 @@ on_init_ssl(void *ssl_ctx, void *user_data)
 	return 1;   /* set up here: CivetWeb must not load a certificate itself */
 }
 
+/* A webhook's group: noted for the status page (webhook to publish), then queued. */
+static int
+enqueue_noted(void *svc, const struct group *g)
+{
+	status_hint(status_global(), g);
+	return service_enqueue(svc, g);
+}
+
 enum am_err
 http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
     char *err, size_t errlen)
@@ -188,7 +197,7 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	h->cfg = cfg;
 	h->env.cfg = cfg;
 	h->env.secret = service_secret(svc);
-	h->env.enqueue = service_enqueue;
+	h->env.enqueue = enqueue_noted;
 	h->env.ctx = svc;
 	if ((h->ep = endpoints_new(cfg, svc, err, errlen)) == NULL) {
 		free(h);

@@ -585,6 +585,32 @@ cleanup(struct asm_ctx *c)
 
 /* ---- the job ---- */
 
+/* What was found, for the status page: kept whatever the outcome. */
+static void
+note_present(const struct asm_ctx *c)
+{
+	struct asm_result *out = c->out;
+	size_t i;
+
+	out->n_present = 0;
+	for (i = 0; i < c->p->n_archs && out->n_present < ASM_MAX_PRESENT; i++) {
+		const struct kid *k = &c->kids[i];
+		struct asm_present *p = &out->present[out->n_present];
+		if (!k->present && k->tag_digest[0] == '\0')
+			continue;   /* not found or not read */
+		p->rejected = !k->present;
+		(void)am_fmt(p->arch, sizeof(p->arch), "%s", c->p->archs[i].name);
+		(void)am_fmt(p->source, sizeof(p->source), "%s%s%s", k->from_target ? "" : k->src_repo,
+		    k->from_target ? "" : ":", k->from_target ? "" : k->src_tag);
+		(void)am_fmt(p->digest, sizeof(p->digest), "%s", k->image.digest[0] ? k->image.digest :
+		    k->tag_digest);
+		p->platform[0] = '\0';
+		if (k->image.has_platform)
+			platform_format(&k->image.platform, p->platform, sizeof(p->platform));
+		out->n_present++;
+	}
+}
+
 /* Resolve every architecture; fills missing (required) and absent (optional) name lists. */
 static enum am_err
 resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t alen,
@@ -762,6 +788,7 @@ assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, stru
 			note(out, "without optional %s", absent);
 		publish_if_new(&c, dry_run);
 	}
+	note_present(&c);
 	manifest_free(&c.pub);
 	for (i = 0; i < p->n_archs; i++)
 		free(c.kids[i].raw);

@@ -20,6 +20,16 @@ enum asm_outcome {
 
 const char *asm_outcome_name(enum asm_outcome o);
 
+/* One architecture found present (for status pages): what was read, from where. */
+#define ASM_MAX_PRESENT 16
+struct asm_present {
+	char arch[32];              /* the rule's architecture name */
+	char source[NAME_MAX_REPO + NAME_MAX_TAG + 2];  /* repo:tag read; "" when taken from the target */
+	char digest[80];            /* image manifest */
+	char platform[96];          /* read from the image config, "os/arch[/variant]"; "" unknown */
+	int rejected;               /* read but refused: the tag that caused a refusal */
+};
+
 struct asm_result {
 	enum asm_outcome outcome;
 	enum am_err err;            /* for ASM_FAILED / ASM_REFUSED */
@@ -35,6 +45,10 @@ struct asm_result {
 	unsigned tags_pushed;       /* extra tags and copy tags written */
 	unsigned tags_removed;      /* per-architecture tags removed by cleanup */
 	int cleanup_failed;         /* cleanup left tags behind (detail says why) */
+	/* Architectures resolved before the run ended (first ASM_MAX_PRESENT), rule order,
+	   and the one whose content was refused (rejected set). */
+	struct asm_present present[ASM_MAX_PRESENT];
+	size_t n_present;
 };
 
 /*

@@ -25,6 +25,15 @@ struct entry {
 	long long ms;
 	time_t first, last;       /* waiting: since / last check; rings: when */
 	unsigned long checks;
+	json_t *present;          /* [{arch, source, digest, platform}] found; owned, may be NULL */
+	unsigned tags_pushed;
+	long long hint_to_done_ms;   /* published: last webhook to publish; -1 unknown */
+};
+
+/* Last webhook per group, to tell how long publishing took from it. */
+struct hint {
+	char group[GROUP_LEN];
+	long long at_ms;          /* am_now_ms(); 0: free slot */
 };
 
 struct ring {
@@ -38,6 +47,8 @@ struct status_rec {
 	size_t n_waiting;
 	struct ring published, failures;
 	unsigned long counts[6];  /* by enum asm_outcome */
+	struct hint hints[STATUS_MAX_WAITING];
+	time_t started;
 };
 
 struct status_rec *
@@ -46,14 +57,23 @@ status_new(void)
 	struct status_rec *s = xcalloc(1, sizeof(*s));
 
 	pthread_mutex_init(&s->lock, NULL);
+	s->started = time(NULL);
 	return s;
 }
 
 void
 status_free(struct status_rec *s)
 {
+	size_t i;
+
 	if (s == NULL)
 		return;
+	for (i = 0; i < s->n_waiting; i++)
+		json_decref(s->waiting[i].present);
+	for (i = 0; i < STATUS_MAX_RECENT; i++) {
+		json_decref(s->published.e[i].present);
+		json_decref(s->failures.e[i].present);
+	}
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -74,6 +94,51 @@ status_global(void)
 	return global;
 }
 
+/* Strings from registries may not be UTF-8: Jansson refuses those, so clean them. */
+static json_t *
+text(const char *s)
+{
+	json_t *v = json_string(s);
+	char *copy;
+	size_t i;
+
+	if (v != NULL)
+		return v;
+	copy = xstrdup(s);
+	for (i = 0; copy[i] != '\0'; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
+static json_t *
+present_json(const struct asm_result *r)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < r->n_present && i < ASM_MAX_PRESENT; i++) {
+		json_t *o = json_pack("{s:o, s:o, s:o, s:o}",
+		    "arch", text(r->present[i].arch), "source", text(r->present[i].source),
+		    "digest", text(r->present[i].digest), "platform", text(r->present[i].platform));
+		if (r->present[i].rejected)
+			json_object_set_new(o, "rejected", json_true());
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+/* Forget what an entry owns before it is reused. */
+static void
+entry_reset(struct entry *e)
+{
+	json_decref(e->present);
+	memset(e, 0, sizeof(*e));
+	e->hint_to_done_ms = -1;
+}
+
 static void
 fill(struct entry *e, const char *key, const char *job, const char *rule,
     const struct asm_result *r, long long ms, time_t now)
@@ -87,6 +152,9 @@ fill(struct entry *e, const char *key, const char *job, const char *rule,
 	(void)am_fmt(e->job, sizeof(e->job), "%s", job ? job : "");
 	e->ms = ms;
 	e->last = now;
+	json_decref(e->present);
+	e->present = present_json(r);
+	e->tags_pushed = r->tags_pushed;
 }
 
 static void
@@ -95,7 +163,7 @@ ring_push(struct ring *rg, const char *key, const char *job, const char *rule,
 {
 	struct entry *e = &rg->e[rg->next];
 
-	memset(e, 0, sizeof(*e));
+	entry_reset(e);
 	fill(e, key, job, rule, r, ms, now);
 	e->first = now;
 	rg->next = (rg->next + 1) % STATUS_MAX_RECENT;
@@ -128,10 +196,13 @@ waiting_note(struct status_rec *s, const char *key, const char *job, const char 
 				if (s->waiting[i].last < s->waiting[oldest].last)
 					oldest = i;
 			e = &s->waiting[oldest];
+			entry_reset(e);
 		} else {
+			/* Slots past the end own nothing (a drop moved their pointers down). */
 			e = &s->waiting[s->n_waiting++];
+			e->present = NULL;
+			entry_reset(e);
 		}
-		memset(e, 0, sizeof(*e));
 		e->first = now;
 	}
 	fill(e, key, job, rule, r, ms, now);
@@ -145,9 +216,53 @@ waiting_drop(struct status_rec *s, const char *key)
 
 	if (e == NULL)
 		return;
+	json_decref(e->present);
 	/* Keep the table ordered by arrival: shift the rest down. */
 	memmove(e, e + 1, (size_t)(&s->waiting[s->n_waiting] - (e + 1)) * sizeof(*e));
 	s->n_waiting--;
+	s->waiting[s->n_waiting].present = NULL;
+}
+
+static struct hint *
+hint_slot(struct status_rec *s, const char *key, int create)
+{
+	struct hint *h, *victim = &s->hints[0];
+	size_t i;
+
+	for (i = 0; i < STATUS_MAX_WAITING; i++) {
+		h = &s->hints[i];
+		if (h->at_ms != 0 && strcmp(h->group, key) == 0)
+			return h;
+		if (h->at_ms < victim->at_ms)
+			victim = h;       /* a free slot (0) or the oldest hint */
+	}
+	if (!create)
+		return NULL;
+	(void)am_fmt(victim->group, sizeof(victim->group), "%s", key);
+	return victim;
+}
+
+void
+status_hint(struct status_rec *s, const struct group *g)
+{
+	char key[GROUP_LEN];
+
+	(void)am_fmt(key, sizeof(key), "%s/%s:%s", g->host, g->repo, g->version);
+	pthread_mutex_lock(&s->lock);
+	hint_slot(s, key, 1)->at_ms = am_now_ms();
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A publication takes the group's last webhook: the time it waited for. */
+static void
+hint_take(struct status_rec *s, const char *key, struct entry *e)
+{
+	struct hint *h = hint_slot(s, key, 0);
+
+	if (h == NULL)
+		return;
+	e->hint_to_done_ms = am_now_ms() - h->at_ms;
+	h->at_ms = 0;
 }
 
 void
@@ -170,6 +285,8 @@ status_record(struct status_rec *s, const char *job, const struct group *g,
 	case ASM_PUBLISHED:
 		waiting_drop(s, key);
 		ring_push(&s->published, key, job, rule, r, ms, now);
+		hint_take(s, key, &s->published.e[(s->published.next + STATUS_MAX_RECENT - 1) %
+		    STATUS_MAX_RECENT]);
 		break;
 	case ASM_UNCHANGED:
 		waiting_drop(s, key);
@@ -210,23 +327,11 @@ when(time_t t)
 	return json_string(buf);
 }
 
-/* Strings from registries may not be UTF-8: Jansson refuses those, so clean them. */
+/* Borrowed array -> a copy for the caller (or [] when none was kept). */
 static json_t *
-text(const char *s)
+present_copy(const struct entry *e)
 {
-	json_t *v = json_string(s);
-	char *copy;
-	size_t i;
-
-	if (v != NULL)
-		return v;
-	copy = xstrdup(s);
-	for (i = 0; copy[i] != '\0'; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	v = json_string(copy);
-	free(copy);
-	return v;
+	return e->present != NULL ? json_deep_copy(e->present) : json_array();
 }
 
 /* "missing amd64,arm64" -> ["amd64","arm64"]; anything else -> []. */
@@ -264,8 +369,14 @@ ring_json(const struct ring *rg, int failures)
 		if (failures) {
 			json_object_set_new(o, "outcome", json_string(e->outcome));
 			json_object_set_new(o, "error", text(e->detail));
+			json_object_set_new(o, "present", present_copy(e));
 		} else {
 			json_object_set_new(o, "digest", text(e->digest));
+			json_object_set_new(o, "children", present_copy(e));
+			json_object_set_new(o, "tags_pushed", json_integer(e->tags_pushed));
+			json_object_set_new(o, "detail", text(e->detail));
+			if (e->hint_to_done_ms >= 0)
+				json_object_set_new(o, "webhook_to_publish_ms", json_integer(e->hint_to_done_ms));
 		}
 		json_object_set_new(o, "job", text(e->job));
 		json_object_set_new(o, "ms", json_integer(e->ms));
@@ -289,6 +400,7 @@ status_json(struct status_rec *s)
 		json_object_set_new(o, "rule", text(e->rule));
 		json_object_set_new(o, "target", text(e->target));
 		json_object_set_new(o, "missing", missing_list(e->detail));
+		json_object_set_new(o, "present", present_copy(e));
 		json_object_set_new(o, "detail", text(e->detail));
 		json_object_set_new(o, "since", when(e->first));
 		json_object_set_new(o, "last_check", when(e->last));
@@ -302,6 +414,8 @@ status_json(struct status_rec *s)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		json_object_set_new(counts, names[i], json_integer((json_int_t)s->counts[i]));
 	json_object_set_new(root, "counts", counts);
+	json_object_set_new(root, "started", when(s->started));
+	json_object_set_new(root, "uptime_seconds", json_integer((json_int_t)(time(NULL) - s->started)));
 	pthread_mutex_unlock(&s->lock);
 	return root;
 }

@@ -33,13 +33,19 @@ struct status_rec *status_global(void);
 void status_record(struct status_rec *s, const char *job, const struct group *g,
     const char *rule, const struct asm_result *r, long long ms);
 
+/* A webhook asked for group g now: a later publication reports the time since (borrowed). */
+void status_hint(struct status_rec *s, const struct group *g);
+
 size_t status_waiting_count(struct status_rec *s);
 
 /*
- * {"waiting":[{group, rule, target, missing[], detail, since, last_check, checks}],
- *  "published":[{time, group, rule, target, digest, job, ms}],      newest first
- *  "failures":[{time, group, rule, target, outcome, error, job}],  newest first
- *  "counts":{outcome: n}} -- new reference.
+ * {"waiting":[{group, rule, target, missing[], present[], detail, since, last_check, checks}],
+ *  "published":[{time, group, rule, target, digest, children[], tags_pushed, detail,
+ *                webhook_to_publish_ms (when a webhook asked), job, ms}],   newest first
+ *  "failures":[{time, group, rule, target, outcome, error, present[], job}],  newest first
+ *  "counts":{outcome: n}, "started", "uptime_seconds"} -- new reference.
+ * present[] and children[]: {arch, source ("repo:tag", "" when taken from the
+ * published index), digest, platform (read from the image config)}.
  */
 json_t *status_json(struct status_rec *s);
 

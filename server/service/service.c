@@ -481,6 +481,17 @@ service_shutdown(struct service *s, long timeout_ms)
 }
 
 size_t
+service_journal_pending(struct service *s)
+{
+	struct journal_stats st;
+
+	if (s->journal == NULL)
+		return 0;
+	journal_get_stats(s->journal, &st);
+	return st.pending;
+}
+
+size_t
 service_queue_depth(struct service *s)
 {
 	return s->queue != NULL ? queue_depth(s->queue) : 0;

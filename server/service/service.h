@@ -43,6 +43,8 @@ void service_assemble(struct service *s, const struct group *g, int dry_run,
 struct repos;
 void service_set_repos(struct service *s, struct repos *r);
 
+/* Accepted groups the journal still holds (0 without a journal). */
+size_t service_journal_pending(struct service *s);
 /* Jobs queued or running (0 without workers). */
 size_t service_queue_depth(struct service *s);
 

@@ -136,11 +136,67 @@ test_bounds(void)
 	CHECK(status_global() == status_global());
 }
 
+/* What the status page needs: present architectures, children, webhook to publish. */
+static void
+test_present_children_and_hint(void)
+{
+	struct status_rec *s = status_new();
+	struct group g = grp("library/p", "1.0");
+	struct asm_result r;
+	json_t *j, *w, *p, *c;
+	int i;
+
+	memset(&r, 0, sizeof(r));
+	r.outcome = ASM_WAITING;
+	(void)am_fmt(r.target, sizeof(r.target), "library/p:1.0");
+	(void)am_fmt(r.detail, sizeof(r.detail), "missing arm64");
+	r.n_present = 1;
+	(void)am_fmt(r.present[0].arch, sizeof(r.present[0].arch), "amd64");
+	(void)am_fmt(r.present[0].source, sizeof(r.present[0].source), "library/p:1.0-amd64");
+	(void)am_fmt(r.present[0].digest, sizeof(r.present[0].digest), "sha256:a1");
+	(void)am_fmt(r.present[0].platform, sizeof(r.present[0].platform), "linux/amd64");
+	for (i = 0; i < 3; i++)   /* replaced each time, never leaked (ASan run) */
+		status_record(s, "1", &g, "per-arch", &r, 5);
+	j = status_json(s);
+	w = json_array_get(json_object_get(j, "waiting"), 0);
+	c = json_array_get(json_object_get(w, "present"), 0);
+	CHECK_STR(s_at(c, "arch"), "amd64");
+	CHECK_STR(s_at(c, "platform"), "linux/amd64");
+	CHECK_STR(s_at(c, "digest"), "sha256:a1");
+	CHECK_STR(s_at(c, "source"), "library/p:1.0-amd64");
+	CHECK(json_integer_value(json_object_get(j, "uptime_seconds")) >= 0);
+	CHECK(json_is_string(json_object_get(j, "started")));
+	json_decref(j);
+
+	status_hint(s, &g);
+	r.outcome = ASM_PUBLISHED;
+	r.n_present = 2;
+	r.present[1] = r.present[0];
+	(void)am_fmt(r.present[1].arch, sizeof(r.present[1].arch), "arm64");
+	r.tags_pushed = 2;
+	status_record(s, "2", &g, "per-arch", &r, 5);
+	j = status_json(s);
+	CHECK(json_array_size(json_object_get(j, "waiting")) == 0);
+	p = json_array_get(json_object_get(j, "published"), 0);
+	CHECK(json_array_size(json_object_get(p, "children")) == 2);
+	CHECK(json_integer_value(json_object_get(p, "tags_pushed")) == 2);
+	CHECK(json_integer_value(json_object_get(p, "webhook_to_publish_ms")) >= 0);
+	json_decref(j);
+	/* A second publication without a webhook in between reports no such time. */
+	status_record(s, "3", &g, "per-arch", &r, 5);
+	j = status_json(s);
+	p = json_array_get(json_object_get(j, "published"), 0);
+	CHECK(json_object_get(p, "webhook_to_publish_ms") == NULL);
+	json_decref(j);
+	status_free(s);
+}
+
 static void
 run_tests(void)
 {
 	test_lifecycle();
 	test_bounds();
+	test_present_children_and_hint();
 }
 
 TEST_MAIN("status")
