@@ -35,6 +35,8 @@ struct asm_result {
 	unsigned tags_pushed;       /* extra tags and copy tags written */
 	unsigned tags_removed;      /* per-architecture tags removed by cleanup */
 	int cleanup_failed;         /* cleanup left tags behind (detail says why) */
+	unsigned signatures_made;   /* index signatures written (sign.key_file) */
+	int unsigned_child;         /* ASM_REFUSED by require_signed_children */
 };
 
 /*

@@ -188,6 +188,7 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	}
 	reg_api_from_client(&api, sn->clients[reg - c->registries]);
 	api.configs = s->configs;
+	api.host = reg->host;   /* the signed docker-reference names the registry as configured */
 	if (sn->harbors != NULL)
 		reg_api_set_harbor(&api, sn->harbors[reg - c->registries]);
 	assemble(&api, r, g->repo, g->version, dry_run, out);
