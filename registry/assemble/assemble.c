@@ -634,6 +634,8 @@ children_signed(struct asm_ctx *c)
 			continue;
 		classify_failure(c->out, rc == AM_EINVAL ? AM_EMISMATCH : rc);
 		c->out->unsigned_child = c->out->outcome == ASM_REFUSED;
+		(void)am_fmt(c->out->unsigned_repo, sizeof(c->out->unsigned_repo), "%s", k->src_repo);
+		(void)am_fmt(c->out->unsigned_digest, sizeof(c->out->unsigned_digest), "%s", k->image.digest);
 		(void)am_fmt(c->out->detail, sizeof(c->out->detail), "%s child %s:%s is not signed: %s",
 		    c->r->archs[i].name, k->src_repo, k->src_tag[0] ? k->src_tag : k->image.digest, err);
 		return 0;

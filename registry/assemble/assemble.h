@@ -36,7 +36,9 @@ struct asm_result {
 	unsigned tags_removed;      /* per-architecture tags removed by cleanup */
 	int cleanup_failed;         /* cleanup left tags behind (detail says why) */
 	unsigned signatures_made;   /* index signatures written (sign.key_file) */
-	int unsigned_child;         /* ASM_REFUSED by require_signed_children */
+	int unsigned_child;         /* ASM_REFUSED by require_signed_children: */
+	char unsigned_repo[NAME_MAX_REPO];   /* ... the child's repository */
+	char unsigned_digest[80];            /* ... and digest (its .sig push re-triggers) */
 };
 
 /*

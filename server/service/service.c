@@ -13,6 +13,7 @@
 
 #include "registry/assemble/cache.h"
 #include "server/service/harbors.h"
+#include "server/service/sigwait.h"
 #include "server/queue/journal.h"
 #include "server/base/log.h"
 #include "server/observe/metrics.h"
@@ -275,6 +276,8 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 		else
 			rn.retry_ms = backoff_ms(sn->view.cfg, attempt, res.retry_after_ms);
 	}
+	if (res.unsigned_child)
+		sigwait_note(g, res.unsigned_repo, res.unsigned_digest);
 	log_outcome(sn->view.cfg, g, &res, am_now_ms() - t0, &rn);
 	if (rn.retry_ms < 0 && !rn.left_in_journal && seq > 0)
 		journal_done(s->journal, g, seq);
