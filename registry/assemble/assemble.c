@@ -630,7 +630,7 @@ children_signed(struct asm_ctx *c)
 		const struct kid *k = &c->kids[i];
 		if (!k->present)
 			continue;
-		if ((rc = asm_child_signed(c->api, c->r, k->src_repo, k->image.digest, err, sizeof(err))) == AM_OK)
+		if ((rc = asm_child_signed(c->api, c->r->child_keys, c->r->n_child_keys, k->src_repo, k->image.digest, err, sizeof(err))) == AM_OK)
 			continue;
 		classify_failure(c->out, rc == AM_EINVAL ? AM_EMISMATCH : rc);
 		c->out->unsigned_child = c->out->outcome == ASM_REFUSED;
@@ -649,7 +649,7 @@ sign_current(struct asm_ctx *c)
 {
 	char err[768];
 	int made = 0;
-	enum am_err rc = asm_sign_index(c->api, c->r, c->repo, c->out->doc.digest, &made, err, sizeof(err));
+	enum am_err rc = asm_sign_index(c->api, c->r->sign_key_file, c->repo, c->out->doc.digest, &made, err, sizeof(err));
 
 	if (rc != AM_OK) {
 		c->out->outcome = ASM_FAILED;

@@ -112,7 +112,7 @@ done:
 }
 
 enum am_err
-asm_sign_index(const struct reg_api *api, const struct rule *r, const char *repo,
+asm_sign_index(const struct reg_api *api, const char *key_file, const char *repo,
     const char *digest, int *made, char *err, size_t errlen)
 {
 	struct sig_manifest m;
@@ -124,11 +124,11 @@ asm_sign_index(const struct reg_api *api, const struct rule *r, const char *repo
 
 	*made = 0;
 	memset(&m, 0, sizeof(m));
-	if (r->sign_key_file[0] == '\0')
+	if (key_file[0] == '\0')
 		return AM_OK;
 	if (api->blob_put == NULL)
 		return am_fail(err, errlen, AM_EINVAL, "signing: this registry connection cannot upload blobs");
-	if ((rc = sig_key_load_private(r->sign_key_file, &k, err, errlen)) != AM_OK)
+	if ((rc = sig_key_load_private(key_file, &k, err, errlen)) != AM_OK)
 		return rc;
 	if ((rc = read_sigs(api, repo, digest, &m, err, errlen)) != AM_OK)
 		goto done;
@@ -148,7 +148,7 @@ done:
 }
 
 enum am_err
-asm_child_signed(const struct reg_api *api, const struct rule *r, const char *repo,
+asm_child_signed(const struct reg_api *api, const char (*keys)[512], size_t n, const char *repo,
     const char *digest, char *err, size_t errlen)
 {
 	struct sig_manifest m;
@@ -160,8 +160,8 @@ asm_child_signed(const struct reg_api *api, const struct rule *r, const char *re
 
 	if ((rc = read_sigs(api, repo, digest, &m, err, errlen)) != AM_OK)
 		return rc;
-	for (j = 0; j < r->n_child_keys && s == 0; j++) {
-		if ((rc = sig_key_load_public(r->child_keys[j], &k, err, errlen)) != AM_OK)
+	for (j = 0; j < n && s == 0; j++) {
+		if ((rc = sig_key_load_public(keys[j], &k, err, errlen)) != AM_OK)
 			break;
 		for (i = 0; i < m.n_layers && s == 0; i++)
 			s = layer_signs(api, repo, digest, &m.layers[i], k, why, sizeof(why), err, errlen);
