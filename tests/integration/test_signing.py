@@ -136,3 +136,168 @@ def test_index_signed_idempotent_appends_and_follows_republish(env, admin_client
     doc, config, layers = read_sigs(admin_client, repo, new.digest)
     check_structure(doc, config, layers, new.digest, f"{env.harbor_host}/{repo}")
     assert openssl_verifies(str(tmp_path), pub, layers[0][1], layers[0][0]["annotations"][SIG_ANN])
+
+
+# ------------------------------------------------------------ signed children
+
+def sigstore_keypair(directory, name, passphrase=b"test-passphrase"):
+    """A key in the encrypted format skopeo 1.9 reads for --sign-by-sigstore-private-key
+    (sigstore's: PEM "ENCRYPTED SIGSTORE PRIVATE KEY" around JSON with scrypt + nacl/secretbox
+    over the PKCS#8 DER key), the public key as PEM, and the passphrase file."""
+    import nacl.secret
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    k = ec.generate_private_key(ec.SECP256R1())
+    der = k.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption())
+    salt, nonce, n, r, p = os.urandom(32), os.urandom(24), 32768, 8, 1
+    box_key = hashlib.scrypt(passphrase, salt=salt, n=n, r=r, p=p, dklen=32, maxmem=64 * 1024 * 1024)
+    doc = {"kdf": {"name": "scrypt", "params": {"N": n, "r": r, "p": p}, "salt": base64.b64encode(salt).decode()},
+           "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
+           "ciphertext": base64.b64encode(nacl.secret.SecretBox(box_key).encrypt(der, nonce).ciphertext).decode()}
+    key, pub, pw = (os.path.join(directory, name + s) for s in (".key", ".pub", ".pass"))
+    with open(key, "w") as f:
+        f.write("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n" +
+                base64.encodebytes(json.dumps(doc).encode()).decode() +
+                "-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n")
+    with open(pub, "wb") as f:
+        f.write(k.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo))
+    with open(pw, "wb") as f:
+        f.write(passphrase)
+    return key, pub, pw
+
+
+def load_sigstore_key(key, pw):
+    """Decrypt the key file sigstore_keypair wrote (the format skopeo reads)."""
+    import nacl.secret
+    from cryptography.hazmat.primitives import serialization
+    with open(key) as f:
+        body = "".join(l for l in f if not l.startswith("-----"))
+    doc = json.loads(base64.b64decode(body))
+    prm = doc["kdf"]["params"]
+    with open(pw, "rb") as f:
+        box_key = hashlib.scrypt(f.read(), salt=base64.b64decode(doc["kdf"]["salt"]), n=prm["N"], r=prm["r"],
+                                 p=prm["p"], dklen=32, maxmem=64 * 1024 * 1024)
+    der = nacl.secret.SecretBox(box_key).decrypt(base64.b64decode(doc["ciphertext"]),
+                                                 base64.b64decode(doc["cipher"]["nonce"]))
+    return serialization.load_der_private_key(der, None)
+
+
+def cosign_sign(client, repo, tag, reference, key, pw):
+    """Append a signature of repo:tag's digest in cosign's layout, independent of archmerge."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    digest = client.get_manifest(repo, tag).digest
+    payload = json.dumps({"critical": {"identity": {"docker-reference": reference},
+                                       "image": {"docker-manifest-digest": digest},
+                                       "type": "cosign container image signature"}, "optional": None},
+                         separators=(",", ":"), sort_keys=True).encode()
+    sig = load_sigstore_key(key, pw).sign(payload, ec.ECDSA(hashes.SHA256()))
+    old = client.get_manifest(repo, sig_tag(digest))
+    layers = json.loads(old.body)["layers"] if old is not None else []
+    layers.append({"mediaType": COSIGN_LAYER, "size": len(payload), "digest": client.push_blob(repo, payload),
+                   "annotations": {SIG_ANN: base64.b64encode(sig).decode()}})
+    cfg = json.dumps({"architecture": "", "created": "0001-01-01T00:00:00Z",
+                      "history": [{"created": "0001-01-01T00:00:00Z"}], "os": "",
+                      "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]},
+                      "config": {}}).encode()
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(cfg),
+                      "digest": client.push_blob(repo, cfg)}, "layers": layers}
+    client.put_manifest(repo, sig_tag(digest), json.dumps(man).encode(), man["mediaType"])
+
+
+class SkopeoSigner:
+    """skopeo copy onto itself, signing sigstore-style into sha256-<hex>.sig attachments."""
+
+    def __init__(self, env, skopeo, client, directory):
+        self.env, self.skopeo, self.client, self.dir = env, skopeo, client, directory
+        self.regd = os.path.join(directory, "registries.d")
+        os.makedirs(self.regd, exist_ok=True)
+        with open(os.path.join(self.regd, "default.yaml"), "w") as f:
+            f.write("default-docker:\n  use-sigstore-attachments: true\n")
+
+    def _run(self, argv):
+        p = subprocess.run(argv, capture_output=True, env=self.skopeo.env, timeout=120)
+        return p.returncode, p.stderr.decode(errors="replace")
+
+    def sign(self, repo, tag, key, pw):
+        """skopeo first; Debian's 1.9 build refuses ("Debian-local change: sigstore disabled"),
+        then cosign's layout is written here with python3-cryptography (see docs/signing.md)."""
+        ref = f"docker://{self.env.registry.host}/{repo}:{tag}"
+        creds = f"{self.skopeo.username}:{self.skopeo.password}"
+        rc, err = self._run(["skopeo", "--registries.d", self.regd, "copy", "--preserve-digests",
+                             "--sign-by-sigstore-private-key", key, "--sign-passphrase-file", pw,
+                             "--src-cert-dir", self.skopeo.cert_dir, "--dest-cert-dir", self.skopeo.cert_dir,
+                             "--src-creds", creds, "--dest-creds", creds, ref, ref])
+        if rc == 0:
+            return "skopeo"
+        assert "sigstore disabled" in err, err
+        cosign_sign(self.client, repo, tag, f"{self.env.registry.host}/{repo}:{tag}", key, pw)
+        return "python3-cryptography"
+
+    def verify(self, repo, tag, pub):
+        policy = os.path.join(self.dir, "policy.json")
+        with open(policy, "w") as f:
+            json.dump({"default": [{"type": "reject"}], "transports": {"docker": {self.env.registry.host: [
+                {"type": "sigstoreSigned", "keyPath": pub, "signedIdentity": {"type": "matchRepository"}}]}}}, f)
+        out = os.path.join(self.dir, "pulled")
+        subprocess.run(["rm", "-rf", out])
+        rc, err = self._run(["skopeo", "--policy", policy, "--registries.d", self.regd, "copy"]
+                         + ["--src-cert-dir", self.skopeo.cert_dir,
+                            "--src-creds", f"{self.skopeo.username}:{self.skopeo.password}"]
+                         + [f"docker://{self.env.registry.host}/{repo}:{tag}", f"dir:{out}"])
+        if rc == 0 or "sigstore disabled" not in err:
+            return rc, err
+        # Debian's build cannot verify either: openssl checks every layer instead.
+        digest = self.client.get_manifest(repo, tag).digest
+        _, _, layers = read_sigs(self.client, repo, digest)
+        for l, payload in layers:
+            p = json.loads(payload)["critical"]
+            if p["image"]["docker-manifest-digest"] == digest and \
+                    openssl_verifies(self.dir, pub, payload, l["annotations"][SIG_ANN]):
+                return 0, ""
+        return 1, f"no layer of {len(layers)} verifies with {pub}"
+
+
+def test_require_signed_children(env, admin_client, skopeo, archmerge, tmp_path):
+    d = str(tmp_path)
+    key, pub, pw = sigstore_keypair(d, "ci")
+    other_key, other_pub, other_pw = sigstore_keypair(d, "stranger")
+    signer = SkopeoSigner(env, skopeo, admin_client, d)
+    rule = dict(DEFAULT_RULE, require_signed_children={"public_keys": [pub]})
+    am = archmerge(archmerge.config(rules=[rule]))
+    repo = "library/signedkids"
+    amd = admin_client.push_image(repo, "2.0-amd64", arch="amd64")
+    arm = admin_client.push_image(repo, "2.0-arm64", arch="arm64")
+    signer.sign(repo, "2.0-amd64", key, pw)
+    assert admin_client.get_manifest(repo, "2.0-amd64").digest == amd.digest
+    rc, err = signer.verify(repo, "2.0-amd64", pub)
+    assert rc == 0, err                                   # skopeo itself accepts the signed child
+    rc, _ = signer.verify(repo, "2.0-arm64", pub)
+    assert rc != 0                                        # ... and refuses the unsigned one
+
+    # Unsigned arm64: refused, naming it; nothing published.
+    assert hook(am, repo, amd, "2.0-amd64")[0] == 202
+    assert hook(am, repo, arm, "2.0-arm64")[0] == 202
+    wait_log(am, r"result=refused .*arm64 child library/signedkids:2\.0-arm64 is not signed")
+    assert admin_client.get_manifest(repo, "2.0") is None
+
+    # Signed by a key not in public_keys: still refused (its .sig push re-triggers the group).
+    signer.sign(repo, "2.0-arm64", other_key, other_pw)
+    n = am.log_text().count("result=refused")
+    sig = admin_client.get_manifest(repo, sig_tag(arm.digest))
+    status, body = hook(am, repo, sig, sig_tag(arm.digest))
+    assert status == 202, body
+    wait_until(lambda: am.log_text().count("result=refused") > n, 20, message="not re-run")
+    assert admin_client.get_manifest(repo, "2.0") is None
+
+    # Signed by the CI key: the .sig push alone publishes it, no image push.
+    signer.sign(repo, "2.0-arm64", key, pw)
+    rc, err = signer.verify(repo, "2.0-arm64", pub)
+    assert rc == 0, err
+    sig = admin_client.get_manifest(repo, sig_tag(arm.digest))
+    assert hook(am, repo, sig, sig_tag(arm.digest))[0] == 202
+    m = wait_until(lambda: admin_client.get_manifest(repo, "2.0"), 20, message="not published")
+    assert [c["digest"] for c in json.loads(m.body)["manifests"]] == [amd.digest, arm.digest]
