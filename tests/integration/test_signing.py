@@ -301,3 +301,37 @@ def test_require_signed_children(env, admin_client, skopeo, archmerge, tmp_path)
     assert hook(am, repo, sig, sig_tag(arm.digest))[0] == 202
     m = wait_until(lambda: admin_client.get_manifest(repo, "2.0"), 20, message="not published")
     assert [c["digest"] for c in json.loads(m.body)["manifests"]] == [amd.digest, arm.digest]
+    counts = json.loads(get_text(am.url + "/status", env.ca_file))["counts"]
+    assert counts["unsigned_child_refusals"] >= 2
+    assert re.search(r"^archmerge_unsigned_child_refusals_total [1-9]", get_text(am.url + "/metrics", env.ca_file),
+                     re.M)
+
+
+def test_reconcile_repairs_missing_index_signature(env, admin_client, archmerge, tmp_path):
+    key, pub = keypair(str(tmp_path), "archmerge")
+    repo = "library/signrepair"
+    admin_client.push_image(repo, "3.0-amd64", arch="amd64")
+    admin_client.push_image(repo, "3.0-arm64", arch="arm64")
+    # Published without signing (as by an archmerge before sign was configured).
+    rec = {"reconcile": {"repositories": [repo], "on_start": True}}
+    am = archmerge(archmerge.config(rules=[DEFAULT_RULE], extra=rec))
+    index = wait_until(lambda: admin_client.get_manifest(repo, "3.0"), 30, message="reconcile did not publish")
+    am.stop()
+    assert admin_client.get_manifest(repo, sig_tag(index.digest)) is None
+    # Now with a key: the start-up reconcile pass finds the index unchanged and signs it.
+    am = archmerge(archmerge.config(rules=[signing_rule(key)], extra=rec))
+    doc = wait_until(lambda: read_sigs(admin_client, repo, index.digest)[0], 30, message="signature not repaired")
+    _, config, layers = read_sigs(admin_client, repo, index.digest)
+    check_structure(doc, config, layers, index.digest, f"{env.harbor_host}/{repo}")
+    assert openssl_verifies(str(tmp_path), pub, layers[0][1], layers[0][0]["annotations"][SIG_ANN])
+    assert admin_client.get_manifest(repo, "3.0").digest == index.digest
+    # Metrics and /status count it.
+    assert re.search(r"^archmerge_signatures_total 1$", get_text(am.url + "/metrics", env.ca_file), re.M)
+    counts = json.loads(get_text(am.url + "/status", env.ca_file))["counts"]
+    assert counts["signatures"] == 1 and counts["unsigned_child_refusals"] == 0
+
+
+def get_text(url, cafile):
+    r = webhook.request(url, None, None, None, cafile, method="GET")
+    assert r.status == 200
+    return r.body.decode()
