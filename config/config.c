@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "registry/oci/index.h"
+#include "registry/sign/sign.h"
 
 enum kind { K_STR, K_INT, K_BOOL, K_GROUP, K_LIST, K_STRARRAY };
 
@@ -241,6 +242,18 @@ static const struct spec rule_spec[] = {
 	{ "created_annotation", K_BOOL, 0, 0, 0, NONE, "org.opencontainers.image.created" },
 	{ "inherit_annotations", K_BOOL, 0, 0, 0, NONE, "source/revision from the children" },
 	{ "cleanup", K_BOOL, 0, 0, 0, NONE, "remove per-architecture tags after publishing" },
+	{ "sign", K_GROUP, 0, 0, 0, NONE, "sign published indexes" },
+	{ "require_signed_children", K_GROUP, 0, 0, 0, NONE, "children must be signed" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec sign_spec[] = {
+	{ "key_file", K_STR, 1, 0, 0, NONE, "ECDSA P-256 private key (PEM)" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec signed_children_spec[] = {
+	{ "public_keys", K_STRARRAY, 1, 0, 0, NONE, "public keys (PEM files)" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -534,6 +547,49 @@ finish_setting(config_setting_t *g, const char *msg)
 	return config_setting_get_member(g, "source");
 }
 
+/*
+ * sign = { key_file } and require_signed_children = { public_keys }: the
+ * keys are read now, so a wrong path, a private key readable by others or a
+ * key that is not P-256 stops the load with the line that names it.
+ */
+static void
+load_signing(struct errs *e, config_setting_t *g, struct rule *r, const char *where)
+{
+	config_setting_t *s = config_setting_get_member(g, "sign");
+	char sub[96], msg[640];
+	const char *v;
+	struct sig_key *k;
+	size_t i;
+
+	(void)am_fmt(sub, sizeof(sub), "%s.sign", where);
+	if (s != NULL && apply(e, s, sub, sign_spec, NULL) == 0 &&
+	    config_setting_lookup_string(s, "key_file", &v)) {
+		if (am_fmt(r->sign_key_file, sizeof(r->sign_key_file), "%s", v) != 0)
+			add_err(e, line_of(s), "%s.key_file is longer than %zu bytes", sub,
+			    sizeof(r->sign_key_file) - 1);
+		else if (sig_key_load_private(v, &k, msg, sizeof(msg)) != AM_OK)
+			add_err(e, line_of(config_setting_get_member(s, "key_file")), "%s.key_file: %s", sub, msg);
+		else
+			sig_key_free(k);
+	}
+	s = config_setting_get_member(g, "require_signed_children");
+	(void)am_fmt(sub, sizeof(sub), "%s.require_signed_children", where);
+	if (s == NULL || apply(e, s, sub, signed_children_spec, NULL) != 0)
+		return;
+	r->require_signed = 1;
+	load_strings(e, s, "public_keys", r->child_keys[0], sizeof(r->child_keys[0]), RULE_MAX_KEYS,
+	    &r->n_child_keys, sub);
+	if (r->n_child_keys == 0)
+		add_err(e, line_of(s), "%s.public_keys must name at least one key", sub);
+	for (i = 0; i < r->n_child_keys; i++) {
+		if (sig_key_load_public(r->child_keys[i], &k, msg, sizeof(msg)) != AM_OK)
+			add_err(e, line_of(config_setting_get_member(s, "public_keys")),
+			    "%s.public_keys[%zu]: %s", sub, i, msg);
+		else
+			sig_key_free(k);
+	}
+}
+
 /* The source-layout and publishing options of a rule, then the whole-rule checks. */
 static void
 load_rule_options(struct errs *e, config_setting_t *g, struct rule *r, const char *where, int before)
@@ -566,6 +622,7 @@ load_rule_options(struct errs *e, config_setting_t *g, struct rule *r, const cha
 	r->created_annotation = lookup_bool(g, "created_annotation", 0);
 	r->inherit_annotations = lookup_bool(g, "inherit_annotations", 0);
 	r->cleanup = lookup_bool(g, "cleanup", 0);
+	load_signing(e, g, r, where);
 	if (r->format == INDEX_DOCKER &&
 	    (r->n_annotations > 0 || r->created_annotation || r->inherit_annotations))
 		add_err(e, line_of(config_setting_get_member(g, "format")),

@@ -118,6 +118,10 @@ rule_plan(const struct rule *r, const char *repo, const char *version, struct pl
 	p->created_annotation = r->created_annotation;
 	p->inherit_annotations = r->inherit_annotations;
 	p->cleanup = r->cleanup;
+	p->sign_key_file = r->sign_key_file;
+	p->require_signed = r->require_signed;
+	p->child_keys = (const char (*)[512])r->child_keys;
+	p->n_child_keys = r->n_child_keys;
 	plan_target(r, p);
 	plan_archs(r, p);
 	plan_extra_tags(r, p);

@@ -17,6 +17,7 @@
 #define RULE_MAX_TAG NAME_MAX_TAG
 #define RULE_MAX_EXTRA_TAGS 16
 #define RULE_MAX_ANNOTATIONS 16
+#define RULE_MAX_KEYS 8            /* require_signed_children.public_keys */
 #define RULE_MAX_GROUPS 9          /* version_regex groups usable as {1}..{9} */
 
 enum tmpl_var { TV_NONE, TV_REPO, TV_VERSION, TV_ARCH };
@@ -104,6 +105,10 @@ struct rule {
 	int created_annotation;      /* org.opencontainers.image.created from the newest child */
 	int inherit_annotations;     /* source/revision from the children when they agree */
 	int cleanup;                 /* remove per-architecture tags after publishing */
+	char sign_key_file[512];     /* sign.key_file: sign published indexes; "" off */
+	int require_signed;          /* require_signed_children given */
+	char child_keys[RULE_MAX_KEYS][512];   /* its public_keys (PEM files) */
+	size_t n_child_keys;
 };
 
 struct rule_match {

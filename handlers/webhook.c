@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <jansson.h>
 
+#include "registry/sign/sign.h"
+
 static void
 reply(struct webhook_resp *resp, int status, json_t *body)
 {
@@ -50,6 +52,7 @@ reason_code(const char *why)
 		{ "archmerge's own push", "own_push" },
 		{ "no rule matches the tag (it has the form of a target tag)", "target_tag" },
 		{ "no rule matches the tag", "no_rule" },
+		{ "signature tag", "signature" },
 	};
 	size_t i;
 
@@ -77,6 +80,24 @@ media_is(const char *ct, const char *want)
 	return n == strlen(want) && strncasecmp(ct, want, n) == 0;
 }
 
+/*
+ * A pushed signature tag (sha256-<hex>.sig) re-triggers the group that was
+ * refused for want of that image's signature. 1 when tag is a signature
+ * tag: *why is then NULL (g filled) or why it is ignored.
+ */
+static int
+signature_hint(const struct webhook_env *env, const char *host, const char *repo, const char *tag,
+    struct group *g, const char **why)
+{
+	char digest[80];
+
+	if (sig_digest_of_tag(tag, digest, sizeof(digest)) != 0)
+		return 0;
+	*why = env->sig_hint != NULL && env->sig_hint(env->ctx, host, repo, digest, g) ? NULL :
+	    "signature tag of an image no group waits for";
+	return 1;
+}
+
 /* Why an event resource needs nothing, or NULL when it matched a rule. */
 static const char *
 match_resource(const struct webhook_env *env, const struct event *ev,
@@ -85,6 +106,7 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 	const struct cfg *c = env->cfg;
 	const struct cfg_registry *reg;
 	struct rule_match m;
+	const char *why;
 	size_t i;
 
 	if (res->by_digest)
@@ -94,6 +116,8 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 		return "unknown registry host";
 	if (reg->username != NULL && strcmp(ev->operator_, reg->username) == 0)
 		return "archmerge's own push (operator is its robot account)";
+	if (signature_hint(env, reg->host, ev->repo, res->tag, g, &why))
+		return why;
 	for (i = 0; i < c->n_rules; i++) {
 		if (rule_match_source(&c->rules[i], ev->repo, res->tag, &m)) {
 			memset(g, 0, sizeof(*g));

@@ -16,6 +16,11 @@ struct webhook_env {
 	/* Returns 1 when queued, 0 when coalesced, -1 when it could not be recorded (503). */
 	int (*enqueue)(void *ctx, const struct group *g);
 	void *ctx;
+	/*
+	 * A signature tag sha256-<hex>.sig was pushed to repo: 1 and *g filled
+	 * when a group waits for that image's signature. NULL: such pushes are ignored.
+	 */
+	int (*sig_hint)(void *ctx, const char *host, const char *repo, const char *digest, struct group *g);
 };
 
 struct webhook_req {

@@ -15,6 +15,7 @@
 #include "server/base/log.h"
 #include "server/observe/observe.h"
 #include "server/observe/status.h"
+#include "server/service/sigwait.h"
 
 struct http_server {
 	struct mg_context *ctx;
@@ -198,6 +199,7 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	h->env.cfg = cfg;
 	h->env.secret = service_secret(svc);
 	h->env.enqueue = enqueue_noted;
+	h->env.sig_hint = sigwait_find;
 	h->env.ctx = svc;
 	if ((h->ep = endpoints_new(cfg, svc, err, errlen)) == NULL) {
 		free(h);

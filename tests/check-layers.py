@@ -13,6 +13,7 @@ LAYERS = [
     ("base", ["server/base/"]),
     ("oci", ["registry/oci/"]),
     ("client", ["registry/client/"]),
+    ("sign", ["registry/sign/"]),
     ("harbor", ["registry/harbor/"]),
     ("assemble", ["registry/assemble/"]),
     ("config", ["config/"]),

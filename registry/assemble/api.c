@@ -46,6 +46,13 @@ c_copy(void *ctx, const char *dst, const char *src, const char *digest, long lon
 }
 
 static enum am_err
+c_blob_put(void *ctx, const char *repo, const char *digest, const char *body, size_t len,
+    char *err, size_t errlen)
+{
+	return reg_blob_put(ctx, repo, digest, body, len, err, errlen);
+}
+
+static enum am_err
 h_tag_delete(void *h, const char *repo, const char *reference, const char *tag,
     char *err, size_t errlen)
 {
@@ -70,4 +77,5 @@ reg_api_from_client(struct reg_api *api, struct reg_client *c)
 	api->manifest_head = c_head;
 	api->manifest_put = c_put;
 	api->blob_get = c_blob;
+	api->blob_put = c_blob_put;
 }

@@ -37,6 +37,15 @@ struct reg_api {
 	    long long size, const char *location, char *err, size_t errlen);
 
 	/*
+	 * Upload a small in-memory blob (signatures); NULL: signing impossible.
+	 * host: the registry's name as clients pull from it, for the signed
+	 * docker-reference ("" or NULL: the repository alone).
+	 */
+	enum am_err (*blob_put)(void *ctx, const char *repo, const char *digest, const char *body,
+	    size_t len, char *err, size_t errlen);
+	const char *host;
+
+	/*
 	 * Harbor's REST tag removal (cleanup): remove tag from the artifact
 	 * reference (a digest) of repo, keeping the artifact. AM_ENOTFOUND when
 	 * the tag is not (or no longer) on that artifact. NULL: no Harbor API.

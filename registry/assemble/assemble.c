@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "registry/assemble/copy.h"
+#include "registry/assemble/signing.h"
 
 #define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
 #define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
@@ -583,6 +584,58 @@ cleanup(struct asm_ctx *c)
 	}
 }
 
+/* ---- signatures (registry/assemble/signing.c) ---- */
+
+/* require_signed_children: every child signed by a trusted key, else refuse naming it. */
+static int
+children_signed(struct asm_ctx *c)
+{
+	char err[768];
+	size_t i;
+	enum am_err rc;
+
+	for (i = 0; c->p->require_signed && i < c->p->n_archs; i++) {
+		const struct kid *k = &c->kids[i];
+		if (!k->present)
+			continue;
+		if ((rc = asm_child_signed(c->api, c->p->child_keys, c->p->n_child_keys, k->src_repo,
+		    k->image.digest, err, sizeof(err))) == AM_OK)
+			continue;
+		classify_failure(c->out, rc == AM_EINVAL ? AM_EMISMATCH : rc);
+		c->out->unsigned_child = c->out->outcome == ASM_REFUSED;
+		(void)am_fmt(c->out->unsigned_repo, sizeof(c->out->unsigned_repo), "%s", k->src_repo);
+		(void)am_fmt(c->out->unsigned_digest, sizeof(c->out->unsigned_digest), "%s", k->image.digest);
+		(void)am_fmt(c->out->detail, sizeof(c->out->detail), "%s child %s:%s is not signed: %s",
+		    c->p->archs[i].name, k->src_repo, k->src_tag[0] ? k->src_tag : k->image.digest, err);
+		return 0;
+	}
+	return 1;
+}
+
+/* sign.key_file: the index now current carries this key's signature; a fault retries the group. */
+static void
+sign_current(struct asm_ctx *c)
+{
+	char err[768];
+	int made = 0;
+	enum am_err rc;
+
+	if (c->p->sign_key_file == NULL || c->p->sign_key_file[0] == '\0')
+		return;
+	rc = asm_sign_index(c->api, c->p->sign_key_file, c->repo, c->out->doc.digest, &made, err,
+	    sizeof(err));
+	if (rc != AM_OK) {
+		c->out->outcome = ASM_FAILED;
+		c->out->err = rc == AM_EINVAL || rc == AM_ENOTFOUND ? AM_ETRANSIENT : rc;
+		note(c->out, "index published but not signed: %s", err);
+		return;
+	}
+	if (made) {
+		c->out->signatures_made++;
+		note(c->out, "signed %s", c->out->doc.digest);
+	}
+}
+
 /* ---- the job ---- */
 
 /* What was found, for the status page: kept whatever the outcome. */
@@ -703,6 +756,7 @@ keep_unchanged(struct asm_ctx *c, int dry_run)
 		return;
 	}
 	cleanup(c);
+	sign_current(c);
 }
 
 /* Every write, the target tag last: copied children, extra tags, the target; then cleanup. */
@@ -727,6 +781,7 @@ publish(struct asm_ctx *c)
 	}
 	c->out->outcome = ASM_PUBLISHED;
 	cleanup(c);
+	sign_current(c);
 }
 
 /* Compare the built index with the target (one HEAD) and write what differs. */
@@ -743,6 +798,8 @@ publish_if_new(struct asm_ctx *c, int dry_run)
 		keep_unchanged(c, dry_run);
 	else if (rc != AM_OK && rc != AM_ENOTFOUND)
 		fail_with(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc, err);
+	else if (!children_signed(c))
+		;   /* refused, naming the unsigned child */
 	else if (dry_run) {
 		/* The target was just read: it is missing or differs, so its PUT needs no second HEAD. */
 		c->out->outcome = ASM_DRY_RUN;
@@ -871,6 +928,14 @@ n_copy(void *ctx, const char *dst, const char *src, const char *digest, long lon
 	return n->inner->blob_copy(n->inner->ctx, dst, src, digest, size, location, err, errlen);
 }
 
+static enum am_err
+n_blob_put(void *ctx, const char *repo, const char *digest, const char *body, size_t len,
+    char *err, size_t errlen)
+{
+	struct noting *n = ctx;
+	return n->inner->blob_put(n->inner->ctx, repo, digest, body, len, err, errlen);
+}
+
 void
 assemble(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out)
 {
@@ -884,6 +949,7 @@ assemble(const struct reg_api *api, const struct plan *p, int dry_run, struct as
 	noted.blob_get = n_blob;
 	noted.blob_mount = api->blob_mount != NULL ? n_mount : NULL;
 	noted.blob_copy = api->blob_copy != NULL ? n_copy : NULL;
+	noted.blob_put = api->blob_put != NULL ? n_blob_put : NULL;
 
 	assemble_from(&noted, p, dry_run, out);
 	out->retry_after_ms = out->outcome == ASM_FAILED ? n.retry_after_ms : -1;

@@ -49,6 +49,10 @@ struct asm_result {
 	   and the one whose content was refused (rejected set). */
 	struct asm_present present[ASM_MAX_PRESENT];
 	size_t n_present;
+	unsigned signatures_made;   /* index signatures written (sign.key_file) */
+	int unsigned_child;         /* ASM_REFUSED by require_signed_children: */
+	char unsigned_repo[NAME_MAX_REPO];   /* ... the child's repository */
+	char unsigned_digest[80];            /* ... and digest (its .sig push re-triggers) */
 };
 
 /*

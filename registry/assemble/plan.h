@@ -53,6 +53,11 @@ struct plan {
 	int created_annotation;          /* org.opencontainers.image.created from the newest child */
 	int inherit_annotations;         /* source/revision from the children when they agree */
 	int cleanup;                     /* remove per-architecture tags after publishing */
+	/* Signatures (borrowed from the configuration, which outlives the run). */
+	const char *sign_key_file;       /* sign the current index with this key; NULL or "" off */
+	int require_signed;              /* every child signed by one of child_keys */
+	const char (*child_keys)[512];   /* PEM public key files */
+	size_t n_child_keys;
 };
 
 /* Free what a plan owns (accepts a zeroed plan). */

@@ -1487,6 +1487,54 @@ done:
 }
 
 enum am_err
+reg_blob_put(struct reg_client *c, const char *repo, const char *digest,
+    const char *body, size_t len, char *err, size_t errlen)
+{
+	struct req rq;
+	struct reg_reply r;
+	char loc[1024];
+	enum am_err rc;
+
+	reg_reply_init(&r);
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "HEAD";
+	rq.repo = repo;
+	rq.max = ERRBODY_MAX;
+	if (am_fmt(rq.path, sizeof(rq.path), "/v2/%s/blobs/%s", repo, digest) != 0)
+		return am_fail(err, errlen, AM_EINVAL, "blob put: repository or digest too long");
+	if ((rc = do_request(c, &rq, &r, err, errlen)) != AM_ENOTFOUND)
+		goto done;
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "POST";
+	rq.repo = repo;
+	(void)am_fmt(rq.path, sizeof(rq.path), "/v2/%s/blobs/uploads/", repo);
+	reg_reply_clear(&r);
+	if ((rc = do_request(c, &rq, &r, err, errlen)) != AM_OK)
+		goto done;
+	if (r.status != 202 || r.location[0] == '\0') {
+		rc = am_fail(err, errlen, AM_EDENIED, "POST /v2/%s/blobs/uploads/: status %ld without "
+		    "an upload location", repo, r.status);
+		goto done;
+	}
+	(void)am_fmt(loc, sizeof(loc), "%s", r.location);
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "PUT";
+	rq.repo = repo;
+	rq.content_type = "application/octet-stream";
+	rq.body = body;
+	rq.body_len = len;
+	if ((rc = upload_path(c, loc, digest, rq.path, sizeof(rq.path), err, errlen)) != AM_OK)
+		goto done;
+	reg_reply_clear(&r);
+	if ((rc = do_request(c, &rq, &r, err, errlen)) == AM_OK && r.digest[0] != '\0' &&
+	    strcmp(r.digest, digest) != 0)
+		rc = am_fail(err, errlen, AM_EMISMATCH, "registry stored blob %s as %s", digest, r.digest);
+done:
+	reg_reply_clear(&r);
+	return rc;
+}
+
+enum am_err
 reg_ping(struct reg_client *c, char *err, size_t errlen)
 {
 	struct req rq;

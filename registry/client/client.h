@@ -103,6 +103,14 @@ enum am_err reg_blob_mount(struct reg_client *c, const char *dst, const char *sr
 enum am_err reg_blob_copy(struct reg_client *c, const char *dst, const char *src,
     const char *digest, long long size, const char *location, char *err, size_t errlen);
 
+/*
+ * Upload a small blob held in memory (signature payloads and configs):
+ * HEAD first (nothing is sent when it is there), else POST an upload
+ * session and PUT the bytes with ?digest= in one request.
+ */
+enum am_err reg_blob_put(struct reg_client *c, const char *repo, const char *digest,
+    const char *body, size_t len, char *err, size_t errlen);
+
 /* GET /v2/: reachability and credentials check. */
 enum am_err reg_ping(struct reg_client *c, char *err, size_t errlen);
 

@@ -70,8 +70,14 @@ static struct family f_tokens = FAMILY("archmerge_registry_token_fetches_total",
 static struct family f_last_publish = FAMILY("archmerge_last_publish_timestamp_seconds",
     "Unix time of the last index pushed to a registry (0: none since start).", GAUGE);
 
+static struct family f_signatures = FAMILY("archmerge_signatures_total",
+    "Index signatures written (sign.key_file).", COUNTER);
+static struct family f_unsigned = FAMILY("archmerge_unsigned_child_refusals_total",
+    "Groups refused because a child carries no valid signature (require_signed_children).", COUNTER);
+
 static struct family *const families[] = {
 	&f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
+	&f_signatures, &f_unsigned,
 };
 
 struct gauge {
@@ -225,6 +231,15 @@ metrics_assembly(const char *outcome)
 		family_add(&f_assemblies, labels, 1);
 	if (strcmp(outcome, "published") == 0)
 		family_set(&f_last_publish, "", wall_seconds());
+}
+
+void
+metrics_signing(unsigned made, int unsigned_child)
+{
+	if (made > 0)
+		family_add(&f_signatures, "", made);
+	if (unsigned_child)
+		family_add(&f_unsigned, "", 1);
 }
 
 void
@@ -437,6 +452,8 @@ seed(void)
 		if (labels_fmt(labels, sizeof(labels), "outcome", outcomes[i], (const char *)NULL) == 0)
 			family_add(&f_assemblies, labels, 0);
 	family_add(&f_last_publish, "", 0);
+	family_add(&f_signatures, "", 0);
+	family_add(&f_unsigned, "", 0);
 }
 
 char *

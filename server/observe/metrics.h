@@ -19,6 +19,8 @@ void metrics_webhook(int status, const char *outcome, const char *reason);
 
 /* An assembly finished with outcome (asm_outcome_name); "published" also stamps the time. */
 void metrics_assembly(const char *outcome);
+/* Index signatures written by one assembly; a refusal for an unsigned child. */
+void metrics_signing(unsigned made, int unsigned_child);
 
 /*
  * One HTTP exchange with a registry finished: status 0 means no HTTP answer

@@ -37,6 +37,8 @@ observe_assembly(const struct group *g, const char *rule, const struct asm_resul
 	(void)am_fmt(group, sizeof(group), "%s/%s:%s", g->host, g->repo, g->version);
 	if (r->outcome != ASM_DRY_RUN)
 		metrics_assembly(asm_outcome_name(r->outcome));
+	if (r->outcome != ASM_DRY_RUN)
+		metrics_signing(r->signatures_made, r->unsigned_child);
 	status_record(status_global(), id, g, rule, r, ms);
 	log_kv(lvl, "assembly", tail, LOG_S("job", id), LOG_S("group", group), LOG_S("rule", rule),
 	    LOG_S("target", r->target), LOG_S("result", asm_outcome_name(r->outcome)),

@@ -49,6 +49,8 @@ struct status_rec {
 	unsigned long counts[6];  /* by enum asm_outcome */
 	struct hint hints[STATUS_MAX_WAITING];
 	time_t started;
+	unsigned long signatures; /* index signatures written */
+	unsigned long unsigned_refusals;   /* refused: a child without valid signature */
 };
 
 struct status_rec *
@@ -278,6 +280,8 @@ status_record(struct status_rec *s, const char *job, const struct group *g,
 	pthread_mutex_lock(&s->lock);
 	if ((size_t)r->outcome < sizeof(s->counts) / sizeof(s->counts[0]))
 		s->counts[r->outcome]++;
+	s->signatures += r->signatures_made;
+	s->unsigned_refusals += r->unsigned_child ? 1 : 0;
 	switch (r->outcome) {
 	case ASM_WAITING:
 		waiting_note(s, key, job, rule, r, ms, now);
@@ -413,6 +417,8 @@ status_json(struct status_rec *s)
 	json_object_set_new(root, "failures", ring_json(&s->failures, 1));
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		json_object_set_new(counts, names[i], json_integer((json_int_t)s->counts[i]));
+	json_object_set_new(counts, "signatures", json_integer((json_int_t)s->signatures));
+	json_object_set_new(counts, "unsigned_child_refusals", json_integer((json_int_t)s->unsigned_refusals));
 	json_object_set_new(root, "counts", counts);
 	json_object_set_new(root, "started", when(s->started));
 	json_object_set_new(root, "uptime_seconds", json_integer((json_int_t)(time(NULL) - s->started)));

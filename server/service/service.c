@@ -14,6 +14,7 @@
 
 #include "registry/assemble/cache.h"
 #include "server/service/harbors.h"
+#include "server/service/sigwait.h"
 #include "server/queue/journal.h"
 #include "server/base/log.h"
 #include "server/observe/metrics.h"
@@ -190,6 +191,7 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	}
 	reg_api_from_client(&api, sn->clients[reg - c->registries]);
 	api.configs = s->configs;
+	api.host = reg->host;   /* the signed docker-reference names the registry as configured */
 	if (sn->harbors != NULL)
 		reg_api_set_harbor(&api, sn->harbors[reg - c->registries]);
 	rule_plan(r, g->repo, g->version, &plan);
@@ -278,6 +280,8 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 		else
 			rn.retry_ms = backoff_ms(sn->view.cfg, attempt, res.retry_after_ms);
 	}
+	if (res.unsigned_child)
+		sigwait_note(g, res.unsigned_repo, res.unsigned_digest);
 	log_outcome(sn->view.cfg, g, &res, am_now_ms() - t0, &rn);
 	if (rn.retry_ms < 0 && !rn.left_in_journal && seq > 0)
 		journal_done(s->journal, g, seq);

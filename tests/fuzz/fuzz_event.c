@@ -102,7 +102,7 @@ check_group(void *ctx, const struct group *g)
 static void
 check_handle(const char *body, size_t len, const char *ct)
 {
-	struct webhook_env env = { cfg, SECRET, check_group, NULL };
+	struct webhook_env env = { cfg, SECRET, check_group, NULL, NULL };
 	struct webhook_req req;
 	struct webhook_resp resp;
 	json_t *j;

@@ -652,6 +652,54 @@ test_state_dir(void)
 }
 
 TEST_MAIN("config")
+/* sign = { key_file } and require_signed_children = { public_keys }: keys read at load. */
+static void
+test_signing(void)
+{
+	struct conf c;
+	struct cfg *cfg;
+	char key[128], pub[128], cmd[512], sign_line[256], keys_line[256];
+
+	(void)am_fmt(key, sizeof(key), "%s/sign.key", g_dir);
+	(void)am_fmt(pub, sizeof(pub), "%s/ci.pub", g_dir);
+	(void)am_fmt(cmd, sizeof(cmd), "openssl ecparam -genkey -name prime256v1 -noout -out %s 2>/dev/null && "
+	    "openssl ec -in %s -pubout -out %s 2>/dev/null", key, key, pub);
+	CHECK(system(cmd) == 0);
+	(void)am_fmt(sign_line, sizeof(sign_line), "    format = \"auto\"; sign = { key_file = \"%s\"; };", key);
+	(void)am_fmt(keys_line, sizeof(keys_line),
+	    "    require_signed_children = { public_keys = [ \"%s\" ]; };", pub);
+	conf_init(&c);
+	SET(&c, 18, sign_line);
+	chmod(key, 0644);
+	expect_err("sign key 0644", &c, 0, 18, "chmod 600");
+	chmod(key, 0600);
+	SET(&c, 19, keys_line);
+	SET(&c, 20, "  }\n);");
+	SET(&c, 21, "");
+	cfg = expect_ok("sign and require_signed_children", &c, 0);
+	if (cfg != NULL) {
+		CHECK_STR(cfg->rules[0].sign_key_file, key);
+		CHECK(cfg->rules[0].require_signed && cfg->rules[0].n_child_keys == 1);
+		CHECK_STR(cfg->rules[0].child_keys[0], pub);
+		cfg_free(cfg);
+	}
+	/* A private key where a public one belongs, a missing file, an unknown key, an empty list. */
+	(void)am_fmt(keys_line, sizeof(keys_line),
+	    "    require_signed_children = { public_keys = [ \"%s\" ]; };", key);
+	expect_err("private key as public", &c, 0, 19, "public_keys[0]");
+	SET(&c, 19, "    require_signed_children = { public_keys = [ \"/nonexistent.pub\" ]; };");
+	expect_err("missing public key", &c, 0, 19, "/nonexistent.pub");
+	SET(&c, 19, "    require_signed_children = { keys = [ \"x\" ]; };");
+	expect_err("unknown key", &c, 0, 19, "unknown key \"keys\"");
+	SET(&c, 19, "    require_signed_children = { public_keys = [ ]; };");
+	expect_err("empty list", &c, 0, 19, "at least one key");
+	SET(&c, 18, "    sign = { };");
+	SET(&c, 19, "");
+	expect_err("sign without key_file", &c, 0, 18, "key_file is required");
+	CHECK(unlink(key) == 0);
+	CHECK(unlink(pub) == 0);
+}
+
 static void
 run_tests(void)
 {
@@ -670,6 +718,7 @@ run_tests(void)
 	test_syntax_and_many();
 	test_files();
 	test_state_dir();
+	test_signing();
 
 	CHECK(unlink(g_path) == 0);
 	CHECK(rmdir(g_dir) == 0);

@@ -181,7 +181,7 @@ static void
 test_request_checks(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -239,7 +239,7 @@ static void
 test_malformed(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
 	struct webhook_resp resp;
 	char *s;
 
@@ -273,7 +273,7 @@ static void
 test_queued(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
 	struct webhook_resp resp;
 	json_t *body, *groups;
 	size_t len;
@@ -365,7 +365,7 @@ static void
 test_ignored(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
 	struct webhook_resp resp;
 	char *s;
 
@@ -463,7 +463,7 @@ static void
 test_unauthenticated(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, NULL, fake_enqueue, &q };
+	struct webhook_env env = { c, NULL, fake_enqueue, &q, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -486,7 +486,7 @@ static void
 test_not_recorded(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, -1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
