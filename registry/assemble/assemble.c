@@ -485,6 +485,7 @@ push_tag(struct asm_ctx *c, const char *tag, enum push_when when, int *pushed, c
 			goto done;
 		}
 	}
+	reg_api_note_write(c->api, c->repo, tag, doc->digest);
 	if ((rc = c->api->manifest_put(c->api->ctx, c->repo, tag, doc->media_type, doc->body, doc->len,
 	    &put, err, errlen)) != AM_OK) {
 		rc = rc == AM_EINVAL ? AM_EDENIED : rc;

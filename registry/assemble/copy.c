@@ -116,6 +116,7 @@ copy_manifest(const struct reg_api *api, const char *src, const char *dst,
 		goto done;
 	}
 	reg_reply_clear(&put);
+	reg_api_note_write(api, dst, tag, digest);
 	if ((rc = api->manifest_put(api->ctx, dst, tag, m.media_type, body.body, body.body_len, &put,
 	    err, errlen)) != AM_OK)
 		goto done;
