@@ -47,7 +47,7 @@ reason_code(const char *why)
 		{ "pushed by digest", "by_digest" },
 		{ "unknown registry host", "unknown_host" },
 		{ "archmerge's own write", "own_push" },
-		{ "the tag is a target", "target_tag" },
+		{ "no rule matches the tag: it is a target", "target_tag" },
 		{ "no rule matches the tag", "no_rule" },
 	};
 	size_t i;
@@ -154,7 +154,8 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 	for (i = 0; i < c->n_rules; i++) {
 		if (rule_match_target(&c->rules[i], ev->repo, res->tag)) {
 			remember(env, reg->host, ev->repo);
-			return "the tag is a target, extra or copy tag of a rule (archmerge's own output)";
+			return "no rule matches the tag: it is a target, extra or copy tag of a rule "
+			    "(archmerge's own output)";
 		}
 	}
 	return "no rule matches the tag";
