@@ -151,6 +151,39 @@ done:
 	return rc;
 }
 
+/* Config media types of container images; anything else (Helm, artifacts) is not one. */
+static int
+is_image_config(const char *mt)
+{
+	return strcmp(mt, "application/vnd.oci.image.config.v1+json") == 0 ||
+	    strcmp(mt, "application/vnd.docker.container.image.v1+json") == 0;
+}
+
+/*
+ * The config of the image behind repo:ref (manifest digest). A refusal
+ * names the tag, the digest and the cause, the way the platform mismatch
+ * does: a Helm chart or an artifact is "not a container image".
+ */
+static enum am_err
+image_content(const struct reg_api *api, const char *repo, const char *ref,
+    const struct manifest *m, const char *digest, struct image_info *info, char *err, size_t errlen)
+{
+	char why[512];
+	enum am_err rc;
+
+	if (!is_image_config(m->config.media_type))
+		return am_fail(err, errlen, AM_EINVAL,
+		    "%s:%s (%s) is not a container image: config media type %s", repo, ref, digest,
+		    m->config.media_type[0] ? m->config.media_type : "(none)");
+	rc = image_info(api, repo, m, info, why, sizeof(why));
+	if (rc == AM_EINVAL || rc == AM_EMISMATCH)
+		return am_fail(err, errlen, rc, "%s:%s (%s) is not a container image: config %s", repo,
+		    ref, digest, why);
+	if (rc != AM_OK)
+		(void)am_fmt(err, errlen, "%s", why);
+	return rc;
+}
+
 /* The image part of a kid from image manifest m; its platform must satisfy want. */
 static enum am_err
 take_image(const struct reg_api *api, const char *repo, const char *ref, const struct manifest *m,
@@ -165,7 +198,7 @@ take_image(const struct reg_api *api, const char *repo, const char *ref, const s
 	k->image.size = (long long)size;
 	(void)am_fmt(k->ann_source, sizeof(k->ann_source), "%s", m->source);
 	(void)am_fmt(k->ann_revision, sizeof(k->ann_revision), "%s", m->revision);
-	if ((rc = image_info(api, repo, m, &k->info, err, errlen)) != AM_OK)
+	if ((rc = image_content(api, repo, ref, m, digest, &k->info, err, errlen)) != AM_OK)
 		return rc;
 	k->image.platform = k->info.platform;
 	k->image.has_platform = 1;
