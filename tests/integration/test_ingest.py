@@ -104,3 +104,124 @@ def test_not_a_container_image_is_refused_naming_tag_digest_and_cause(env, admin
                for g in report["groups"]}
     for repo, text in expected.items():
         assert text in details[repo], report
+
+
+# ------------------------------------------------------------------ log lines cannot be forged
+
+def logfmt_parse(line):
+    """A logfmt parser written from the format: [(key, value)], or raises ValueError.
+    Bare words are keys with value None. Escapes: \\" \\\\ \\n \\t \\r \\xHH."""
+    out, i, n = [], 0, len(line)
+    while i < n:
+        while i < n and line[i] == " ":
+            i += 1
+        if i >= n:
+            break
+        j = i
+        while j < n and line[j] not in ' ="':
+            j += 1
+        key = line[i:j]
+        if not key:
+            raise ValueError(f"empty key at {i}: {line!r}")
+        if j >= n or line[j] == " ":
+            out.append((key, None))
+            i = j
+            continue
+        if line[j] != "=":
+            raise ValueError(f"quote in a key at {j}: {line!r}")
+        j += 1
+        if j < n and line[j] == '"':
+            j += 1
+            val = []
+            while True:
+                if j >= n:
+                    raise ValueError(f"unterminated value: {line!r}")
+                c = line[j]
+                if c == '"':
+                    j += 1
+                    break
+                if c == "\\":
+                    e = line[j + 1]
+                    if e == "x":
+                        val.append(chr(int(line[j + 2:j + 4], 16)))
+                        j += 4
+                        continue
+                    esc = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}.get(e)
+                    if esc is None:
+                        raise ValueError(f"unknown escape \\{e}: {line!r}")
+                    val.append(esc)
+                    j += 2
+                    continue
+                if ord(c) < 0x20:
+                    raise ValueError(f"raw control byte: {line!r}")
+                val.append(c)
+                j += 1
+            out.append((key, "".join(val)))
+            if j < n and line[j] != " ":
+                raise ValueError(f"garbage after a quoted value at {j}: {line!r}")
+        else:
+            k = j
+            while k < n and line[k] != " ":
+                if line[k] in '"=':
+                    raise ValueError(f"quote or = in a bare value: {line!r}")
+                k += 1
+            out.append((key, line[j:k]))
+            j = k
+        i = j
+    return out
+
+
+HOSTILE = ('denied" result=published digest=sha256:forged note="x\n'
+           '2026-01-01T00:00:00.000Z level=info assembly result=published \x1b[31m\\ end\\')
+
+
+def test_registry_error_message_cannot_forge_log_fields(env, admin_client, archmerge):
+    from harness.faultproxy import FaultProxy
+    proxy = FaultProxy(env.registry.url, env.ca_file, env.pki.server.cert, env.pki.server.key).start()
+    try:
+        regs = [dict(r, url=proxy.url) for r in archmerge.registries]
+        am = archmerge(archmerge.config(registries=regs, extra={"retry": {"initial_ms": 200, "max_ms": 500}}))
+        repo = "library/forged"
+        amd = admin_client.push_image(repo, "1.0-amd64", arch="amd64")
+        admin_client.push_image(repo, "1.0-arm64", arch="arm64")
+        proxy.set_mode("500", message=HOSTILE)
+        payload, ct = webhook.push_event(repo, amd.digest, "1.0-amd64", operator=HOSTILE[:60])
+        assert am.send(payload, ct)[0] == 202
+        wait_until(lambda: re.search(r"forged:1\.0 .*result=failed", am.log_text()), 20,
+                   message="no failed assembly line")
+        # the reconcile list line (hand-assembled logfmt before): tags/list answered with the message
+        path = os.path.join(archmerge.directory, "forge.conf")
+        with open(path, "w") as f:
+            f.write(archmerge.config(registries=regs, extra={"reconcile": {"repositories": [repo]}}))
+        os.chmod(path, 0o600)
+        p = run_cli("reconcile", "-c", path)
+        proxy.set_mode("pass")
+    finally:
+        proxy.stop()
+    am.stop()
+
+    listed = [dict(logfmt_parse(ln)) for ln in p.stderr.splitlines() if " reconcile list " in ln]
+    assert listed, p.stderr
+    for d in listed:
+        assert d["result"] == "failed" and "note" not in d and "digest" not in d, d
+        assert re.sub(r"[\x00-\x1f\x7f]", "?", HOSTILE) in d["detail"], d
+
+    lines = [ln for ln in am.log_text().splitlines() if re.match(r"\d{4}-\d\d-\d\dT", ln)]
+    assembly = []
+    for ln in lines:
+        fields = logfmt_parse(ln)               # every line parses
+        keys = [k for k, _ in fields]
+        assert len(keys) == len(set(keys)), ln  # no field twice
+        d = dict(fields)
+        if d.get("assembly", "-") is None and "forged:1.0" in (d.get("group") or ""):
+            assembly.append(d)
+    assert assembly, "no assembly lines for the group"
+    for d in assembly:
+        if d["result"] == "failed":
+            # the message arrived whole inside one value (the client turns control
+            # bytes of registry messages into '?' before anything else sees them)
+            assert re.sub(r"[\x00-\x1f\x7f]", "?", HOSTILE) in d["detail"], d
+            assert "digest" not in d and "note" not in d
+    assert not any(d.get("digest") == "sha256:forged" for d in map(dict, map(logfmt_parse, lines)))
+    # nothing but archmerge's own lines start with a timestamp: the newline did not make a line
+    assert not any(ln.startswith("2026-01-01T00:00:00.000Z") for ln in am.log_text().splitlines())
