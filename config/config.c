@@ -427,7 +427,7 @@ load_tokens(struct errs *e, config_setting_t *g, struct rule *r, const char *key
 			}
 		} else if (!arch_builtin(v, &t->platform)) {
 			add_err(e, line_of(list), "%s: unknown architecture \"%s\"; map it in "
-			    "platforms = { %s = \"os/arch[/variant]\"; }", where, v, v);
+			    "platforms = { %s = \"os[(os.version)]/arch[/variant]\"; }", where, v, v);
 			continue;
 		}
 		r->n_archs++;
@@ -620,7 +620,7 @@ load_rule(struct errs *e, config_setting_t *g, struct rule *r, const char *where
 		for (i = 0; i < config_setting_length(plats); i++) {
 			s = config_setting_get_elem(plats, (unsigned)i);
 			if (config_setting_type(s) != CONFIG_TYPE_STRING)
-				add_err(e, line_of(s), "%s.platforms.%s must be a string \"os/arch[/variant]\"",
+				add_err(e, line_of(s), "%s.platforms.%s must be a string \"os[(os.version)]/arch[/variant]\"",
 				    where, config_setting_name(s));
 		}
 	}
