@@ -225,3 +225,49 @@ def test_registry_error_message_cannot_forge_log_fields(env, admin_client, archm
     assert not any(d.get("digest") == "sha256:forged" for d in map(dict, map(logfmt_parse, lines)))
     # nothing but archmerge's own lines start with a timestamp: the newline did not make a line
     assert not any(ln.startswith("2026-01-01T00:00:00.000Z") for ln in am.log_text().splitlines())
+
+
+# ------------------------------------------------------------------ Windows releases side by side
+
+WINDOWS_RULE = {
+    "name": "windows",
+    "repositories": ["library/win*"],
+    "source": "{repo}:{version}-{arch}",
+    "target": "{repo}:{version}",
+    "architectures": ["ltsc2019", "ltsc2022"],
+    "format": "oci",
+}
+
+
+def test_windows_releases_side_by_side(env, admin_client, archmerge):
+    """Issue 9.6: two windows/amd64 images that differ only in os.version."""
+    cfg = archmerge.config(rules=[WINDOWS_RULE])
+    am = archmerge(cfg)
+    p = run_cli("check-config", "-c", am.config_path)
+    assert p.returncode == 0 and p.stdout.strip() == "configuration OK", p.stderr
+
+    repo = "library/winapp"
+    w19 = admin_client.push_image(repo, "1.0-ltsc2019", arch="amd64", os="windows",
+                                  os_version="10.0.17763.5458", fmt="oci")
+    w22 = admin_client.push_image(repo, "1.0-ltsc2022", arch="amd64", os="windows",
+                                  os_version="10.0.20348.2227", fmt="oci")
+    for pushed, tag in ((w19, "1.0-ltsc2019"), (w22, "1.0-ltsc2022")):
+        payload, ct = webhook.push_event(repo, pushed.digest, tag)
+        assert am.send(payload, ct)[0] == 202
+    m = wait_until(lambda: admin_client.get_manifest(repo, "1.0"), 20, message="library/winapp:1.0 not published")
+    kids = m.json["manifests"]
+    assert [k["digest"] for k in kids] == [w19.digest, w22.digest]
+    assert [(k["platform"]["os"], k["platform"]["architecture"], k["platform"]["os.version"]) for k in kids] == [
+        ("windows", "amd64", "10.0.17763.5458"), ("windows", "amd64", "10.0.20348.2227")]
+
+    # An ltsc2019 image under the ltsc2022 tag: refused like an architecture mismatch.
+    bad = admin_client.push_image(repo, "2.0-ltsc2022", arch="amd64", os="windows",
+                                  os_version="10.0.17763.5458", fmt="oci", salt="wrong")
+    admin_client.push_image(repo, "2.0-ltsc2019", arch="amd64", os="windows",
+                            os_version="10.0.17763.5458", fmt="oci", salt="two")
+    payload, ct = webhook.push_event(repo, bad.digest, "2.0-ltsc2022")
+    assert am.send(payload, ct)[0] == 202
+    rx = re.compile(r"library/winapp:2\.0 .*result=refused .*image config says windows\(10\.0\.17763\.5458\)/amd64 "
+                    r"but the tag says ltsc2022 \(windows\(10\.0\.20348\)/amd64\)")
+    wait_until(lambda: rx.search(am.log_text()), 20, message="no os.version refusal")
+    assert admin_client.get_manifest(repo, "2.0") is None
