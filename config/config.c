@@ -4,6 +4,7 @@
  * tables, rejects unknown keys and collects "file:line: message" errors.
  */
 #include "config/config.h"
+#include "server/base/num.h"
 
 #include <errno.h>
 #include <libconfig.h>
@@ -248,14 +249,11 @@ static int
 valid_listen(const char *s)
 {
 	const char *colon = strrchr(s, ':');
-	char *end;
-	long port;
+	long long port;
 
 	if (colon == NULL || colon == s)
 		return 0;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	return errno == 0 && *end == '\0' && end != colon + 1 && port >= 1 && port <= 65535;
+	return am_parse_numz(colon + 1, 1, 65535, &port) == 0;
 }
 
 /* Both host:port with one port (CivetWeb tells listeners apart by port only). */

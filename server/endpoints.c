@@ -5,6 +5,7 @@
  * probes do not turn into a stream of registry requests.
  */
 #include "server/endpoints.h"
+#include "server/base/num.h"
 #include "server/base/version.h"
 
 #include <errno.h>
@@ -305,6 +306,7 @@ endpoints_new(const struct cfg *cfg, struct service *svc, char *err, size_t errl
 {
 	struct endpoints *e = xcalloc(1, sizeof(*e));
 	const char *colon;
+	long long port;
 	size_t i;
 
 	e->cfg = cfg;
@@ -324,8 +326,9 @@ endpoints_new(const struct cfg *cfg, struct service *svc, char *err, size_t errl
 			return NULL;
 		}
 	}
-	if (cfg->status_listen != NULL && (colon = strrchr(cfg->status_listen, ':')) != NULL)
-		e->status_port = (int)strtol(colon + 1, NULL, 10);   /* validated by the config */
+	if (cfg->status_listen != NULL && (colon = strrchr(cfg->status_listen, ':')) != NULL &&
+	    am_parse_numz(colon + 1, 1, 65535, &port) == 0)
+		e->status_port = (int)port;   /* validated by the config already */
 	return e;
 }
 

@@ -6,6 +6,7 @@
  * run redoes the rest. Cleanup of per-architecture tags follows a publish.
  */
 #include "registry/assemble/assemble.h"
+#include "server/base/num.h"
 #include "registry/assemble/cache.h"
 
 #include <stdarg.h>
@@ -342,16 +343,16 @@ from_published(struct asm_ctx *c, const struct arch_token *want, struct kid *k,
 
 /* ---- index annotations ---- */
 
+/* Exactly n digits at *p (the number parser stops at a NUL, never reads past it). */
 static int
 digits(const char **p, int n, int *val)
 {
-	*val = 0;
-	while (n-- > 0) {
-		if (**p < '0' || **p > '9')
-			return -1;
-		*val = *val * 10 + (**p - '0');
-		(*p)++;
-	}
+	long long v;
+
+	if (am_parse_num(*p, (size_t)n, 0, 9999, &v) != 0)
+		return -1;
+	*val = (int)v;
+	*p += n;
 	return 0;
 }
 

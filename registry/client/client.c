@@ -8,6 +8,7 @@
  * thread starts and before reg_client_new(), because it is not thread safe.
  */
 #include "registry/client/client.h"
+#include "server/base/num.h"
 #include "server/base/version.h"
 #include "registry/client/auth.h"
 #include "registry/oci/names.h"
@@ -19,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -275,8 +277,6 @@ on_header(char *buf, size_t size, size_t nitems, void *ud)
 	struct resp *rs = ud;
 	size_t len = size * nitems, namelen, n;
 	const char *colon, *v, *end = buf + len, *semi;
-	char num[32];
-	char *ep;
 	long long ll;
 
 	/* Every response (100, redirects, final) starts afresh. */
@@ -284,9 +284,7 @@ on_header(char *buf, size_t size, size_t nitems, void *ud)
 		resp_reset_headers(rs);
 		v = memchr(buf, ' ', len);
 		if (v != NULL && end - v >= 4) {
-			copy_bounded(num, sizeof(num), v + 1, 3);
-			ll = strtoll(num, &ep, 10);
-			if (*ep == '\0' && ll >= 100 && ll <= 999)
+			if (am_parse_num(v + 1, 3, 100, 999, &ll) == 0)
 				rs->status = (long)ll;
 		}
 		return len;
@@ -311,10 +309,7 @@ on_header(char *buf, size_t size, size_t nitems, void *ud)
 	} else if (header_is(buf, namelen, "docker-content-digest")) {
 		copy_bounded(rs->digest, sizeof(rs->digest), v, n);
 	} else if (header_is(buf, namelen, "content-length")) {
-		copy_bounded(num, sizeof(num), v, n);
-		errno = 0;
-		ll = strtoll(num, &ep, 10);
-		if (num[0] >= '0' && num[0] <= '9' && *ep == '\0' && errno == 0)
+		if (am_parse_num(v, n, 0, LLONG_MAX, &ll) == 0)
 			rs->length = ll;
 		/* Refuse early instead of downloading a body we will throw away. */
 		if (rs->keep_body && is_2xx(rs->status) && rs->length >= 0 &&
@@ -584,16 +579,13 @@ done:
 static long
 retry_after_ms(const char *v)
 {
-	char *ep;
 	long long s;
 	time_t t, now;
 
 	if (v[0] == '\0')
 		return -1;
 	if (v[0] >= '0' && v[0] <= '9') {
-		errno = 0;
-		s = strtoll(v, &ep, 10);
-		if (*ep != '\0' || errno != 0)
+		if (am_parse_numz(v, 0, LLONG_MAX, &s) != 0)
 			return -1;
 		if (s > RETRY_AFTER_MAX_S)
 			s = RETRY_AFTER_MAX_S;
