@@ -161,58 +161,52 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 	return "no rule matches the tag";
 }
 
-void
-webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
+/* Method, authentication, size and media type; 1 CloudEvents, 0 Default, -1 rejected. */
+static int
+check_request(const struct webhook_env *env, const struct webhook_req *req,
     struct webhook_resp *resp)
 {
-	struct event ev;
-	struct group g;
-	json_t *groups;
-	const char *why = NULL, *ct = req->content_type;
-	char err[256], name[sizeof(resp->group)];
-	int cloudevents, queued = 0, r_enq;
-	size_t i;
+	const char *ct = req->content_type;
 
-	memset(resp, 0, sizeof(*resp));
 	if (strcmp(req->method, "POST") != 0) {
 		reject(resp, 405, "only POST is accepted");
-		return;
+		return -1;
 	}
 	if (env->secret != NULL && (req->authorization == NULL ||
 	    !am_secure_equal(req->authorization, strlen(req->authorization),
 	    env->secret, strlen(env->secret)))) {
 		reject(resp, 401, "missing or wrong Authorization header");
-		return;
+		return -1;
 	}
 	if (req->body_too_large) {
 		reject(resp, 413, "payload too large");
-		return;
+		return -1;
 	}
 	if (req->body_incomplete) {
 		reject(resp, 408, "request body incomplete (too slow, or the connection closed)");
-		return;
+		return -1;
 	}
 	if (ct == NULL || (!media_is(ct, "application/json") &&
 	    !media_is(ct, "application/cloudevents+json"))) {
 		reject(resp, 415, "Content-Type must be application/json or application/cloudevents+json");
-		return;
+		return -1;
 	}
-	cloudevents = media_is(ct, "application/cloudevents+json");
-	if (event_parse(req->body, req->body_len, cloudevents, &ev, err, sizeof(err)) != AM_OK) {
-		reject(resp, 400, err);
-		return;
-	}
-	if (!ev.is_push) {
-		(void)am_fmt(resp->type, sizeof(resp->type), "%s", ev.type);
-		ignore(resp, "not a push event");
-		return;
-	}
-	(void)am_fmt(resp->repo, sizeof(resp->repo), "%s", ev.repo);
-	(void)am_fmt(resp->tag, sizeof(resp->tag), "%s",
-	    ev.resources[0].by_digest ? ev.resources[0].digest : ev.resources[0].tag);
-	groups = json_array();
-	for (i = 0; i < ev.n_resources; i++) {
-		const char *r = match_resource(env, &ev, &ev.resources[i], &g);
+	return media_is(ct, "application/cloudevents+json");
+}
+
+/* Match and queue every resource of a push event, then answer. */
+static void
+queue_resources(const struct webhook_env *env, const struct event *ev, struct webhook_resp *resp)
+{
+	struct group g;
+	json_t *groups = json_array();
+	const char *why = NULL;
+	char name[sizeof(resp->group)];
+	int queued = 0, r_enq;
+	size_t i;
+
+	for (i = 0; i < ev->n_resources; i++) {
+		const char *r = match_resource(env, ev, &ev->resources[i], &g);
 		if (r != NULL) {
 			why = r;
 			continue;
@@ -239,4 +233,30 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 	resp->coalesced = !queued;
 	reply(resp, 202, json_pack("{s:s, s:o}", "status", "queued", "groups", groups));
 	resp->outcome = "queued";
+}
+
+void
+webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
+    struct webhook_resp *resp)
+{
+	struct event ev;
+	char err[256];
+	int cloudevents;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((cloudevents = check_request(env, req, resp)) < 0)
+		return;
+	if (event_parse(req->body, req->body_len, cloudevents, &ev, err, sizeof(err)) != AM_OK) {
+		reject(resp, 400, err);
+		return;
+	}
+	if (!ev.is_push) {
+		(void)am_fmt(resp->type, sizeof(resp->type), "%s", ev.type);
+		ignore(resp, "not a push event");
+		return;
+	}
+	(void)am_fmt(resp->repo, sizeof(resp->repo), "%s", ev.repo);
+	(void)am_fmt(resp->tag, sizeof(resp->tag), "%s",
+	    ev.resources[0].by_digest ? ev.resources[0].digest : ev.resources[0].tag);
+	queue_resources(env, &ev, resp);
 }
