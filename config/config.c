@@ -4,6 +4,7 @@
  * tables, rejects unknown keys and collects "file:line: message" errors.
  */
 #include "config/config.h"
+#include "server/base/num.h"
 
 #include <errno.h>
 #include <libconfig.h>
@@ -261,14 +262,11 @@ static int
 valid_listen(const char *s)
 {
 	const char *colon = strrchr(s, ':');
-	char *end;
-	long port;
+	long long port;
 
 	if (colon == NULL || colon == s)
 		return 0;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	return errno == 0 && *end == '\0' && end != colon + 1 && port >= 1 && port <= 65535;
+	return am_parse_numz(colon + 1, 1, 65535, &port) == 0;
 }
 
 /* Both host:port with one port (CivetWeb tells listeners apart by port only). */
@@ -440,7 +438,7 @@ load_tokens(struct errs *e, config_setting_t *g, struct rule *r, const char *key
 			}
 		} else if (!arch_builtin(v, &t->platform)) {
 			add_err(e, line_of(list), "%s: unknown architecture \"%s\"; map it in "
-			    "platforms = { %s = \"os/arch[/variant]\"; }", where, v, v);
+			    "platforms = { %s = \"os[(os.version)]/arch[/variant]\"; }", where, v, v);
 			continue;
 		}
 		r->n_archs++;
@@ -677,7 +675,7 @@ load_rule(struct errs *e, config_setting_t *g, struct rule *r, const char *where
 		for (i = 0; i < config_setting_length(plats); i++) {
 			s = config_setting_get_elem(plats, (unsigned)i);
 			if (config_setting_type(s) != CONFIG_TYPE_STRING)
-				add_err(e, line_of(s), "%s.platforms.%s must be a string \"os/arch[/variant]\"",
+				add_err(e, line_of(s), "%s.platforms.%s must be a string \"os[(os.version)]/arch[/variant]\"",
 				    where, config_setting_name(s));
 		}
 	}

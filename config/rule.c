@@ -216,30 +216,35 @@ tmpl_expand_repo(const struct tmpl *t, const char *repo, const char *arch,
 
 /* Common names in the wild; the platform published always comes from the image config. */
 static const struct {
-	const char *name, *os, *arch, *variant;
+	const char *name, *os, *arch, *variant, *os_version;
 } builtin[] = {
-	{ "amd64", "linux", "amd64", "" },
-	{ "x86_64", "linux", "amd64", "" },
-	{ "amd64v2", "linux", "amd64", "v2" },
-	{ "amd64v3", "linux", "amd64", "v3" },
-	{ "amd64v4", "linux", "amd64", "v4" },
-	{ "arm64", "linux", "arm64", "" },
-	{ "arm64v8", "linux", "arm64", "" },
-	{ "aarch64", "linux", "arm64", "" },
-	{ "armv7", "linux", "arm", "v7" },
-	{ "arm32v7", "linux", "arm", "v7" },
-	{ "armhf", "linux", "arm", "v7" },
-	{ "armv6", "linux", "arm", "v6" },
-	{ "arm32v6", "linux", "arm", "v6" },
-	{ "armel", "linux", "arm", "v6" },
-	{ "armv5", "linux", "arm", "v5" },
-	{ "arm32v5", "linux", "arm", "v5" },
-	{ "ppc64le", "linux", "ppc64le", "" },
-	{ "s390x", "linux", "s390x", "" },
-	{ "riscv64", "linux", "riscv64", "" },
-	{ "mips64le", "linux", "mips64le", "" },
-	{ "386", "linux", "386", "" },
-	{ "i386", "linux", "386", "" },
+	{ "amd64", "linux", "amd64", "", NULL },
+	{ "x86_64", "linux", "amd64", "", NULL },
+	{ "amd64v2", "linux", "amd64", "v2", NULL },
+	{ "amd64v3", "linux", "amd64", "v3", NULL },
+	{ "amd64v4", "linux", "amd64", "v4", NULL },
+	{ "arm64", "linux", "arm64", "", NULL },
+	{ "arm64v8", "linux", "arm64", "", NULL },
+	{ "aarch64", "linux", "arm64", "", NULL },
+	{ "armv7", "linux", "arm", "v7", NULL },
+	{ "arm32v7", "linux", "arm", "v7", NULL },
+	{ "armhf", "linux", "arm", "v7", NULL },
+	{ "armv6", "linux", "arm", "v6", NULL },
+	{ "arm32v6", "linux", "arm", "v6", NULL },
+	{ "armel", "linux", "arm", "v6", NULL },
+	{ "armv5", "linux", "arm", "v5", NULL },
+	{ "arm32v5", "linux", "arm", "v5", NULL },
+	{ "ppc64le", "linux", "ppc64le", "", NULL },
+	{ "s390x", "linux", "s390x", "", NULL },
+	{ "riscv64", "linux", "riscv64", "", NULL },
+	{ "mips64le", "linux", "mips64le", "", NULL },
+	{ "386", "linux", "386", "", NULL },
+	{ "i386", "linux", "386", "", NULL },
+	/* Windows Server releases side by side: same windows/amd64, told apart by os.version. */
+	{ "ltsc2019", "windows", "amd64", "", "10.0.17763" },
+	{ "ltsc2022", "windows", "amd64", "", "10.0.20348" },
+	{ "ltsc2025", "windows", "amd64", "", "10.0.26100" },
+	{ "windows-amd64", "windows", "amd64", "", "" },
 };
 
 int
@@ -253,6 +258,9 @@ arch_builtin(const char *name, struct platform *out)
 			(void)am_fmt(out->os, sizeof(out->os), "%s", builtin[i].os);
 			(void)am_fmt(out->arch, sizeof(out->arch), "%s", builtin[i].arch);
 			(void)am_fmt(out->variant, sizeof(out->variant), "%s", builtin[i].variant);
+			if (builtin[i].os_version != NULL)
+				(void)am_fmt(out->os_version, sizeof(out->os_version), "%s",
+				    builtin[i].os_version);
 			return 1;
 		}
 	}

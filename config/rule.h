@@ -117,6 +117,9 @@ struct rule_match {
 	size_t arch;                 /* index into rule->archs */
 };
 
+/* "host/repo:version" of a group, with its NUL. */
+#define GROUP_NAME_MAX (256 + RULE_MAX_REPO + RULE_MAX_TAG + 4)
+
 /* One unit of work: a version of a repository under a rule, on a registry. */
 struct group {
 	char host[256];              /* registry host as named in the config */

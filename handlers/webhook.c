@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "registry/sign/sign.h"
+#include "registry/assemble/written.h"
 
 static void
 reply(struct webhook_resp *resp, int status, json_t *body)
@@ -23,22 +24,19 @@ reply(struct webhook_resp *resp, int status, json_t *body)
 static void
 reject(struct webhook_resp *resp, int status, const char *reason)
 {
-	char why[256], quoted[256];
+	char why[256];
 	size_t i;
 
 	/* Parser messages may quote raw input: keep the reason one printable ASCII
 	 * line (truncation could also split a UTF-8 sequence, which json_pack
-	 * refuses), and keep double quotes out of the logfmt summary. */
+	 * refuses). The log line escapes whatever is left. */
 	(void)am_fmt(why, sizeof(why), "%s", reason);
-	for (i = 0; why[i] != '\0'; i++) {
+	for (i = 0; why[i] != '\0'; i++)
 		if ((unsigned char)why[i] < 0x20 || (unsigned char)why[i] >= 0x7f)
 			why[i] = '?';
-		quoted[i] = why[i] == '"' ? '\'' : why[i];
-	}
-	quoted[i] = '\0';
 	reply(resp, status, json_pack("{s:s, s:s}", "status", "rejected", "error", why));
 	resp->outcome = "rejected";
-	(void)am_fmt(resp->summary, sizeof(resp->summary), "outcome=rejected reason=\"%s\"", quoted);
+	(void)am_fmt(resp->why, sizeof(resp->why), "%s", why);
 }
 
 /* Short stable names of the ignore reasons, for metrics labels. */
@@ -49,8 +47,8 @@ reason_code(const char *why)
 		{ "not a push event", "not_push" },
 		{ "pushed by digest", "by_digest" },
 		{ "unknown registry host", "unknown_host" },
-		{ "archmerge's own push", "own_push" },
-		{ "no rule matches the tag (it has the form of a target tag)", "target_tag" },
+		{ "archmerge's own write", "own_push" },
+		{ "no rule matches the tag: it is a target", "target_tag" },
 		{ "no rule matches the tag", "no_rule" },
 		{ "signature tag", "signature" },
 	};
@@ -63,13 +61,31 @@ reason_code(const char *why)
 }
 
 static void
-ignore(struct webhook_resp *resp, const char *why, const char *what)
+ignore(struct webhook_resp *resp, const char *why)
 {
 	reply(resp, 200, json_pack("{s:s, s:s}", "status", "ignored", "reason", why));
 	resp->outcome = "ignored";
 	resp->reason = reason_code(why);
-	(void)am_fmt(resp->summary, sizeof(resp->summary), "outcome=ignored reason=\"%s\"%s%s",
-	    why, what[0] ? " " : "", what);
+	(void)am_fmt(resp->why, sizeof(resp->why), "%s", why);
+}
+
+size_t
+webhook_log_fields(const struct webhook_resp *r, struct log_field *f)
+{
+	size_t n = 0;
+
+#define WH_S(k, v) do { f[n].key = (k); f[n].is_num = 0; f[n].str = (v)[0] ? (v) : NULL; \
+	f[n].num = 0; n++; } while (0)
+	f[n].key = "outcome"; f[n].is_num = 0; f[n].str = r->outcome; f[n].num = 0; n++;
+	WH_S("reason", r->why);
+	WH_S("type", r->type);
+	WH_S("repo", r->repo);
+	WH_S("tag", r->tag);
+	WH_S("group", r->group);
+	f[n].key = "coalesced"; f[n].is_num = 0; f[n].str = r->coalesced ? "1" : NULL; f[n].num = 0;
+	n++;
+#undef WH_S
+	return n;
 }
 
 /* "application/json; charset=utf-8" -> compares the part before ';'. */
@@ -98,7 +114,32 @@ signature_hint(const struct webhook_env *env, const char *host, const char *repo
 	return 1;
 }
 
-/* Why an event resource needs nothing, or NULL when it matched a rule. */
+/* Does any rule cover repo (as its target repository)? */
+static int
+covered(const struct cfg *c, const char *repo)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_rules; i++)
+		if (rule_covers(&c->rules[i], repo))
+			return 1;
+	return 0;
+}
+
+static void
+remember(const struct webhook_env *env, const char *host, const char *repo)
+{
+	if (env->remember != NULL)
+		env->remember(env->ctx, host, repo);
+}
+
+/*
+ * Why an event resource needs nothing, or NULL when it matched a rule.
+ * archmerge's own writes are told by what they are, never by who pushed:
+ * the digest it just wrote under that very tag, or a tag that is one of a
+ * rule's outputs. A source tag is processed whoever pushed it (a shared
+ * account for CI and archmerge is common).
+ */
 static const char *
 match_resource(const struct webhook_env *env, const struct event *ev,
     const struct event_resource *res, struct group *g)
@@ -114,8 +155,11 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 	reg = cfg_registry_by_host(c, res->host);
 	if (reg == NULL)
 		return "unknown registry host";
-	if (reg->username != NULL && strcmp(ev->operator_, reg->username) == 0)
-		return "archmerge's own push (operator is its robot account)";
+	if (written_has(env->written, reg->host, ev->repo, res->tag, res->digest)) {
+		if (covered(c, ev->repo))
+			remember(env, reg->host, ev->repo);
+		return "archmerge's own write (the digest it just pushed under this tag)";
+	}
 	if (signature_hint(env, reg->host, ev->repo, res->tag, g, &why))
 		return why;
 	for (i = 0; i < c->n_rules; i++) {
@@ -126,64 +170,66 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 			(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", c->rules[i].name);
 			(void)am_fmt(g->repo, sizeof(g->repo), "%s", m.repo);
 			(void)am_fmt(g->version, sizeof(g->version), "%s", m.version);
+			remember(env, reg->host, m.repo);
 			return NULL;
 		}
 	}
-	for (i = 0; i < c->n_rules; i++)
-		if (rule_match_target(&c->rules[i], ev->repo, res->tag))
-			return "no rule matches the tag (it has the form of a target tag)";
+	for (i = 0; i < c->n_rules; i++) {
+		if (rule_match_target(&c->rules[i], ev->repo, res->tag)) {
+			remember(env, reg->host, ev->repo);
+			return "no rule matches the tag: it is a target, extra or copy tag of a rule "
+			    "(archmerge's own output)";
+		}
+	}
 	return "no rule matches the tag";
 }
 
-void
-webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
+/* Method, authentication, size and media type; 1 CloudEvents, 0 Default, -1 rejected. */
+static int
+check_request(const struct webhook_env *env, const struct webhook_req *req,
     struct webhook_resp *resp)
 {
-	struct event ev;
-	struct group g;
-	json_t *groups;
-	const char *why = NULL, *ct = req->content_type;
-	char err[256], what[384] = "", name[NAME_MAX_REPO + NAME_MAX_TAG + 300];
-	int cloudevents, queued = 0, r_enq;
-	size_t i;
+	const char *ct = req->content_type;
 
-	memset(resp, 0, sizeof(*resp));
 	if (strcmp(req->method, "POST") != 0) {
 		reject(resp, 405, "only POST is accepted");
-		return;
+		return -1;
 	}
 	if (env->secret != NULL && (req->authorization == NULL ||
 	    !am_secure_equal(req->authorization, strlen(req->authorization),
 	    env->secret, strlen(env->secret)))) {
 		reject(resp, 401, "missing or wrong Authorization header");
-		return;
+		return -1;
 	}
 	if (req->body_too_large) {
 		reject(resp, 413, "payload too large");
-		return;
+		return -1;
 	}
 	if (req->body_incomplete) {
 		reject(resp, 408, "request body incomplete (too slow, or the connection closed)");
-		return;
+		return -1;
 	}
 	if (ct == NULL || (!media_is(ct, "application/json") &&
 	    !media_is(ct, "application/cloudevents+json"))) {
 		reject(resp, 415, "Content-Type must be application/json or application/cloudevents+json");
-		return;
+		return -1;
 	}
-	cloudevents = media_is(ct, "application/cloudevents+json");
-	if (event_parse(req->body, req->body_len, cloudevents, &ev, err, sizeof(err)) != AM_OK) {
-		reject(resp, 400, err);
-		return;
-	}
-	if (!ev.is_push) {
-		(void)am_fmt(what, sizeof(what), "type=%s", ev.type);
-		ignore(resp, "not a push event", what);
-		return;
-	}
-	groups = json_array();
-	for (i = 0; i < ev.n_resources; i++) {
-		const char *r = match_resource(env, &ev, &ev.resources[i], &g);
+	return media_is(ct, "application/cloudevents+json");
+}
+
+/* Match and queue every resource of a push event, then answer. */
+static void
+queue_resources(const struct webhook_env *env, const struct event *ev, struct webhook_resp *resp)
+{
+	struct group g;
+	json_t *groups = json_array();
+	const char *why = NULL;
+	char name[sizeof(resp->group)];
+	int queued = 0, r_enq;
+	size_t i;
+
+	for (i = 0; i < ev->n_resources; i++) {
+		const char *r = match_resource(env, ev, &ev->resources[i], &g);
 		if (r != NULL) {
 			why = r;
 			continue;
@@ -193,23 +239,47 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 			json_decref(groups);
 			reply(resp, 503, json_pack("{s:s, s:s}", "status", "unavailable", "error",
 			    "the event could not be recorded durably; send it again later"));
-			(void)am_fmt(resp->summary, sizeof(resp->summary),
-			    "outcome=unavailable reason=\"journal write failed\" repo=%s", ev.repo);
+			resp->outcome = "unavailable";
+			(void)am_fmt(resp->why, sizeof(resp->why), "journal write failed");
 			return;
 		}
 		queued += r_enq;
 		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
 		json_array_append_new(groups, json_string(name));
 	}
-	(void)am_fmt(what, sizeof(what), "repo=%s tag=%s", ev.repo,
-	    ev.resources[0].by_digest ? ev.resources[0].digest : ev.resources[0].tag);
 	if (json_array_size(groups) == 0) {
 		json_decref(groups);
-		ignore(resp, why, what);
+		ignore(resp, why);
 		return;
 	}
-	(void)am_fmt(resp->summary, sizeof(resp->summary), "outcome=queued %s group=%s%s", what,
-	    json_string_value(json_array_get(groups, 0)), queued ? "" : " coalesced=1");
+	(void)am_fmt(resp->group, sizeof(resp->group), "%s", json_string_value(json_array_get(groups, 0)));
+	resp->coalesced = !queued;
 	reply(resp, 202, json_pack("{s:s, s:o}", "status", "queued", "groups", groups));
-	resp->outcome = "accepted";
+	resp->outcome = "queued";
+}
+
+void
+webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
+    struct webhook_resp *resp)
+{
+	struct event ev;
+	char err[256];
+	int cloudevents;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((cloudevents = check_request(env, req, resp)) < 0)
+		return;
+	if (event_parse(req->body, req->body_len, cloudevents, &ev, err, sizeof(err)) != AM_OK) {
+		reject(resp, 400, err);
+		return;
+	}
+	if (!ev.is_push) {
+		(void)am_fmt(resp->type, sizeof(resp->type), "%s", ev.type);
+		ignore(resp, "not a push event");
+		return;
+	}
+	(void)am_fmt(resp->repo, sizeof(resp->repo), "%s", ev.repo);
+	(void)am_fmt(resp->tag, sizeof(resp->tag), "%s",
+	    ev.resources[0].by_digest ? ev.resources[0].digest : ev.resources[0].tag);
+	queue_resources(env, &ev, resp);
 }

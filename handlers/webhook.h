@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include "config/config.h"
 #include "handlers/event.h"
+#include "server/base/log.h"
+
+struct written;
 
 struct webhook_env {
 	const struct cfg *cfg;
@@ -21,6 +24,14 @@ struct webhook_env {
 	 * when a group waits for that image's signature. NULL: such pushes are ignored.
 	 */
 	int (*sig_hint)(void *ctx, const char *host, const char *repo, const char *digest, struct group *g);
+	/*
+	 * Remember host/repo for reconcile (may be NULL): called for every
+	 * resource that matches a rule as source or as one of its outputs,
+	 * whatever the answer.
+	 */
+	void (*remember)(void *ctx, const char *host, const char *repo);
+	/* What archmerge just wrote (may be NULL): such a push is its own. */
+	struct written *written;
 };
 
 struct webhook_req {
@@ -36,10 +47,20 @@ struct webhook_req {
 struct webhook_resp {
 	int status;
 	char *body;                 /* JSON, caller frees */
-	char summary[512];          /* for the log line: outcome and what matched */
-	const char *outcome;        /* "accepted", "ignored" or "rejected" (static) */
+	/* For the log line and metrics: typed fields, "" when not applicable. */
+	const char *outcome;        /* "queued", "ignored", "rejected" or "unavailable" (static) */
 	const char *reason;         /* ignored: short stable reason code (static), else NULL */
+	char why[256];              /* ignored, rejected, unavailable: the human reason */
+	char type[64];              /* not a push: the event type as sent */
+	char repo[NAME_MAX_REPO];
+	char tag[NAME_MAX_TAG + 80];  /* the first resource's tag, or its digest */
+	char group[256 + NAME_MAX_REPO + NAME_MAX_TAG + 4];  /* queued: the first group */
+	int coalesced;              /* queued: every group was already queued */
 };
+
+/* The response's log fields (at most WEBHOOK_LOG_FIELDS) into f; returns how many. */
+#define WEBHOOK_LOG_FIELDS 7
+size_t webhook_log_fields(const struct webhook_resp *resp, struct log_field *f);
 
 void webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
     struct webhook_resp *resp);

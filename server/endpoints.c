@@ -5,6 +5,8 @@
  * probes do not turn into a stream of registry requests.
  */
 #include "server/endpoints.h"
+#include "server/base/num.h"
+#include "server/base/version.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,9 +23,6 @@
 #include "server/observe/metrics.h"
 #include "server/observe/status.h"
 
-#ifndef ARCHMERGE_VERSION
-#define ARCHMERGE_VERSION "dev"
-#endif
 
 #define READY_CACHE_MS 5000
 
@@ -120,7 +119,7 @@ log_request(struct mg_connection *conn, int status)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 
-	log_kv(LOG_DEBUG, "http", NULL, LOG_S("remote", ri->remote_addr),
+	log_kv(LOG_DEBUG, "http", LOG_S("remote", ri->remote_addr),
 	    LOG_S("method", ri->request_method), LOG_S("path", ri->local_uri), LOG_I("status", status));
 }
 
@@ -156,7 +155,7 @@ status_body(struct endpoints *e)
 {
 	json_t *body = status_json(e->status);
 
-	json_object_set_new(body, "version", json_string(ARCHMERGE_VERSION));
+	json_object_set_new(body, "version", json_string(am_version()));
 	json_object_set_new(body, "queue_depth", json_integer((json_int_t)service_queue_depth(e->svc)));
 	json_object_set_new(body, "journal_pending",
 	    json_integer((json_int_t)service_journal_pending(e->svc)));
@@ -289,7 +288,7 @@ ready_compute(struct endpoints *e)
 	was = e->ready_status;
 	e->ready_status = json_array_size(failing) == 0 ? 200 : 503;
 	if (e->ready_status != was)   /* transitions only: probes come every few seconds */
-		log_kv(e->ready_status == 200 ? LOG_INFO : LOG_WARN, "readiness", NULL,
+		log_kv(e->ready_status == 200 ? LOG_INFO : LOG_WARN, "readiness",
 		    LOG_I("status", e->ready_status),
 		    LOG_S("failing", json_string_value(json_array_get(failing, 0))));
 	body = json_pack("{s:s, s:o, s:o}", "status", e->ready_status == 200 ? "ready" : "not ready",
@@ -341,6 +340,7 @@ endpoints_new(const struct cfg *cfg, struct service *svc, char *err, size_t errl
 {
 	struct endpoints *e = xcalloc(1, sizeof(*e));
 	const char *colon;
+	long long port;
 	size_t i;
 
 	e->cfg = cfg;
@@ -360,8 +360,9 @@ endpoints_new(const struct cfg *cfg, struct service *svc, char *err, size_t errl
 			return NULL;
 		}
 	}
-	if (cfg->status_listen != NULL && (colon = strrchr(cfg->status_listen, ':')) != NULL)
-		e->status_port = (int)strtol(colon + 1, NULL, 10);   /* validated by the config */
+	if (cfg->status_listen != NULL && (colon = strrchr(cfg->status_listen, ':')) != NULL &&
+	    am_parse_numz(colon + 1, 1, 65535, &port) == 0)
+		e->status_port = (int)port;   /* validated by the config already */
 	return e;
 }
 

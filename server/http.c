@@ -153,7 +153,7 @@ static int
 on_log(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
-	log_warn("http %s", message);
+	log_kv(LOG_WARN, "http", LOG_S("detail", message));
 	return 1;
 }
 
@@ -168,8 +168,9 @@ on_init_ssl(void *ssl_ctx, void *user_data)
 	    SSL_CTX_use_certificate_chain_file(ctx, h->cfg->tls_certificate) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, h->cfg->tls_private_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
-		log_error("tls cannot load certificate=%s private_key=%s (PEM files that match)",
-		    h->cfg->tls_certificate, h->cfg->tls_private_key);
+		log_kv(LOG_ERROR, "tls", LOG_S("certificate", h->cfg->tls_certificate),
+		    LOG_S("private_key", h->cfg->tls_private_key),
+		    LOG_S("detail", "cannot load them (PEM files that match)"));
 		return -1;
 	}
 	return 1;   /* set up here: CivetWeb must not load a certificate itself */
@@ -200,6 +201,8 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	h->env.secret = service_secret(svc);
 	h->env.enqueue = enqueue_noted;
 	h->env.sig_hint = sigwait_find;
+	h->env.remember = service_remember;
+	h->env.written = service_written(svc);
 	h->env.ctx = svc;
 	if ((h->ep = endpoints_new(cfg, svc, err, errlen)) == NULL) {
 		free(h);

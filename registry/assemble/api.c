@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "registry/assemble/written.h"
 #include "registry/harbor/tags.h"
 
 static enum am_err
@@ -57,6 +58,13 @@ h_tag_delete(void *h, const char *repo, const char *reference, const char *tag,
     char *err, size_t errlen)
 {
 	return harbor_delete_tag(h, repo, reference, tag, err, errlen);
+}
+
+void
+reg_api_note_write(const struct reg_api *api, const char *repo, const char *tag,
+    const char *digest)
+{
+	written_note(api->written, api->host, repo, tag, digest);
 }
 
 void

@@ -9,6 +9,7 @@
 #include "registry/client/client.h"
 
 struct cache;
+struct written;
 
 struct reg_api {
 	void *ctx;
@@ -17,6 +18,13 @@ struct reg_api {
 	 * content addressed, so never stale. NULL: no cache, every config is read.
 	 */
 	struct cache *configs;
+	/*
+	 * Every manifest PUT under a tag is noted here (host as configured)
+	 * before it is sent, so the webhook it causes is known as our own.
+	 * NULL: nothing noted.
+	 */
+	struct written *written;
+	const char *host;
 	enum am_err (*manifest_get)(void *ctx, const char *repo, const char *ref,
 	    struct reg_reply *out, char *err, size_t errlen);
 	enum am_err (*manifest_head)(void *ctx, const char *repo, const char *ref,
@@ -38,12 +46,11 @@ struct reg_api {
 
 	/*
 	 * Upload a small in-memory blob (signatures); NULL: signing impossible.
-	 * host: the registry's name as clients pull from it, for the signed
-	 * docker-reference ("" or NULL: the repository alone).
+	 * The signed docker-reference names the registry by host (above; ""
+	 * or NULL: the repository alone).
 	 */
 	enum am_err (*blob_put)(void *ctx, const char *repo, const char *digest, const char *body,
 	    size_t len, char *err, size_t errlen);
-	const char *host;
 
 	/*
 	 * Harbor's REST tag removal (cleanup): remove tag from the artifact
@@ -54,6 +61,10 @@ struct reg_api {
 	enum am_err (*tag_delete)(void *harbor, const char *repo, const char *reference,
 	    const char *tag, char *err, size_t errlen);
 };
+
+/* Note a PUT of digest under repo:tag in api->written (see above). */
+void reg_api_note_write(const struct reg_api *api, const char *repo, const char *tag,
+    const char *digest);
 
 /* Fill api with the real client's verbs (c borrowed); no Harbor API yet. */
 void reg_api_from_client(struct reg_api *api, struct reg_client *c);

@@ -6,6 +6,7 @@
  * run redoes the rest. Cleanup of per-architecture tags follows a publish.
  */
 #include "registry/assemble/assemble.h"
+#include "server/base/num.h"
 #include "registry/assemble/cache.h"
 
 #include <stdarg.h>
@@ -151,6 +152,39 @@ done:
 	return rc;
 }
 
+/* Config media types of container images; anything else (Helm, artifacts) is not one. */
+static int
+is_image_config(const char *mt)
+{
+	return strcmp(mt, "application/vnd.oci.image.config.v1+json") == 0 ||
+	    strcmp(mt, "application/vnd.docker.container.image.v1+json") == 0;
+}
+
+/*
+ * The config of the image behind repo:ref (manifest digest). A refusal
+ * names the tag, the digest and the cause, the way the platform mismatch
+ * does: a Helm chart or an artifact is "not a container image".
+ */
+static enum am_err
+image_content(const struct reg_api *api, const char *repo, const char *ref,
+    const struct manifest *m, const char *digest, struct image_info *info, char *err, size_t errlen)
+{
+	char why[512];
+	enum am_err rc;
+
+	if (!is_image_config(m->config.media_type))
+		return am_fail(err, errlen, AM_EINVAL,
+		    "%s:%s (%s) is not a container image: config media type %s", repo, ref, digest,
+		    m->config.media_type[0] ? m->config.media_type : "(none)");
+	rc = image_info(api, repo, m, info, why, sizeof(why));
+	if (rc == AM_EINVAL || rc == AM_EMISMATCH)
+		return am_fail(err, errlen, rc, "%s:%s (%s) is not a container image: config %s", repo,
+		    ref, digest, why);
+	if (rc != AM_OK)
+		(void)am_fmt(err, errlen, "%s", why);
+	return rc;
+}
+
 /* The image part of a kid from image manifest m; its platform must satisfy want. */
 static enum am_err
 take_image(const struct reg_api *api, const char *repo, const char *ref, const struct manifest *m,
@@ -165,7 +199,7 @@ take_image(const struct reg_api *api, const char *repo, const char *ref, const s
 	k->image.size = (long long)size;
 	(void)am_fmt(k->ann_source, sizeof(k->ann_source), "%s", m->source);
 	(void)am_fmt(k->ann_revision, sizeof(k->ann_revision), "%s", m->revision);
-	if ((rc = image_info(api, repo, m, &k->info, err, errlen)) != AM_OK)
+	if ((rc = image_content(api, repo, ref, m, digest, &k->info, err, errlen)) != AM_OK)
 		return rc;
 	k->image.platform = k->info.platform;
 	k->image.has_platform = 1;
@@ -309,16 +343,16 @@ from_published(struct asm_ctx *c, const struct plan_arch *want, struct kid *k,
 
 /* ---- index annotations ---- */
 
+/* Exactly n digits at *p (the number parser stops at a NUL, never reads past it). */
 static int
 digits(const char **p, int n, int *val)
 {
-	*val = 0;
-	while (n-- > 0) {
-		if (**p < '0' || **p > '9')
-			return -1;
-		*val = *val * 10 + (**p - '0');
-		(*p)++;
-	}
+	long long v;
+
+	if (am_parse_num(*p, (size_t)n, 0, 9999, &v) != 0)
+		return -1;
+	*val = (int)v;
+	*p += n;
 	return 0;
 }
 
@@ -458,6 +492,7 @@ push_tag(struct asm_ctx *c, const char *tag, enum push_when when, int *pushed, c
 			goto done;
 		}
 	}
+	reg_api_note_write(c->api, c->repo, tag, doc->digest);
 	if ((rc = c->api->manifest_put(c->api->ctx, c->repo, tag, doc->media_type, doc->body, doc->len,
 	    &put, err, errlen)) != AM_OK) {
 		rc = rc == AM_EINVAL ? AM_EDENIED : rc;

@@ -114,6 +114,7 @@ copy_tag(const struct reg_api *api, const char *dst, const char *digest, const c
 	if ((body->body == NULL && (rc = get_exact(api, dst, digest, body, err, errlen)) != AM_OK) ||
 	    (rc = parse_once(body, dst, digest, m, err, errlen)) != AM_OK)
 		goto done;
+	reg_api_note_write(api, dst, tag, digest);
 	if ((rc = api->manifest_put(api->ctx, dst, tag, m->media_type, body->body, body->body_len, &put,
 	    err, errlen)) == AM_OK)
 		st->tagged++;

@@ -79,7 +79,7 @@ static enum am_err
 write_sig(const struct reg_api *api, const struct sig_key *k, const char *repo, const char *digest,
     struct sig_manifest *m, char *err, size_t errlen)
 {
-	char *payload = NULL, *config = NULL, *man = NULL, ref[768], b64[SIG_B64_MAX], pdig[80], cdig[80];
+	char *payload = NULL, *config = NULL, *man = NULL, ref[768], b64[SIG_B64_MAX], pdig[80], cdig[80], mdig[80];
 	char tag[96];
 	size_t plen = 0, clen = 0, mlen = 0;
 	struct reg_reply put;
@@ -100,6 +100,8 @@ write_sig(const struct reg_api *api, const struct sig_key *k, const char *repo, 
 	if ((rc = api->blob_put(api->ctx, repo, pdig, payload, plen, err, errlen)) != AM_OK ||
 	    (rc = api->blob_put(api->ctx, repo, cdig, config, clen, err, errlen)) != AM_OK)
 		goto done;
+	digest_sha256(man, mlen, mdig, sizeof(mdig));
+	reg_api_note_write(api, repo, tag, mdig);   /* its webhook is archmerge's own write */
 	rc = api->manifest_put(api->ctx, repo, tag, SIG_MT_MANIFEST, man, mlen, &put, err, errlen);
 	if (rc == AM_EINVAL)
 		rc = AM_EDENIED;

@@ -8,6 +8,8 @@
  * thread starts and before reg_client_new(), because it is not thread safe.
  */
 #include "registry/client/client.h"
+#include "server/base/num.h"
+#include "server/base/version.h"
 #include "registry/client/auth.h"
 #include "registry/oci/names.h"
 #include "registry/client/pagelink.h"
@@ -18,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -27,9 +30,6 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#ifndef ARCHMERGE_VERSION
-#define ARCHMERGE_VERSION "dev"
-#endif
 
 #define POOL_MAX            8            /* idle handles kept; each keeps its connections */
 #define TOKENS_MAX          64           /* cached tokens per registry */
@@ -277,8 +277,6 @@ on_header(char *buf, size_t size, size_t nitems, void *ud)
 	struct resp *rs = ud;
 	size_t len = size * nitems, namelen, n;
 	const char *colon, *v, *end = buf + len, *semi;
-	char num[32];
-	char *ep;
 	long long ll;
 
 	/* Every response (100, redirects, final) starts afresh. */
@@ -286,9 +284,7 @@ on_header(char *buf, size_t size, size_t nitems, void *ud)
 		resp_reset_headers(rs);
 		v = memchr(buf, ' ', len);
 		if (v != NULL && end - v >= 4) {
-			copy_bounded(num, sizeof(num), v + 1, 3);
-			ll = strtoll(num, &ep, 10);
-			if (*ep == '\0' && ll >= 100 && ll <= 999)
+			if (am_parse_num(v + 1, 3, 100, 999, &ll) == 0)
 				rs->status = (long)ll;
 		}
 		return len;
@@ -313,10 +309,7 @@ on_header(char *buf, size_t size, size_t nitems, void *ud)
 	} else if (header_is(buf, namelen, "docker-content-digest")) {
 		copy_bounded(rs->digest, sizeof(rs->digest), v, n);
 	} else if (header_is(buf, namelen, "content-length")) {
-		copy_bounded(num, sizeof(num), v, n);
-		errno = 0;
-		ll = strtoll(num, &ep, 10);
-		if (num[0] >= '0' && num[0] <= '9' && *ep == '\0' && errno == 0)
+		if (am_parse_num(v, n, 0, LLONG_MAX, &ll) == 0)
 			rs->length = ll;
 		/* Refuse early instead of downloading a body we will throw away. */
 		if (rs->keep_body && is_2xx(rs->status) && rs->length >= 0 &&
@@ -391,7 +384,8 @@ pool_take(struct reg_client *c)
 	pthread_mutex_unlock(&c->lock);
 	if (h == NULL) {
 		if ((h = curl_easy_init()) == NULL) {
-			log_error("registry curl_easy_init failed: out of memory");
+			log_kv(LOG_ERROR, "registry", LOG_S("result", "failed"),
+			    LOG_S("detail", "curl_easy_init failed: out of memory"));
 			abort();          /* same policy as xmalloc */
 		}
 		/* Kept across curl_easy_reset, like the handle's connections. */
@@ -450,7 +444,7 @@ set_base_opts(struct reg_client *c, CURL *h)
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	/* Never hand our credentials to a host a redirect points at (the default, said aloud). */
 	curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "archmerge/" ARCHMERGE_VERSION);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, am_user_agent());
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
@@ -551,11 +545,11 @@ exchange(struct reg_client *c, const struct xfer *x, struct resp *rs, char *err,
 	pthread_mutex_unlock(&c->lock);
 	metrics_registry_exchange(x->token_fetch, x->method, status, ms);
 
-	log_debug("registry %s method=%s path=%s status=%ld ms=%lld new_conns=%ld auth=%s%s%s",
-	    x->token_fetch ? "token" : "request", x->method, x->what + strlen(x->method) + 1,
-	    rs->status, ms, nconn,
-	    x->auth == SEND_BEARER ? "bearer" : x->auth == SEND_BASIC ? "basic" : "none",
-	    cc != CURLE_OK ? " curl_error=" : "", cc != CURLE_OK ? curl_easy_strerror(cc) : "");
+	log_kv(LOG_DEBUG, x->token_fetch ? "registry token" : "registry request",
+	    LOG_S("method", x->method), LOG_S("path", x->what + strlen(x->method) + 1),
+	    LOG_I("status", rs->status), LOG_I("ms", ms), LOG_I("new_conns", nconn),
+	    LOG_S("auth", x->auth == SEND_BEARER ? "bearer" : x->auth == SEND_BASIC ? "basic" : "none"),
+	    LOG_S("curl_error", cc != CURLE_OK ? curl_easy_strerror(cc) : NULL));
 
 	if (rs->too_big) {
 		rc = am_fail(err, errlen, AM_EINVAL, "%s: %ld: body larger than %zu bytes",
@@ -585,16 +579,13 @@ done:
 static long
 retry_after_ms(const char *v)
 {
-	char *ep;
 	long long s;
 	time_t t, now;
 
 	if (v[0] == '\0')
 		return -1;
 	if (v[0] >= '0' && v[0] <= '9') {
-		errno = 0;
-		s = strtoll(v, &ep, 10);
-		if (*ep != '\0' || errno != 0)
+		if (am_parse_numz(v, 0, LLONG_MAX, &s) != 0)
 			return -1;
 		if (s > RETRY_AFTER_MAX_S)
 			s = RETRY_AFTER_MAX_S;
@@ -780,7 +771,8 @@ fetch_token(struct reg_client *c, const char *realm, const char *service, const 
 	esc_service = curl_easy_escape(NULL, service, 0);
 	esc_scope = curl_easy_escape(NULL, scope, 0);
 	if (esc_service == NULL || esc_scope == NULL) {
-		log_error("registry curl_easy_escape failed: out of memory");
+		log_kv(LOG_ERROR, "registry", LOG_S("result", "failed"),
+		    LOG_S("detail", "curl_easy_escape failed: out of memory"));
 		abort();
 	}
 	sep = strchr(realm, '?') != NULL ? '&' : '?';
@@ -1194,7 +1186,8 @@ reg_client_new(const struct reg_client_opts *o, char *err, size_t errlen)
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&c->share_locks[i], NULL);
 	if ((c->share = curl_share_init()) == NULL) {
-		log_error("registry curl_share_init failed: out of memory");
+		log_kv(LOG_ERROR, "registry", LOG_S("result", "failed"),
+		    LOG_S("detail", "curl_share_init failed: out of memory"));
 		abort();
 	}
 	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
@@ -1204,9 +1197,10 @@ reg_client_new(const struct reg_client_opts *o, char *err, size_t errlen)
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 
 	if (c->insecure)
-		log_warn("registry TLS verification disabled url=%s", c->url);
+		log_kv(LOG_WARN, "registry", LOG_S("url", c->url), LOG_S("detail", "TLS verification disabled"));
 	if (c->username != NULL && strncasecmp(c->url, "http://", 7) == 0)
-		log_warn("registry credentials will travel unencrypted url=%s", c->url);
+		log_kv(LOG_WARN, "registry", LOG_S("url", c->url),
+		    LOG_S("detail", "credentials will travel unencrypted"));
 	return c;
 }
 
@@ -1352,8 +1346,8 @@ upload_path(struct reg_client *c, const char *loc, const char *digest, char *pat
 		if (p == NULL)
 			p = "";
 		if (strncasecmp(loc, c->url, strlen(c->url)) != 0)
-			log_debug("registry upload location %.200s names another origin; using its path on %s",
-			    loc, c->url);
+			log_kv(LOG_DEBUG, "registry upload", LOG_S("location", loc), LOG_S("url", c->url),
+			    LOG_S("detail", "the location names another origin; using its path"));
 	}
 	if (strncmp(p, "/v2/", 4) != 0)
 		return am_fail(err, errlen, AM_EDENIED, "upload location \"%.200s\" is not below /v2/", loc);
@@ -1418,7 +1412,8 @@ reg_blob_copy(struct reg_client *c, const char *dst, const char *src, const char
 	if ((f = tmpfile()) == NULL)
 		return am_fail(err, errlen, AM_EIO, "copy %s: no temporary file: %s", digest, strerror(errno));
 	if ((md = EVP_MD_CTX_new()) == NULL) {
-		log_error("registry EVP_MD_CTX_new failed: out of memory");
+		log_kv(LOG_ERROR, "registry", LOG_S("result", "failed"),
+		    LOG_S("detail", "EVP_MD_CTX_new failed: out of memory"));
 		abort();
 	}
 	memset(&rq, 0, sizeof(rq));
@@ -1594,7 +1589,8 @@ tags_page(const struct reg_reply *r, const char *what, int (*cb)(void *ctx, cons
 		}
 	}
 	if (skipped > 0)
-		log_warn("registry %s: skipped %zu entries that are not valid tags", what, skipped);
+		log_kv(LOG_WARN, "registry tags", LOG_S("what", what), LOG_I("skipped", skipped),
+		    LOG_S("detail", "entries that are not valid tags"));
 done:
 	json_decref(root);
 	return rc;

@@ -4,6 +4,7 @@
  * another host never carries them.
  */
 #include "registry/client/fetch.h"
+#include "server/base/version.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,6 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#ifndef ARCHMERGE_VERSION
-#define ARCHMERGE_VERSION "dev"
-#endif
 
 struct sink {
 	struct fetch_reply *r;
@@ -85,7 +83,7 @@ fetch_get(const struct fetch_opts *o, struct fetch_reply *r, char *err, size_t e
 		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	}
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 10000L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "archmerge/" ARCHMERGE_VERSION);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, am_user_agent());
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);

@@ -3,15 +3,13 @@
  * guarded by a mutex, so connections are reused across calls.
  */
 #include "registry/harbor/harbor.h"
+#include "server/base/version.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
 
-#ifndef ARCHMERGE_VERSION
-#define ARCHMERGE_VERSION "dev"
-#endif
 
 #define HARBOR_REPLY_MAX (4u * 1024 * 1024)
 
@@ -164,7 +162,7 @@ harbor_call(struct harbor *h, const char *method, const char *path,
 		curl_easy_setopt(h->h, CURLOPT_CAPATH, NULL);
 	}
 	curl_easy_setopt(h->h, CURLOPT_TIMEOUT_MS, h->timeout_ms);
-	curl_easy_setopt(h->h, CURLOPT_USERAGENT, "archmerge/" ARCHMERGE_VERSION);
+	curl_easy_setopt(h->h, CURLOPT_USERAGENT, am_user_agent());
 	curl_easy_setopt(h->h, CURLOPT_CUSTOMREQUEST, method);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(h->h, CURLOPT_NOBODY, 1L);

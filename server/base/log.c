@@ -1,12 +1,11 @@
 /*
  * Log lines on stderr: an RFC 3339 UTC timestamp, the level, the event and
- * its key=value fields, either as logfmt or as one JSON object per line
- * (built with Jansson). Free-text lines written as `event key=value ...` are
- * split into fields in JSON mode, so every caller gets structured output.
+ * its typed key=value fields, either as logfmt or as one JSON object per line
+ * (built with Jansson). Values are escaped here and nowhere else.
  */
 #include "server/base/log.h"
 
-#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,24 +16,26 @@
 
 #include "server/base/common.h"
 
-#define LINE_MAX_BYTES 4096           /* logfmt: longer lines are cut */
+#define LINE_MAX_BYTES 4096           /* logfmt: longer lines end with truncated=1 */
 #define JSON_MAX_BYTES (64 * 1024)    /* JSON: longer records lose their fields */
+#define TRUNC_MARK " truncated=1"
 
-static volatile int min_level = LOG_INFO;
-static volatile int json_mode;
+/* Written on SIGHUP (reload) while every thread reads it. */
+static atomic_int min_level = LOG_INFO;
+static atomic_int json_mode;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 void
 log_set_level(enum log_level lvl)
 {
-	min_level = lvl;
+	atomic_store_explicit(&min_level, (int)lvl, memory_order_relaxed);
 }
 
 void
 log_set_json(int on)
 {
-	json_mode = on;
+	atomic_store_explicit(&json_mode, on, memory_order_relaxed);
 }
 
 int
@@ -54,7 +55,7 @@ log_level_parse(const char *s, enum log_level *out)
 int
 log_enabled(enum log_level lvl)
 {
-	return (int)lvl >= min_level;
+	return (int)lvl >= atomic_load_explicit(&min_level, memory_order_relaxed);
 }
 
 static void
@@ -72,27 +73,25 @@ timestamp(char *buf, size_t len)
 
 /* ---- logfmt ---- */
 
+/* A bounded output; `end` is where writing must stop (room kept for the truncation mark). */
 struct out {
 	char *buf;
-	size_t len, used;
+	size_t end, used;
+	int cut;
 };
 
-static void
+/* All of s or nothing: pieces (an escape, a field) are never split. */
+static int
 put(struct out *o, const char *s, size_t n)
 {
-	if (o->used + 1 >= o->len)
-		return;
-	if (n > o->len - 1 - o->used)
-		n = o->len - 1 - o->used;
+	if (o->cut || n > o->end - o->used) {
+		o->cut = 1;
+		return -1;
+	}
 	memcpy(o->buf + o->used, s, n);
 	o->used += n;
 	o->buf[o->used] = '\0';
-}
-
-static void
-puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
+	return 0;
 }
 
 static int
@@ -108,69 +107,97 @@ needs_quotes(const char *v)
 	return 0;
 }
 
+/* The escape of one byte inside quotes; returns its length. */
+static size_t
+escape_byte(unsigned char c, char esc[8])
+{
+	switch (c) {
+	case '"': case '\\':
+		esc[0] = '\\';
+		esc[1] = (char)c;
+		return 2;
+	case '\n': memcpy(esc, "\\n", 2); return 2;
+	case '\t': memcpy(esc, "\\t", 2); return 2;
+	case '\r': memcpy(esc, "\\r", 2); return 2;
+	default:
+		break;
+	}
+	if (c < 0x20 || c == 0x7f) {
+		(void)am_fmt(esc, 8, "\\x%02x", c);
+		return 4;
+	}
+	esc[0] = (char)c;
+	return 1;
+}
+
+/*
+ * key=value. A quoted value that does not fit is cut at an escape boundary
+ * and still closed (the line stays parseable); an unquoted one that does
+ * not fit is left out with its key.
+ */
 static void
-put_value(struct out *o, const char *v)
+put_field(struct out *o, const char *key, const char *v)
 {
 	const unsigned char *p;
+	size_t start = o->used, n;
 	char esc[8];
 
+	if (put(o, " ", 1) != 0 || put(o, key, strlen(key)) != 0 || put(o, "=", 1) != 0)
+		goto undo;
 	if (!needs_quotes(v)) {
-		puts_(o, v);
+		if (put(o, v, strlen(v)) != 0)
+			goto undo;
 		return;
 	}
-	put(o, "\"", 1);
-	for (p = (const unsigned char *)v; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)*p;
-			put(o, esc, 2);
-		} else if (*p == '\n') {
-			put(o, "\\n", 2);
-		} else if (*p == '\t') {
-			put(o, "\\t", 2);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			(void)am_fmt(esc, sizeof(esc), "\\x%02x", *p);
-			puts_(o, esc);
-		} else {
-			put(o, (const char *)p, 1);
-		}
+	if (o->end - o->used < 8)
+		goto undo;
+	o->end--;                     /* room for the closing quote, whatever happens */
+	(void)put(o, "\"", 1);
+	for (p = (const unsigned char *)v; *p != '\0' && !o->cut; p++) {
+		n = escape_byte(*p, esc);
+		(void)put(o, esc, n);
 	}
-	put(o, "\"", 1);
+	o->end++;
+	o->buf[o->used++] = '"';
+	o->buf[o->used] = '\0';
+	return;
+undo:
+	o->used = start;
+	o->buf[start] = '\0';
+	o->cut = 1;
 }
 
 static size_t
 render_logfmt(char *buf, size_t len, enum log_level lvl, const char *event,
-    const struct log_field *f, size_t n, const char *tail)
+    const struct log_field *f, size_t n)
 {
-	struct out o = { buf, len, 0 };
+	struct out o = { buf, 0, 0, 0 };
 	char ts[40], num[32];
 	size_t i;
 
 	buf[0] = '\0';
+	if (len < sizeof(TRUNC_MARK) + 64)
+		return 0;
+	o.end = len - sizeof(TRUNC_MARK);   /* NUL and the mark always fit */
 	timestamp(ts, sizeof(ts));
-	puts_(&o, ts);
-	puts_(&o, " level=");
-	puts_(&o, level_names[lvl]);
+	(void)put(&o, ts, strlen(ts));
+	(void)put(&o, " level=", 7);
+	(void)put(&o, level_names[lvl], strlen(level_names[lvl]));
 	if (event != NULL) {
-		puts_(&o, " ");
-		puts_(&o, event);
+		(void)put(&o, " ", 1);
+		(void)put(&o, event, strlen(event));
 	}
-	for (i = 0; i < n; i++) {
-		if (!f[i].is_num && f[i].str == NULL)
-			continue;
-		puts_(&o, " ");
-		puts_(&o, f[i].key);
-		puts_(&o, "=");
+	for (i = 0; i < n && !o.cut; i++) {
 		if (f[i].is_num) {
 			(void)am_fmt(num, sizeof(num), "%lld", f[i].num);
-			puts_(&o, num);
-		} else {
-			put_value(&o, f[i].str);
+			put_field(&o, f[i].key, num);
+		} else if (f[i].str != NULL) {
+			put_field(&o, f[i].key, f[i].str);
 		}
 	}
-	if (tail != NULL && tail[0] != '\0') {
-		puts_(&o, " ");
-		puts_(&o, tail);
+	if (o.cut) {
+		memcpy(buf + o.used, TRUNC_MARK, sizeof(TRUNC_MARK));
+		o.used += sizeof(TRUNC_MARK) - 1;
 	}
 	return o.used;
 }
@@ -196,87 +223,27 @@ jstr(const char *s, size_t n)
 	return v;
 }
 
-static int
-key_char(char c)
+static json_t *
+json_record(const char *ts, enum log_level lvl, const char *event)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    c == '_' || c == '-' || c == '.';
-}
+	json_t *o = json_object();
 
-/* Parse `k=v k="quoted \" v" ...` into obj; -1 when s does not have that shape. */
-static int
-parse_pairs(const char *s, json_t *obj)
-{
-	char key[64], *val = xmalloc(strlen(s) + 1);
-	size_t k, v;
-	int rc = 0;
-
-	while (*s != '\0') {
-		while (*s == ' ')
-			s++;
-		if (*s == '\0')
-			break;
-		for (k = 0; key_char(*s) && k + 1 < sizeof(key); s++)
-			key[k++] = *s;
-		key[k] = '\0';
-		if (k == 0 || *s++ != '=') {
-			rc = -1;
-			break;
-		}
-		v = 0;
-		if (*s == '"') {
-			for (s++; *s != '\0' && *s != '"'; s++) {
-				if (*s == '\\' && s[1] != '\0') {
-					s++;
-					val[v++] = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
-				} else {
-					val[v++] = *s;
-				}
-			}
-			if (*s++ != '"') {
-				rc = -1;
-				break;
-			}
-		} else {
-			while (*s != '\0' && *s != ' ')
-				val[v++] = *s++;
-		}
-		json_object_set_new(obj, key, jstr(val, v));
-	}
-	free(val);
-	return rc;
+	json_object_set_new(o, "ts", json_string(ts));
+	json_object_set_new(o, "level", json_string(level_names[lvl]));
+	if (event != NULL)
+		json_object_set_new(o, "event", jstr(event, strlen(event)));
+	return o;
 }
 
 static char *
-render_json(enum log_level lvl, const char *event, const struct log_field *f, size_t n,
-    const char *tail)
+render_json(enum log_level lvl, const char *event, const struct log_field *f, size_t n)
 {
-	json_t *o = json_object(), *fields = json_object();
+	json_t *o;
 	char ts[40], *s;
-	const char *sp;
 	size_t i;
 
 	timestamp(ts, sizeof(ts));
-	json_object_set_new(o, "ts", json_string(ts));
-	json_object_set_new(o, "level", json_string(level_names[lvl]));
-	if (event != NULL) {
-		json_object_set_new(o, "event", jstr(event, strlen(event)));
-		if (tail != NULL && tail[0] != '\0' && parse_pairs(tail, fields) != 0) {
-			json_object_clear(fields);
-			json_object_set_new(o, "detail", jstr(tail, strlen(tail)));
-		}
-	} else if (tail != NULL) {
-		/* Free text: "event k=v ..." when it has that shape, else a plain message. */
-		for (sp = tail; key_char(*sp); sp++)
-			;
-		if (sp != tail && (*sp == '\0' || *sp == ' ') && parse_pairs(sp, fields) == 0) {
-			json_object_set_new(o, "event", jstr(tail, (size_t)(sp - tail)));
-		} else {
-			json_object_clear(fields);
-			json_object_set_new(o, "msg", jstr(tail, strlen(tail)));
-		}
-	}
-	json_object_update_missing(o, fields);
+	o = json_record(ts, lvl, event);
 	for (i = 0; i < n; i++) {
 		if (f[i].is_num)
 			json_object_set_new(o, f[i].key, json_integer(f[i].num));
@@ -286,22 +253,19 @@ render_json(enum log_level lvl, const char *event, const struct log_field *f, si
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (s != NULL && strlen(s) > JSON_MAX_BYTES) {
 		free(s);
-		json_object_clear(o);
-		json_object_set_new(o, "ts", json_string(ts));
-		json_object_set_new(o, "level", json_string(level_names[lvl]));
+		json_decref(o);
+		o = json_record(ts, lvl, event);
 		json_object_set_new(o, "msg", json_string("log record too long, fields dropped"));
-		if (event != NULL)
-			json_object_set_new(o, "event", jstr(event, strlen(event)));
+		json_object_set_new(o, "truncated", json_integer(1));
 		s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	}
-	json_decref(fields);
 	json_decref(o);
 	return s;
 }
 
 size_t
 log_render(char *buf, size_t len, int json, enum log_level lvl, const char *event,
-    const struct log_field *f, size_t n, const char *tail)
+    const struct log_field *f, size_t n)
 {
 	char *s;
 	size_t l;
@@ -309,8 +273,8 @@ log_render(char *buf, size_t len, int json, enum log_level lvl, const char *even
 	if (len == 0)
 		return 0;
 	if (!json)
-		return render_logfmt(buf, len, lvl, event, f, n, tail);
-	s = render_json(lvl, event, f, n, tail);
+		return render_logfmt(buf, len, lvl, event, f, n);
+	s = render_json(lvl, event, f, n);
 	l = s != NULL ? strlen(s) : 0;
 	if (l >= len)
 		l = len - 1;
@@ -331,31 +295,18 @@ write_line(char *line, size_t len)
 }
 
 void
-log_event(enum log_level lvl, const char *event, const struct log_field *f, size_t n,
-    const char *tail)
+log_event(enum log_level lvl, const char *event, const struct log_field *f, size_t n)
 {
 	char line[LINE_MAX_BYTES + 1];
 	char *s;
 
-	if (!json_mode) {
-		write_line(line, render_logfmt(line, sizeof(line) - 1, lvl, event, f, n, tail));
+	if (!atomic_load_explicit(&json_mode, memory_order_relaxed)) {
+		write_line(line, render_logfmt(line, sizeof(line) - 1, lvl, event, f, n));
 		return;
 	}
-	if ((s = render_json(lvl, event, f, n, tail)) == NULL)
+	if ((s = render_json(lvl, event, f, n)) == NULL)
 		return;
 	s = xrealloc(s, strlen(s) + 2);
 	write_line(s, strlen(s));
 	free(s);
-}
-
-void
-log_msg(enum log_level lvl, const char *fmt, ...)
-{
-	char text[LINE_MAX_BYTES];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);   /* truncated text is still one line */
-	va_end(ap);
-	log_event(lvl, NULL, NULL, 0, text);
 }

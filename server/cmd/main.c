@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "server/base/version.h"
 #include "registry/oci/names.h"
 #include "server/http.h"
 #include "server/base/log.h"
@@ -22,9 +23,6 @@
 #include "server/service/reload.h"
 #include "server/service/service.h"
 
-#ifndef ARCHMERGE_VERSION
-#define ARCHMERGE_VERSION "dev"
-#endif
 
 static const char usage_text[] =
 "usage: archmerge <command> [options]\n"
@@ -172,21 +170,23 @@ serve_shutdown(struct service *svc, struct http_server **http, int sig)
 	int threaded, rc = 0;
 
 	service_release(svc, v);
-	log_info("shutting down signal=%d: no new webhooks, running assemblies get up to %ld ms, "
-	    "queued work stays in the journal", sig, timeout);
+	log_kv(LOG_INFO, "shutting down", LOG_I("signal", sig), LOG_I("timeout_ms", timeout),
+	    LOG_S("detail", "no new webhooks, running assemblies get up to timeout_ms, queued work "
+	    "stays in the journal"));
 	service_stop_jobs(svc);
 	threaded = pthread_create(&th, NULL, http_stop_thread, *http) == 0;
 	if (!threaded)
 		http_stop(*http);
 	*http = NULL;
 	if (service_shutdown(svc, timeout) != 0) {
-		log_error("shutdown: workers still stuck in registry requests; exiting without cleanup");
+		log_kv(LOG_ERROR, "shutdown", LOG_S("result", "stuck"),
+		    LOG_S("detail", "workers still stuck in registry requests; exiting without cleanup"));
 		rc = -1;
 	}
 	if (threaded)
 		pthread_join(th, NULL);
 	if (rc == 0)
-		log_info("shutdown complete ms=%lld", am_now_ms() - t0);
+		log_kv(LOG_INFO, "shutdown complete", LOG_I("ms", am_now_ms() - t0));
 	return rc;
 }
 
@@ -220,25 +220,25 @@ cmd_serve(const struct args *a)
 	/* A file size limit then fails the journal write (503) instead of killing the service. */
 	signal(SIGXFSZ, SIG_IGN);
 	if (service_new(c, (size_t)c->workers, &svc, err, sizeof(err)) != AM_OK) {
-		log_error("startup failed: %s", err);
+		log_kv(LOG_ERROR, "startup", LOG_S("result", "failed"), LOG_S("detail", err));
 		goto done;
 	}
 	if (service_open_journal(svc, err, sizeof(err)) != AM_OK) {
-		log_error("startup failed: %s", err);
+		log_kv(LOG_ERROR, "startup", LOG_S("result", "failed"), LOG_S("detail", err));
 		goto done;
 	}
 	if ((rec = reconciler_new(c, svc, err, sizeof(err))) == NULL) {
-		log_error("startup failed: %s", err);
+		log_kv(LOG_ERROR, "startup", LOG_S("result", "failed"), LOG_S("detail", err));
 		goto done;
 	}
 	if (http_start(c, svc, &http, err, sizeof(err)) != AM_OK) {
-		log_error("startup failed: %s", err);
+		log_kv(LOG_ERROR, "startup", LOG_S("result", "failed"), LOG_S("detail", err));
 		goto done;
 	}
 	reconciler_start(rec);
-	log_info("listening address=%s%s webhook_path=%s registries=%zu rules=%zu workers=%ld version=%s",
-	    c->listen, c->plain_http ? " tls=off" : " tls=on", c->webhook_path, c->n_registries,
-	    c->n_rules, c->workers, ARCHMERGE_VERSION);
+	log_kv(LOG_INFO, "listening", LOG_S("address", c->listen), LOG_S("tls", c->plain_http ? "off" : "on"),
+	    LOG_S("webhook_path", c->webhook_path), LOG_I("registries", c->n_registries),
+	    LOG_I("rules", c->n_rules), LOG_I("workers", c->workers), LOG_S("version", am_version()));
 	for (;;) {
 		if (sigwait(&stop, &sig) != 0)
 			continue;
@@ -372,7 +372,7 @@ main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-		printf("archmerge %s\n", ARCHMERGE_VERSION);
+		printf("archmerge %s\n", am_version());
 		return EXIT_OK;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -10,6 +10,7 @@
  * _sum and _count; counters end in _total.
  */
 #include "server/observe/metrics.h"
+#include "server/base/version.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -21,9 +22,6 @@
 
 #include "server/base/common.h"
 
-#ifndef ARCHMERGE_VERSION
-#define ARCHMERGE_VERSION "dev"
-#endif
 
 #define SERIES_MAX  64     /* label combinations per family; more are dropped */
 #define LABELS_LEN  256
@@ -56,7 +54,7 @@ struct family {
 #define FAMILY(n, h, k) { (n), (h), (k), PTHREAD_MUTEX_INITIALIZER, { { "", 0, { 0 }, 0, 0 } }, 0 }
 
 static struct family f_webhooks = FAMILY("archmerge_webhooks_total",
-    "Webhook requests answered, by outcome (accepted, ignored, rejected), ignore reason and HTTP status.",
+    "Webhook requests answered, by outcome (queued, ignored, rejected, unavailable), ignore reason and HTTP status.",
     COUNTER);
 static struct family f_assemblies = FAMILY("archmerge_assemblies_total",
     "Assemblies finished, by outcome (published, unchanged, waiting, refused, failed).", COUNTER);
@@ -464,7 +462,7 @@ metrics_render(void)
 	size_t i;
 
 	seed();
-	(void)labels_fmt(labels, sizeof(labels), "version", ARCHMERGE_VERSION, (const char *)NULL);
+	(void)labels_fmt(labels, sizeof(labels), "version", am_version(), (const char *)NULL);
 	header(&b, "archmerge_build_info", "Build information; the value is always 1.", "gauge");
 	sb_add(&b, "archmerge_build_info{%s} 1\n", labels);
 	header(&b, "archmerge_start_time_seconds", "Unix time the process started.", "gauge");

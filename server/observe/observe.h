@@ -15,12 +15,20 @@
 void observe_webhook(const char *remote, const char *method, const struct webhook_resp *resp,
     long long ms);
 
+/* What follows a failed run: attempt 0 means no retry plan is logged. */
+struct observe_retry {
+	unsigned attempt;            /* 1-based number of the run that just ended */
+	int after_restart;           /* shutting down: the journal keeps the group */
+	long retry_in_ms;            /* -1: none */
+	long retry_after_ms;         /* the registry's Retry-After, -1: none */
+};
+
 /*
  * An assembly finished (all borrowed); rule is the rule's name, lvl the log
- * level the caller chose (a retried fault is a warning), tail extra logfmt
- * fields such as the retry plan (may be NULL).
+ * level the caller chose (a retried fault is a warning), retry the retry
+ * plan (may be NULL).
  */
 void observe_assembly(const struct group *g, const char *rule, const struct asm_result *r,
-    long long ms, enum log_level lvl, const char *tail);
+    long long ms, enum log_level lvl, const struct observe_retry *retry);
 
 #endif

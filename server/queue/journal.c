@@ -422,8 +422,8 @@ replace_file(struct journal *j, const struct buf *img, char *err, size_t errlen)
 		goto fail;
 	/* From here the new file is the journal whatever happens: keep its descriptor. */
 	if ((dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) != 0)
-		log_error("journal cannot fsync directory %s after replacing %s: %s", j->dir, j->path,
-		    strerror(errno));
+		log_kv(LOG_ERROR, "journal", LOG_S("dir", j->dir), LOG_S("file", j->path),
+		    LOG_S("result", "dir-fsync-failed"), LOG_S("detail", strerror(errno)));
 	if (dfd >= 0)
 		close(dfd);
 	return fd;
@@ -483,7 +483,8 @@ maybe_compact_locked(struct journal *j)
 	if (compact_locked(j, err, sizeof(err)) != AM_OK) {
 		/* Keep appending to the old file; try again after it grew some more. */
 		j->next_compact_try = j->file_size + j->compact_min;
-		log_warn("journal compaction failed, continuing with the current file: %s", err);
+		log_kv(LOG_WARN, "journal compaction", LOG_S("result", "failed"), LOG_S("detail", err),
+		    LOG_S("note", "continuing with the current file"));
 	}
 }
 
@@ -525,16 +526,19 @@ flush_locked(struct journal *j, int sync)
 		if (src != 0) {
 			/* After a failed fsync the kernel may have dropped the pages: trust nothing. */
 			j->broken = 1;
-			log_error("journal fdatasync %s failed: %s; webhooks are answered 503 until "
-			    "archmerge is restarted", j->path, strerror(saved));
+			log_kv(LOG_ERROR, "journal", LOG_S("file", j->path), LOG_S("result", "fdatasync-failed"),
+			    LOG_S("detail", strerror(saved)),
+			    LOG_S("note", "webhooks are answered 503 until archmerge is restarted"));
 		} else if (ftruncate(fd, (off_t)at) != 0) {
 			j->broken = 1;
-			log_error("journal write to %s failed (%s) and the file cannot be cut back: %s; "
-			    "webhooks are answered 503 until archmerge is restarted", j->path,
-			    strerror(saved), strerror(errno));
+			log_kv(LOG_ERROR, "journal", LOG_S("file", j->path), LOG_S("result", "write-failed"),
+			    LOG_S("detail", strerror(saved)), LOG_S("truncate_error", strerror(errno)),
+			    LOG_S("note", "the file cannot be cut back: webhooks are answered 503 until "
+			    "archmerge is restarted"));
 		} else {
-			log_error("journal write to %s failed: %s; the webhooks of this batch are answered 503",
-			    j->path, strerror(saved));
+			log_kv(LOG_ERROR, "journal", LOG_S("file", j->path), LOG_S("result", "write-failed"),
+			    LOG_S("detail", strerror(saved)),
+			    LOG_S("note", "the webhooks of this batch are answered 503"));
 		}
 	}
 	b.len = 0;
@@ -628,11 +632,12 @@ replay(struct journal *j, char *err, size_t errlen)
 		}
 		next = resync(data, size, off + 1);
 		if (next == size) {
-			log_warn("journal %s: ignoring a torn or corrupt last record at offset %zu "
-			    "(%zu bytes)", j->path, off, size - off);
+			log_kv(LOG_WARN, "journal", LOG_S("file", j->path), LOG_S("result", "torn-tail-ignored"),
+			    LOG_I("offset", off), LOG_I("bytes", size - off));
 			break;
 		}
-		log_warn("journal %s: skipping %zu corrupt bytes at offset %zu", j->path, next - off, off);
+		log_kv(LOG_WARN, "journal", LOG_S("file", j->path), LOG_S("result", "corrupt-skipped"),
+		    LOG_I("offset", off), LOG_I("bytes", next - off));
 		off = next;
 	}
 done:

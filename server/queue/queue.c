@@ -297,7 +297,8 @@ queue_free(struct queue *q)
 		pthread_join(q->threads[i], NULL);
 	dropped = q->n_pending;
 	if (dropped > 0 && !q->stopping)
-		log_warn("queue stopped with %zu delayed retries not run", dropped);
+		log_kv(LOG_WARN, "queue stopped", LOG_I("dropped_retries", dropped),
+		    LOG_S("detail", "delayed retries not run"));
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->work);
 	pthread_cond_destroy(&q->idle);

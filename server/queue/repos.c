@@ -203,8 +203,9 @@ repos_open(const char *state_dir, int flags, struct repos **out, char *err, size
 		dropped = parse(r, buf, len);
 		free(buf);
 		if (dropped > 0)
-			log_warn("repositories file=%s skipped=%zu detail=\"invalid, duplicate or "
-			    "unterminated lines, or more than %d entries\"", r->path, dropped, REPOS_MAX);
+			log_kv(LOG_WARN, "repositories", LOG_S("file", r->path), LOG_I("skipped", dropped),
+			    LOG_S("detail", "invalid, duplicate or unterminated lines, or more than the "
+			    "maximum of entries"), LOG_I("max", REPOS_MAX));
 	}
 	if (flags & REPOS_READONLY)
 		goto done;
@@ -254,8 +255,8 @@ repos_note(struct repos *r, const char *host, const char *repo)
 		goto out;
 	if (r->n >= REPOS_MAX) {
 		if (!r->full_warned)
-			log_warn("repositories file=%s detail=\"%d entries remembered: no more are added\"",
-			    r->path, REPOS_MAX);
+			log_kv(LOG_WARN, "repositories", LOG_S("file", r->path), LOG_I("remembered", REPOS_MAX),
+			    LOG_S("detail", "the maximum of entries is remembered: no more are added"));
 		r->full_warned = 1;
 		goto out;
 	}
@@ -267,8 +268,8 @@ repos_note(struct repos *r, const char *host, const char *repo)
 	(void)am_fmt(line, sizeof(line), "%s\n", entry);
 	if (write_all(r->fd, line, strlen(line), r->path, err, sizeof(err)) != AM_OK ||
 	    fdatasync(r->fd) != 0)
-		log_warn("repositories remember repo=%s/%s result=failed detail=\"%s\"", host, repo,
-		    err[0] ? err : strerror(errno));
+		log_kv(LOG_WARN, "repositories remember", LOG_S("registry", host), LOG_S("repo", repo),
+		    LOG_S("result", "failed"), LOG_S("detail", err[0] ? err : strerror(errno)));
 out:
 	pthread_mutex_unlock(&r->lock);
 	return added;

@@ -344,20 +344,20 @@ list_repo(const struct reconcile_env *env, const char *host, const char *repo,
 		e->result = RC_ABSENT;
 		rep->absent++;
 		rc_matches_truncate(m, before);
-		log_info("reconcile list registry=%s repo=%s result=absent detail=\"repository does not exist\"",
-		    host, repo);
+		log_kv(LOG_INFO, "reconcile list", LOG_S("registry", host), LOG_S("repo", repo),
+		    LOG_S("result", "absent"), LOG_S("detail", "repository does not exist"));
 	} else if (rc != AM_OK) {
 		e->result = RC_LIST_FAILED;
 		rep->list_failed++;
 		rc_matches_truncate(m, before);
 		(void)am_fmt(e->error, sizeof(e->error), "%s", err);
-		log_error("reconcile list registry=%s repo=%s result=failed error=%s detail=\"%s\"",
-		    host, repo, am_strerror(rc), err);
+		log_kv(LOG_ERROR, "reconcile list", LOG_S("registry", host), LOG_S("repo", repo),
+		    LOG_S("result", "failed"), LOG_S("error", am_strerror(rc)), LOG_S("detail", err));
 	} else {
 		e->result = RC_LISTED;
 		rep->tags += lc.tags;
-		log_debug("reconcile list registry=%s repo=%s result=listed tags=%zu matched=%zu",
-		    host, repo, lc.tags, m->n - before);
+		log_kv(LOG_DEBUG, "reconcile list", LOG_S("registry", host), LOG_S("repo", repo),
+		    LOG_S("result", "listed"), LOG_I("tags", lc.tags), LOG_I("matched", m->n - before));
 	}
 }
 
@@ -402,16 +402,21 @@ process_group(const struct reconcile_env *env, struct rc_group *g)
 	if (!g->complete) {
 		/* Known from the tag list: no registry request needed to say so. */
 		g->result = RC_WAITING;
-		log_info("reconcile group=%s/%s:%s rule=\"%s\" target=%s result=waiting detail=\"missing %s\"",
-		    g->g.host, g->g.repo, g->g.version, r->name, g->target, g->missing);
+		char name[GROUP_NAME_MAX], detail[sizeof(g->missing) + 16];
+		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g->g.host, g->g.repo, g->g.version);
+		(void)am_fmt(detail, sizeof(detail), "missing %s", g->missing);
+		log_kv(LOG_INFO, "reconcile", LOG_S("group", name), LOG_S("rule", r->name),
+		    LOG_S("target", g->target), LOG_S("result", "waiting"), LOG_S("detail", detail));
 		return;
 	}
 	if (env->assemble == NULL) {
 		/* The worker logs the assembly line for this group. */
 		int fresh = env->enqueue(env->ctx, &g->g);   /* not inside log_debug: it may not run */
 		g->result = RC_QUEUED;
-		log_debug("reconcile group=%s/%s:%s rule=\"%s\" result=queued new=%d", g->g.host,
-		    g->g.repo, g->g.version, r->name, fresh);
+		char name[GROUP_NAME_MAX];
+		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g->g.host, g->g.repo, g->g.version);
+		log_kv(LOG_DEBUG, "reconcile", LOG_S("group", name), LOG_S("rule", r->name),
+		    LOG_S("result", "queued"), LOG_I("new", fresh));
 		return;
 	}
 	env->assemble(env->ctx, &g->g, env->dry_run, &res);
@@ -492,15 +497,15 @@ reconcile_run(const struct reconcile_env *env, struct reconcile_report *out)
 	}
 	out->ms = am_now_ms() - t0;
 	trouble = out->failed > 0 || out->refused > 0 || out->list_failed > 0;
-	if (log_enabled(trouble ? LOG_WARN : LOG_INFO))
-		log_msg(trouble ? LOG_WARN : LOG_INFO,
-		    "reconcile pass registries=%zu repositories=%zu absent=%zu list_failed=%zu tags=%zu "
-		    "groups=%zu complete=%zu published=%zu unchanged=%zu would_publish=%zu queued=%zu "
-		    "waiting=%zu refused=%zu failed=%zu%s%s ms=%lld",
-		    registries, out->n_repos, out->absent, out->list_failed, out->tags, out->groups_seen,
-		    out->complete, out->published, out->unchanged, out->would_publish, out->queued,
-		    out->waiting, out->refused, out->failed, out->dry_run ? " dry_run=1" : "",
-		    out->stopped ? " stopped=1" : "", out->ms);
+	log_kv(trouble ? LOG_WARN : LOG_INFO, "reconcile pass", LOG_I("registries", registries),
+	    LOG_I("repositories", out->n_repos), LOG_I("absent", out->absent),
+	    LOG_I("list_failed", out->list_failed), LOG_I("tags", out->tags),
+	    LOG_I("groups", out->groups_seen), LOG_I("complete", out->complete),
+	    LOG_I("published", out->published), LOG_I("unchanged", out->unchanged),
+	    LOG_I("would_publish", out->would_publish), LOG_I("queued", out->queued),
+	    LOG_I("waiting", out->waiting), LOG_I("refused", out->refused), LOG_I("failed", out->failed),
+	    LOG_S("dry_run", out->dry_run ? "1" : NULL), LOG_S("stopped", out->stopped ? "1" : NULL),
+	    LOG_I("ms", out->ms));
 }
 
 void

@@ -97,13 +97,14 @@ reconciler_start(struct reconciler *r)
 	if (r == NULL || (!r->cfg->reconcile_on_start && r->cfg->reconcile_interval_s == 0))
 		return;
 	if (pthread_create(&r->thread, NULL, loop, r) != 0) {
-		log_error("reconcile thread could not be started");
+		log_kv(LOG_ERROR, "reconcile", LOG_S("result", "failed"),
+		    LOG_S("detail", "the reconcile thread could not be started"));
 		abort();              /* like queue workers: no thread, no service */
 	}
 	r->started = 1;
-	log_info("reconcile scheduled on_start=%d interval_s=%ld remembered=%zu page_size=%ld",
-	    r->cfg->reconcile_on_start, r->cfg->reconcile_interval_s, repos_count(r->repos),
-	    r->cfg->reconcile_page_size);
+	log_kv(LOG_INFO, "reconcile scheduled", LOG_I("on_start", r->cfg->reconcile_on_start),
+	    LOG_I("interval_s", r->cfg->reconcile_interval_s), LOG_I("remembered", repos_count(r->repos)),
+	    LOG_I("page_size", r->cfg->reconcile_page_size));
 }
 
 void

@@ -40,8 +40,8 @@ warn_restart_needed(const struct cfg *boot, const struct cfg *c)
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (keys[i].changed)
-			log_warn("reload key=%s changed: it takes effect after a restart of archmerge",
-			    keys[i].key);
+			log_kv(LOG_WARN, "reload", LOG_S("key", keys[i].key), LOG_S("result", "restart-needed"),
+			    LOG_S("detail", "changed: it takes effect after a restart of archmerge"));
 }
 
 void
@@ -55,15 +55,18 @@ reload_config(struct service *svc, const struct cfg *boot, const char *path)
 		/* One log line: the errors, "file:line: message" each, joined. */
 		while ((nl = strchr(err, '\n')) != NULL)
 			*nl = ';';
-		log_error("reload failed file=%s: keeping the running configuration: %s", path, err);
+		log_kv(LOG_ERROR, "reload", LOG_S("file", path), LOG_S("result", "failed"),
+		    LOG_S("detail", err), LOG_S("note", "keeping the running configuration"));
 		return;
 	}
 	if (service_reload(svc, c, err, sizeof(err)) != AM_OK) {
-		log_error("reload failed file=%s: keeping the running configuration: %s", path, err);
+		log_kv(LOG_ERROR, "reload", LOG_S("file", path), LOG_S("result", "failed"),
+		    LOG_S("detail", err), LOG_S("note", "keeping the running configuration"));
 		cfg_free(c);
 		return;
 	}
 	warn_restart_needed(boot, c);
 	log_set_level(c->log_level);
-	log_info("reload ok file=%s rules=%zu registries=%zu", path, c->n_rules, c->n_registries);
+	log_kv(LOG_INFO, "reload", LOG_S("file", path), LOG_S("result", "ok"), LOG_I("rules", c->n_rules),
+	    LOG_I("registries", c->n_registries));
 }

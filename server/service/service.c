@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "registry/assemble/cache.h"
+#include "registry/assemble/written.h"
 #include "server/service/harbors.h"
 #include "server/service/sigwait.h"
 #include "server/queue/journal.h"
@@ -44,6 +45,7 @@ struct service {
 	struct snap *all;
 	struct snap *first;              /* startup generation, pinned: see service_client */
 	struct cache *configs;           /* image configs by digest, shared by every generation */
+	struct written *written;         /* what assemblies just wrote, for the webhook handler */
 	struct queue *queue;
 	struct repos *repos;             /* borrowed; NULL: nothing remembered */
 	struct journal *journal;         /* NULL outside serve mode */
@@ -191,7 +193,8 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	}
 	reg_api_from_client(&api, sn->clients[reg - c->registries]);
 	api.configs = s->configs;
-	api.host = reg->host;   /* the signed docker-reference names the registry as configured */
+	api.written = s->written;
+	api.host = reg->host;
 	if (sn->harbors != NULL)
 		reg_api_set_harbor(&api, sn->harbors[reg - c->registries]);
 	rule_plan(r, g->repo, g->version, &plan);
@@ -211,8 +214,8 @@ log_outcome(const struct cfg *c, const struct group *g, const struct asm_result 
     long long ms, const struct run_note *rn)
 {
 	const struct rule *r = find_rule(c, g);
+	struct observe_retry rt = { 0, 0, -1, -1 };
 	enum log_level lvl;
-	char extra[160] = "";
 
 	switch (out->outcome) {
 	case ASM_PUBLISHED: case ASM_UNCHANGED: case ASM_DRY_RUN: case ASM_WAITING:
@@ -225,16 +228,13 @@ log_outcome(const struct cfg *c, const struct group *g, const struct asm_result 
 		/* A fault that will be retried is a warning; one that ends the job is an error. */
 		lvl = rn != NULL && (rn->retry_ms >= 0 || rn->left_in_journal) ? LOG_WARN : LOG_ERROR;
 	}
-	if (rn != NULL && rn->left_in_journal)
-		(void)am_fmt(extra, sizeof(extra), " attempt=%u retry=after-restart", rn->attempt + 1);
-	else if (rn != NULL && rn->retry_ms >= 0 && out->retry_after_ms >= 0)
-		(void)am_fmt(extra, sizeof(extra), " attempt=%u retry_in_ms=%ld retry_after_ms=%ld",
-		    rn->attempt + 1, rn->retry_ms, out->retry_after_ms);
-	else if (rn != NULL && rn->retry_ms >= 0)
-		(void)am_fmt(extra, sizeof(extra), " attempt=%u retry_in_ms=%ld", rn->attempt + 1,
-		    rn->retry_ms);
-	observe_assembly(g, r != NULL ? r->name : g->rule_name, out, ms, lvl,
-	    extra[0] != '\0' ? extra + 1 : NULL);
+	if (rn != NULL && (rn->left_in_journal || rn->retry_ms >= 0)) {
+		rt.attempt = rn->attempt + 1;
+		rt.after_restart = rn->left_in_journal;
+		rt.retry_in_ms = rn->retry_ms;
+		rt.retry_after_ms = out->retry_after_ms;
+	}
+	observe_assembly(g, r != NULL ? r->name : g->rule_name, out, ms, lvl, &rt);
 }
 
 /* Exponential backoff with jitter (half to all of the step), never below Retry-After. */
@@ -307,6 +307,7 @@ service_new(const struct cfg *cfg, size_t workers, struct service **out, char *e
 	s->first = s->cur;
 	s->first->refs++;
 	s->configs = cache_new(sizeof(struct image_info), SERVICE_CONFIG_CACHE);
+	s->written = written_new(WRITTEN_DEFAULT_CAP);
 	if (workers > 0)
 		s->queue = queue_new(workers, run_group, s);
 	*out = s;
@@ -335,6 +336,7 @@ service_free(struct service *s)
 	if (s->first != NULL)
 		snap_release(s, s->first);
 	cache_free(s->configs);
+	written_free(s->written);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -380,8 +382,8 @@ service_open_journal(struct service *s, char *err, size_t errlen)
 	(void)metrics_gauge_register("archmerge_journal_pending",
 	    "Accepted groups not yet done (kept in the journal).", gauge_journal_pending, s->journal);
 	n = journal_pending(s->journal, replay_one, s);
-	log_info("journal state_dir=%s pending=%zu%s", s->cfg->state_dir, n,
-	    n > 0 ? " (queued again)" : "");
+	log_kv(LOG_INFO, "journal", LOG_S("state_dir", s->cfg->state_dir), LOG_I("pending", n),
+	    LOG_S("detail", n > 0 ? "queued again" : NULL));
 	return AM_OK;
 }
 
@@ -407,12 +409,28 @@ service_enqueue(void *service, const struct group *gin)
 		snap_release(s, sn);
 	}
 	if (s->journal != NULL && journal_append(s->journal, &g, NULL, err, sizeof(err)) != AM_OK) {
-		log_error("journal append failed group=%s/%s:%s detail=\"%s\"", g.host, g.repo, g.version,
-		    err);
+		char name[GROUP_NAME_MAX];
+		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
+		log_kv(LOG_ERROR, "journal append", LOG_S("result", "failed"), LOG_S("group", name),
+		    LOG_S("detail", err));
 		return -1;
 	}
 	repos_note(s->repos, g.host, g.repo);
 	return queue_push(s->queue, &g);
+}
+
+void
+service_remember(void *service, const char *host, const char *repo)
+{
+	struct service *s = service;
+
+	repos_note(s->repos, host, repo);
+}
+
+struct written *
+service_written(struct service *s)
+{
+	return s->written;
 }
 
 void
@@ -473,8 +491,8 @@ service_shutdown(struct service *s, long timeout_ms)
 		return 0;
 	if ((left = queue_stop(s->queue, timeout_ms)) == 0)
 		return 0;
-	log_warn("shutdown running=%zu still after the shutdown timeout: aborting their registry "
-	    "requests (their groups stay in the journal)", left);
+	log_kv(LOG_WARN, "shutdown", LOG_I("running", left), LOG_S("detail", "still running after "
+	    "the shutdown timeout: aborting their registry requests (their groups stay in the journal)"));
 	pthread_mutex_lock(&s->mu);
 	for (sn = s->all; sn != NULL; sn = sn->next)
 		for (i = 0; i < sn->view.cfg->n_registries; i++)

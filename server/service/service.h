@@ -32,6 +32,13 @@ const char *service_secret(const struct service *s);
  */
 int service_enqueue(void *service, const struct group *g);
 
+/* Remember host/repo for reconcile (webhook_env.remember); thread safe. */
+void service_remember(void *service, const char *host, const char *repo);
+
+/* What this service's assemblies just wrote (borrowed, lives as long as s). */
+struct written;
+struct written *service_written(struct service *s);
+
 /* Wait until the queue is empty and idle. */
 void service_wait_idle(struct service *s);
 

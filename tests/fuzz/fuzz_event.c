@@ -102,7 +102,10 @@ check_group(void *ctx, const struct group *g)
 static void
 check_handle(const char *body, size_t len, const char *ct)
 {
-	struct webhook_env env = { cfg, SECRET, check_group, NULL, NULL };
+	struct webhook_env env = { cfg, SECRET, check_group, NULL, NULL, NULL, NULL };
+	struct log_field f[WEBHOOK_LOG_FIELDS];
+	char line[4096];
+	size_t i, n;
 	struct webhook_req req;
 	struct webhook_resp resp;
 	json_t *j;
@@ -123,7 +126,12 @@ check_handle(const char *body, size_t len, const char *ct)
 	FUZZ_ASSERT(status != NULL);
 	FUZZ_ASSERT(strcmp(status, resp.status == 400 ? "rejected" :
 	    resp.status == 202 ? "queued" : "ignored") == 0);
-	FUZZ_ASSERT(resp.summary[0] != '\0' && fuzz_log_safe(resp.summary));
+	/* The log line of the answer: one line, no raw control byte, whatever came in. */
+	n = webhook_log_fields(&resp, f);
+	FUZZ_ASSERT(n > 0 && f[0].str != NULL);
+	log_render(line, sizeof(line), 0, LOG_INFO, "webhook", f, n);
+	for (i = 0; line[i] != '\0'; i++)
+		FUZZ_ASSERT((unsigned char)line[i] >= 0x20 && (unsigned char)line[i] != 0x7f);
 	json_decref(j);
 	free(resp.body);
 }

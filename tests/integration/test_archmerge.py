@@ -3,6 +3,7 @@ out, on a real distribution registry with TLS and Harbor-like token auth.
 Results are checked with skopeo (verified TLS) and `docker manifest inspect`."""
 
 import json
+import os
 import re
 import ssl
 import subprocess
@@ -189,16 +190,47 @@ def test_own_index_push_coming_back_is_ignored_without_registry_traffic(env, adm
     am = archmerge()
     repo = "library/selfhook"
     before = len(env.registry.access_log())
-    # the service's own push of library/selfhook:7.0, operator = its robot
-    status, body = am.send(*webhook.push_event(repo, "sha256:" + "ab" * 32, "7.0",
+    # the service's own push of library/selfhook:7.0 (operator = its robot): a target tag
+    for operator in (env.robot_user, "someone-else"):
+        status, body = am.send(*webhook.push_event(repo, "sha256:" + "ab" * 32, "7.0",
+                                                   operator=operator))
+        assert status == 200 and body["status"] == "ignored"
+        assert "target" in body["reason"] and "own output" in body["reason"]
+    assert len(env.registry.access_log()) == before
+
+
+def remembered(archmerge):
+    path = os.path.join(archmerge.state_dir, "repositories")
+    return open(path).read().split() if os.path.exists(path) else []
+
+
+def test_shared_account_source_pushes_publish_and_own_writes_are_known(env, robot_client, admin_client,
+                                                                       archmerge):
+    """Issue 9.1: CI pushes with the very account archmerge uses (one robot for both)."""
+    am = archmerge()
+    repo = "library/shared"
+    amd = robot_client.push_image(repo, "2.0-amd64", arch="amd64")
+    arm = robot_client.push_image(repo, "2.0-arm64", arch="arm64")
+    for pushed, tag in ((amd, "2.0-amd64"), (arm, "2.0-arm64")):
+        status, body = hook(am, repo, pushed, tag, operator=env.robot_user)
+        assert status == 202 and body["status"] == "queued", body
+    index = wait_index(env, admin_client, repo, "2.0")
+    wait_log(am, r"library/shared:2\.0 .*result=published")
+    assert [d["digest"] for d in json.loads(index.body)["manifests"]] == [amd.digest, arm.digest]
+    assert any(r.endswith("/" + repo) for r in remembered(archmerge)), remembered(archmerge)
+
+    # The registry announcing archmerge's own index push: ignored, no registry work.
+    before = len(env.registry.access_log())
+    status, body = hook(am, repo, index, "2.0", operator=env.robot_user)
+    assert status == 200 and body["status"] == "ignored" and "own" in body["reason"], body
+    assert len(env.registry.access_log()) == before
+
+    # A repository seen only through a target-tag event is remembered for reconcile too.
+    status, body = am.send(*webhook.push_event("library/only-target", "sha256:" + "cd" * 32, "9.9",
                                                operator=env.robot_user))
     assert status == 200 and body["status"] == "ignored"
-    assert "own push" in body["reason"]
-    # the same tag pushed by someone else: still no registry traffic
-    status, body = am.send(*webhook.push_event(repo, "sha256:" + "ab" * 32, "7.0"))
-    assert status == 200 and body["status"] == "ignored"
-    assert "target tag" in body["reason"]
-    assert len(env.registry.access_log()) == before
+    wait_until(lambda: any(r.endswith("/library/only-target") for r in remembered(archmerge)), 10,
+               message="library/only-target was not remembered")
 
 
 def test_ignored_events(env, archmerge):

@@ -329,7 +329,7 @@ def test_sigterm_exits_in_time_while_the_registry_hangs(env, admin_client, archm
     # The bound is 1 s plus libcurl's once-a-second abort check; the registry would hang 120 s.
     assert elapsed < 20, elapsed
     log = am.log_text()
-    assert "shutting down signal=15" in log and "aborting their registry requests" in log
+    assert "shutting down signal=15 " in log and "aborting their registry requests" in log
     assert "retry=after-restart" in log
     assert "shutdown complete" in log
 
@@ -358,8 +358,8 @@ def test_sighup_bad_file_keeps_old_config_good_file_applies(env, admin_client, a
     # A broken file: logged with file:line, the running configuration stays.
     _write_config(am.config_path, good + "\nrules = oops\n")
     am.proc.send_signal(signal.SIGHUP)
-    wait_log(am, r"reload failed file=\S+: keeping the running configuration: " + re.escape(am.config_path)
-             + r":\d+: ")
+    wait_log(am, r"reload file=\S+ result=failed detail=\"" + re.escape(am.config_path)
+             + r":\d+: .*note=\"keeping the running configuration\"")
     assert am.alive()
     assert hook(am, repo, amd.digest, "1.0-amd64")[0] == 202
     assert hook(am, repo, arm.digest, "1.0-arm64")[0] == 202
@@ -371,8 +371,8 @@ def test_sighup_bad_file_keeps_old_config_good_file_applies(env, admin_client, a
         "target": "{repo}:{version}-multi", "architectures": ["amd64", "arm64"], "format": "oci"}])
     _write_config(am.config_path, changed)
     am.proc.send_signal(signal.SIGHUP)
-    wait_log(am, r"reload ok file=")
-    assert re.search(r"reload key=server\.workers changed: it takes effect after a restart", am.log_text())
+    wait_log(am, r"reload file=\S+ result=ok ")
+    assert re.search(r"reload key=server\.workers result=restart-needed detail=\"changed: it takes effect after a restart", am.log_text())
     assert hook(am, repo, amd.digest, "2.0-amd64")[0] == 202
     assert hook(am, repo, arm.digest, "2.0-arm64")[0] == 202
     wait_published(admin_client, repo, {"2.0-multi": [(amd.digest, "amd64"), (arm.digest, "arm64")]})
@@ -384,7 +384,7 @@ def test_sighup_bad_file_keeps_old_config_good_file_applies(env, admin_client, a
     # The webhook secret is re-read too: the old one stops working.
     archmerge._write_secret(archmerge.webhook_secret_file, "Bearer rotated-secret")
     am.proc.send_signal(signal.SIGHUP)
-    wait_until(lambda: len(re.findall(r"reload ok file=", am.log_text())) == 2, 20)
+    wait_until(lambda: len(re.findall(r"reload file=\S+ result=ok ", am.log_text())) == 2, 20)
     assert hook(am, repo, amd.digest, "3.0-amd64")[0] == 401
     status, _ = am.send(*webhook.push_event(repo, amd.digest, "3.0-amd64"), auth_header="Bearer rotated-secret")
     assert status == 202

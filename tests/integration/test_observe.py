@@ -207,7 +207,7 @@ def test_metrics_after_publish(env, admin_client, archmerge):
     fams = wait_until(lambda: (lambda f: f if value(f, "archmerge_assemblies_total", outcome="published") == 1
                                and get_queue(f) == 0 else None)(scrape()), 20)
     wh = "archmerge_webhooks_total"
-    assert value(fams, wh, outcome="accepted", status=202) == 2
+    assert value(fams, wh, outcome="queued", status=202) == 2
     assert value(fams, wh, outcome="ignored", reason="not_push", status=200) == 1
     assert value(fams, wh, outcome="ignored", reason="by_digest", status=200) == 1
     assert value(fams, wh, outcome="rejected", status=401) == 1

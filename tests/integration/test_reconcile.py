@@ -267,7 +267,7 @@ def test_unusable_state_dir_refuses_to_start(env, archmerge, tmp_path):
     am.expect_clean_exit = False
     wait_until(lambda: am.returncode is not None, 15, message="archmerge did not exit")
     assert am.returncode == 1
-    assert re.search(r"startup failed: state_dir .*not-a-dir/state: Not a directory", am.log_text())
+    assert re.search(r"startup result=failed detail=\"state_dir .*not-a-dir/state: Not a directory", am.log_text())
 
 
 # ------------------------------------------------------------------ (e) pagination

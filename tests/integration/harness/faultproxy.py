@@ -6,6 +6,7 @@ real registry and injects faults, switchable while it runs.
     proxy.set_mode("pass")             forward every request
     proxy.set_mode("refuse")           close the listener and every connection: connection refused
     proxy.set_mode("500")              answer 500 with a registry-style error body
+    proxy.set_mode("500", message=m)   ... whose error message is m (any text, JSON-encoded)
     proxy.set_mode("429", retry_after=2)   answer 429 with Retry-After: 2
     proxy.set_mode("503", retry_after=1)   answer 503 with Retry-After: 1
     proxy.set_mode("reset")            reset the connection (RST) instead of answering
@@ -20,6 +21,7 @@ fetches go to the token service directly (the challenge names its realm).
 """
 
 import collections
+import json
 import http.client
 import socket
 import ssl
@@ -250,7 +252,9 @@ class FaultProxy:
         codes = {500: ("UNKNOWN", "Internal Server Error"), 429: ("TOOMANYREQUESTS", "Too Many Requests"),
                  503: ("UNAVAILABLE", "Service Unavailable")}
         code, reason = codes[status]
-        body = ('{"errors":[{"code":"%s","message":"injected by the test proxy"}]}' % code).encode()
+        with self._lock:
+            message = self._mode[1].get("message", "injected by the test proxy")
+        body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         if status in (429, 503) and retry_after:
             headers.append(("Retry-After", retry_after))

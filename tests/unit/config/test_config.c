@@ -421,7 +421,7 @@ test_rules(void)
 	conf_init(&c);
 	SET(&c, 17, "    architectures = [ \"amd64\", \"sparc\" ];");
 	expect_only("unknown architecture token", &c, 17,
-	    "rules[0]: unknown architecture \"sparc\"; map it in platforms = { sparc = \"os/arch[/variant]\"; }");
+	    "rules[0]: unknown architecture \"sparc\"; map it in platforms = { sparc = \"os[(os.version)]/arch[/variant]\"; }");
 
 	/* armhf is built in (linux/arm/v7); a mapping may still name it. */
 	SET(&c, 17, "    architectures = [ \"amd64\", \"armhf\" ];");
@@ -451,6 +451,23 @@ test_rules(void)
 	expect_err("bad platform string", &c, 0, 18, "rules[0].platforms.armhf");
 	SET(&c, 18, "    platforms = { armhf = 7; };");
 	expect_err("platform not a string", &c, 0, 18, "rules[0].platforms.armhf must be a string");
+
+	/* Issue 9.6: Windows releases side by side, told apart by os.version. */
+	SET(&c, 17, "    architectures = [ \"ltsc2019\", \"ltsc2022\", \"win11\" ];");
+	SET(&c, 18, "    platforms = { win11 = \"windows(10.0.22631)/amd64\"; };");
+	cfg = expect_ok("two windows/amd64 tokens, different os.version", &c, 0);
+	if (cfg != NULL) {
+		platform_format(&cfg->rules[0].archs[0].platform, buf, sizeof(buf));
+		CHECK_STR(buf, "windows(10.0.17763)/amd64");
+		platform_format(&cfg->rules[0].archs[2].platform, buf, sizeof(buf));
+		CHECK_STR(buf, "windows(10.0.22631)/amd64");
+	}
+	cfg_free(cfg);
+	/* The whole platform equal, os.version included: still a duplicate. */
+	SET(&c, 18, "    platforms = { win11 = \"windows(10.0.17763)/amd64\"; };");
+	expect_err("same os.version twice", &c, 0, 17, "both stand for windows(10.0.17763)/amd64");
+	SET(&c, 18, "    platforms = { win11 = \"windows(/amd64\"; };");
+	expect_err("bad os.version syntax", &c, 0, 18, "rules[0].platforms.win11");
 
 	conf_init(&c);
 	SET(&c, 17, "    architectures = [ \"amd64\", \"amd64\" ];");

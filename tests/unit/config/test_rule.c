@@ -155,6 +155,26 @@ test_platforms(void)
 		CHECK(platform_parse("linux/arm/v6", &have, err, sizeof(err)) == AM_OK);
 		CHECK(!platform_satisfies(&have, &want));
 		CHECK(!arch_builtin("sparc", &want));
+		/* os.version prefixes (issue 9.6): on a dot boundary, only when the rule names one */
+		CHECK(arch_builtin("ltsc2019", &want));
+		CHECK_STR(want.os_version, "10.0.17763");
+		CHECK(platform_parse("windows(10.0.17763.5458)/amd64", &have, err, sizeof(err)) == AM_OK);
+		CHECK_STR(have.os, "windows");
+		CHECK_STR(have.os_version, "10.0.17763.5458");
+		CHECK(platform_satisfies(&have, &want));
+		CHECK(platform_parse("windows(10.0.20348.2227)/amd64", &have, err, sizeof(err)) == AM_OK);
+		CHECK(!platform_satisfies(&have, &want));
+		CHECK(platform_parse("windows(10.0.177630)/amd64", &have, err, sizeof(err)) == AM_OK);
+		CHECK(!platform_satisfies(&have, &want));
+		CHECK(platform_parse("windows/amd64", &have, err, sizeof(err)) == AM_OK);
+		CHECK(!platform_satisfies(&have, &want));
+		CHECK(arch_builtin("windows-amd64", &want));
+		CHECK(platform_parse("windows(10.0.20348.2227)/amd64", &have, err, sizeof(err)) == AM_OK);
+		CHECK(platform_satisfies(&have, &want));
+		CHECK(platform_parse("windows()/amd64", &have, err, sizeof(err)) == AM_EINVAL);
+		CHECK(platform_parse("(1)/amd64", &have, err, sizeof(err)) == AM_EINVAL);
+		CHECK(platform_parse("windows(1/amd64", &have, err, sizeof(err)) == AM_EINVAL);
+		CHECK(platform_parse("windows(1)x/amd64", &have, err, sizeof(err)) == AM_EINVAL);
 	}
 }
 

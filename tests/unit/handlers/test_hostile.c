@@ -11,6 +11,7 @@
 
 #include "handlers/event.h"
 #include "handlers/webhook.h"
+#include "tests/unit/handlers/summary.h"
 #include "registry/oci/index.h"
 #include "registry/oci/manifest.h"
 
@@ -156,11 +157,11 @@ expect_clean_reject(const struct webhook_env *env, const char *what, const char 
 	if (resp.body != NULL)
 		j = json_loads(resp.body, 0, NULL);
 	CHECK(json_is_object(j) && json_string_value(json_object_get(j, "error")) != NULL);
-	for (i = 0; resp.summary[i] != '\0'; i++)
-		CHECK((unsigned char)resp.summary[i] >= 0x20 && (unsigned char)resp.summary[i] < 0x7f);
+	for (i = 0; summary(&resp)[i] != '\0'; i++)
+		CHECK((unsigned char)summary(&resp)[i] >= 0x20 && (unsigned char)summary(&resp)[i] < 0x7f);
 	if (t_failed != before)
 		fprintf(stderr, "  case \"%s\": body %s summary %s\n", what,
-		    resp.body ? resp.body : "(null)", resp.summary);
+		    resp.body ? resp.body : "(null)", summary(&resp));
 	json_decref(j);
 	free(resp.body);
 }
@@ -173,7 +174,7 @@ expect_clean_reject(const struct webhook_env *env, const char *what, const char 
 static void
 test_reject_reason_is_ascii(const struct cfg *c)
 {
-	struct webhook_env env = { c, NULL, no_enqueue, NULL, NULL };
+	struct webhook_env env = { c, NULL, no_enqueue, NULL, NULL, NULL, NULL };
 	char body[1024], *raw;
 	size_t len, i, off;
 
@@ -194,7 +195,7 @@ test_reject_reason_is_ascii(const struct cfg *c)
 static void
 test_incomplete_body_is_408(const struct cfg *c)
 {
-	struct webhook_env env = { c, "Bearer s", no_enqueue, NULL, NULL };
+	struct webhook_env env = { c, "Bearer s", no_enqueue, NULL, NULL, NULL, NULL };
 	struct webhook_req req;
 	struct webhook_resp resp;
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "handlers/webhook.h"
+#include "registry/assemble/written.h"
 
 #define CHILD "sha256:4b8f2c0a9e1d3b5f7a6c8e0d2f4b6a8c0e2d4f6a8b0c2e4d6f8a0b2c4e6d8f0a"
 #define SIGTAG "sha256-4b8f2c0a9e1d3b5f7a6c8e0d2f4b6a8c0e2d4f6a8b0c2e4d6f8a0b2c4e6d8f0a.sig"
@@ -104,11 +105,17 @@ run_tests(void)
 	send(&env, "library/other", SIGTAG, "robot$library+ci", &resp);
 	CHECK(resp.status == 200 && n_queued == 1);
 	free(resp.body);
-	/* archmerge's own signature push (its robot): ignored before any lookup. */
+	/* archmerge's own signature push (the digest it just wrote there): ignored before any lookup. */
 	n_asked = 0;
-	send(&env, "library/myapp", SIGTAG, "robot$library+archmerge", &resp);
+	env.written = written_new(4);
+	written_note(env.written, "harbor.example.com", "library/myapp", SIGTAG,
+	    "sha256:1111111111111111111111111111111111111111111111111111111111111111");
+	send(&env, "library/myapp", SIGTAG, "robot$library+ci", &resp);
 	CHECK(resp.status == 200 && n_asked == 0 && n_queued == 1);
+	CHECK_STR(resp.reason, "own_push");
 	free(resp.body);
+	written_free(env.written);
+	env.written = NULL;
 	/* Not quite a signature tag: ordinary rule matching (no rule matches). */
 	send(&env, "library/myapp", "sha256-4b8f.sig", "robot$library+ci", &resp);
 	CHECK(resp.status == 200 && n_queued == 1);

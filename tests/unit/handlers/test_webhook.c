@@ -10,6 +10,8 @@
 #include <jansson.h>
 
 #include "handlers/webhook.h"
+#include "tests/unit/handlers/summary.h"
+#include "registry/assemble/written.h"
 
 #define FIXTURES "tests/unit/fixtures/"
 #define DIGEST "sha256:4b8f2c0a9e1d3b5f7a6c8e0d2f4b6a8c0e2d4f6a8b0c2e4d6f8a0b2c4e6d8f0a"
@@ -159,10 +161,10 @@ expect(const char *what, struct webhook_resp *resp, int status, const char *stat
 		v = json_string_value(json_object_get(body, key));
 		CHECK(v != NULL && strstr(v, needle) != NULL);
 	}
-	CHECK(resp->summary[0] != '\0');
+	CHECK(summary(resp)[0] != '\0');
 	if (t_failed != before)
 		fprintf(stderr, "  case \"%s\": status %d body %s summary %s\n", what, resp->status,
-		    resp->body ? resp->body : "(null)", resp->summary);
+		    resp->body ? resp->body : "(null)", summary(resp));
 	free(resp->body);
 	resp->body = NULL;
 	if (body == NULL)
@@ -181,7 +183,7 @@ static void
 test_request_checks(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -239,7 +241,7 @@ static void
 test_malformed(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	char *s;
 
@@ -260,7 +262,7 @@ test_malformed(const struct cfg *c)
 	s = variant("push-default.json", "PULL_ARTIFACT\nlevel=error msg=forged", NULL, NULL);
 	call(&env, "POST", SECRET, "application/json", s, 0, &resp);
 	expect_simple("type with newline", &resp, 400, "rejected", "error", "\"type\"");
-	CHECK(strchr(resp.summary, '\n') == NULL);
+	CHECK(strchr(summary(&resp), '\n') == NULL);
 	free(s);
 	s = fixture("push-default.json", &(size_t){ 0 });
 	call(&env, "POST", SECRET, "application/cloudevents+json", s, 0, &resp);
@@ -273,7 +275,7 @@ static void
 test_queued(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	json_t *body, *groups;
 	size_t len;
@@ -286,9 +288,9 @@ test_queued(const struct cfg *c)
 	CHECK(json_is_array(groups) && json_array_size(groups) == 1);
 	CHECK_STR(json_string_value(json_array_get(groups, 0)), "harbor.example.com/library/myapp:3.8.5");
 	json_decref(body);
-	CHECK(strstr(resp.summary, "outcome=queued") != NULL);
-	CHECK(strstr(resp.summary, "repo=library/myapp") != NULL);
-	CHECK(strstr(resp.summary, "coalesced") == NULL);
+	CHECK(strstr(summary(&resp), "outcome=queued") != NULL);
+	CHECK(strstr(summary(&resp), "repo=library/myapp") != NULL);
+	CHECK(strstr(summary(&resp), "coalesced") == NULL);
 	CHECK(q.n == 1);
 	CHECK_STR(q.groups[0].host, "harbor.example.com");
 	CHECK(q.groups[0].rule == 0);
@@ -300,7 +302,7 @@ test_queued(const struct cfg *c)
 	q.ret = 0;
 	call(&env, "POST", SECRET, "application/json; charset=utf-8", push, 0, &resp);
 	json_decref(expect("charset parameter, coalesced", &resp, 202, "queued", NULL, NULL));
-	CHECK(strstr(resp.summary, "coalesced=1") != NULL);
+	CHECK(strstr(summary(&resp), "coalesced=1") != NULL);
 	CHECK(q.n == 2);
 	q.ret = 1;
 	call(&env, "POST", SECRET, "Application/JSON", push, 0, &resp);
@@ -365,7 +367,7 @@ static void
 test_ignored(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	char *s;
 
@@ -373,7 +375,7 @@ test_ignored(const struct cfg *c)
 	s = variant("push-default.json", NULL, DIGEST, "harbor.example.com/library/myapp@" DIGEST);
 	call(&env, "POST", SECRET, "application/json", s, 0, &resp);
 	expect_simple("digest only", &resp, 200, "ignored", "reason", "digest");
-	CHECK(strstr(resp.summary, "outcome=ignored") != NULL);
+	CHECK(strstr(summary(&resp), "outcome=ignored") != NULL);
 	free(s);
 
 	/*
@@ -408,13 +410,13 @@ test_ignored(const struct cfg *c)
 	s = variant("push-default.json", NULL, "3.8.5", "harbor.example.com/library/myapp:3.8.5");
 	call(&env, "POST", SECRET, "application/json", s, 0, &resp);
 	expect_simple("target tag", &resp, 200, "ignored", "reason", "target");
-	CHECK(strstr(resp.summary, "target") != NULL);
+	CHECK(strstr(summary(&resp), "target") != NULL);
 	CHECK(q.n == 0);
 	free(s);
 
 	/*
 	 * The same index pushed by archmerge's own robot (the registry's
-	 * username): ignored, whatever the reason given first.
+	 * username): ignored as a target tag, not for who pushed it.
 	 */
 	s = variant("push-default.json", NULL, "3.8.5", "harbor.example.com/library/myapp:3.8.5");
 	{
@@ -428,7 +430,7 @@ test_ignored(const struct cfg *c)
 	{
 		json_t *body = expect("own robot, target tag", &resp, 200, "ignored", NULL, NULL);
 		const char *why = json_string_value(json_object_get(body, "reason"));
-		CHECK(why != NULL && (strstr(why, "own") != NULL || strstr(why, "target") != NULL));
+		CHECK(why != NULL && strstr(why, "target") != NULL);
 		json_decref(body);
 	}
 	CHECK(q.n == 0);
@@ -449,7 +451,7 @@ test_ignored(const struct cfg *c)
 	s = variant("push-default.json", "PULL_ARTIFACT", NULL, NULL);
 	call(&env, "POST", SECRET, "application/json", s, 0, &resp);
 	expect_simple("PULL_ARTIFACT", &resp, 200, "ignored", "reason", "not a push");
-	CHECK(strstr(resp.summary, "PULL_ARTIFACT") != NULL);
+	CHECK(strstr(summary(&resp), "PULL_ARTIFACT") != NULL);
 	free(s);
 	s = variant("push-cloudevents.json", "harbor.artifact.deleted", NULL, NULL);
 	call(&env, "POST", SECRET, "application/cloudevents+json", s, 0, &resp);
@@ -463,7 +465,7 @@ static void
 test_unauthenticated(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
-	struct webhook_env env = { c, NULL, fake_enqueue, &q, NULL };
+	struct webhook_env env = { c, NULL, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -486,19 +488,108 @@ static void
 test_not_recorded(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, -1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
 
 	call(&env, "POST", SECRET, "application/json", push, 0, &resp);
 	expect_simple("journal failed", &resp, 503, "unavailable", "error", "durably");
-	CHECK(strstr(resp.summary, "outcome=unavailable") != NULL);
+	CHECK(strstr(summary(&resp), "outcome=unavailable") != NULL);
 	CHECK(q.n == 1);
 	free(push);
 }
 
 TEST_MAIN("webhook")
+/* Adds the operator to a variant. */
+static char *
+with_operator(char *s, const char *op)
+{
+	json_t *root = json_loads(s, 0, NULL);
+
+	json_object_set_new(root, "operator", json_string(op));
+	free(s);
+	s = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return s;
+}
+
+/* A queue that also remembers repositories (the queue first: fake_enqueue's view). */
+struct remembering {
+	struct fake_queue q;
+	int remembered;
+	char last_remembered[512];
+};
+
+static void
+fake_remember(void *ctx, const char *host, const char *repo)
+{
+	struct remembering *q = ctx;
+	q->remembered++;
+	(void)am_fmt(q->last_remembered, sizeof(q->last_remembered), "%s/%s", host, repo);
+}
+
+/*
+ * Issue 9.1: archmerge and CI sharing one account. A source tag pushed by
+ * that account is processed; archmerge's own writes are known by what they
+ * are (an output tag, or the digest it just wrote under that tag); every
+ * event matching a rule remembers its repository.
+ */
+static void
+test_shared_account(const struct cfg *c)
+{
+	struct remembering q;
+	struct written *w = written_new(4);
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, fake_remember, w };
+	struct webhook_resp resp;
+	const char *d = "sha256:4b8f2c0a9e1d3b5f7a6c8e0d2f4b6a8c0e2d4f6a8b0c2e4d6f8a0b2c4e6d8f0a";
+	char *s;
+
+	memset(&q, 0, sizeof(q));
+	q.q.ret = 1;
+	s = with_operator(variant("push-default.json", NULL, NULL, NULL), "robot$library+archmerge");
+	call(&env, "POST", SECRET, "application/json", s, 0, &resp);
+	expect_simple("source tag by the shared account", &resp, 202, "queued", NULL, NULL);
+	CHECK(q.q.n == 1 && q.remembered == 1);
+	CHECK_STR(q.last_remembered, "harbor.example.com/library/myapp");
+	CHECK(strstr(summary(&resp), "outcome=queued") != NULL);
+	free(s);
+
+	/* A target tag: ignored as archmerge's output, repository still remembered. */
+	s = with_operator(variant("push-default.json", NULL, "3.8.5",
+	    "harbor.example.com/library/myapp:3.8.5"), "robot$library+archmerge");
+	call(&env, "POST", SECRET, "application/json", s, 0, &resp);
+	expect_simple("target by the shared account", &resp, 200, "ignored", "reason", "target");
+	CHECK(strcmp(resp.reason, "target_tag") == 0);
+	CHECK(q.q.n == 1 && q.remembered == 2);
+	free(s);
+
+	/* The digest archmerge just wrote under exactly that tag: its own write, whoever sent it. */
+	written_note(w, "harbor.example.com", "library/myapp", "3.8.5-amd64", d);
+	s = variant("push-default.json", NULL, NULL, NULL);
+	call(&env, "POST", SECRET, "application/json", s, 0, &resp);
+	expect_simple("own write by digest", &resp, 200, "ignored", "reason", "own write");
+	CHECK(strcmp(resp.reason, "own_push") == 0);
+	CHECK(q.q.n == 1 && q.remembered == 3);
+	free(s);
+	/* The same digest under another source tag is a source push. */
+	s = variant("push-default.json", NULL, "3.8.6-amd64",
+	    "harbor.example.com/library/myapp:3.8.6-amd64");
+	call(&env, "POST", SECRET, "application/json", s, 0, &resp);
+	expect_simple("same digest, other tag", &resp, 202, "queued", NULL, NULL);
+	CHECK(q.q.n == 2);
+	free(s);
+	/* Bounded: after 4 newer writes the old entry is gone. */
+	written_note(w, "h", "r", "1", d);
+	written_note(w, "h", "r", "2", d);
+	written_note(w, "h", "r", "3", d);
+	CHECK(written_has(w, "harbor.example.com", "library/myapp", "3.8.5-amd64", d));
+	written_note(w, "h", "r", "4", d);
+	CHECK(!written_has(w, "harbor.example.com", "library/myapp", "3.8.5-amd64", d));
+	CHECK(written_has(w, "h", "r", "4", d) && !written_has(w, "h", "r", "4", "sha256:00"));
+	written_free(w);
+}
+
 static void
 run_tests(void)
 {
@@ -510,6 +601,7 @@ run_tests(void)
 	test_malformed(c);
 	test_queued(c);
 	test_ignored(c);
+	test_shared_account(c);
 	test_unauthenticated(c);
 	test_not_recorded(c);
 	cfg_free(c);

@@ -54,8 +54,8 @@ test_counters_and_labels(void)
 	char *t;
 
 	metrics_reset();
-	metrics_webhook(202, "accepted", NULL);
-	metrics_webhook(202, "accepted", NULL);
+	metrics_webhook(202, "queued", NULL);
+	metrics_webhook(202, "queued", NULL);
 	metrics_webhook(200, "ignored", "not_push");
 	metrics_webhook(401, "rejected", NULL);
 	metrics_webhook(400, "rejected", "a\"b\\c\nd");
@@ -64,9 +64,9 @@ test_counters_and_labels(void)
 	metrics_assembly("waiting");
 	t = metrics_render();
 	CHECK(has_line(t, "# HELP archmerge_webhooks_total Webhook requests answered, by outcome "
-	    "(accepted, ignored, rejected), ignore reason and HTTP status."));
+	    "(queued, ignored, rejected, unavailable), ignore reason and HTTP status."));
 	CHECK(has_line(t, "# TYPE archmerge_webhooks_total counter"));
-	CHECK(has_line(t, "archmerge_webhooks_total{outcome=\"accepted\",status=\"202\"} 2"));
+	CHECK(has_line(t, "archmerge_webhooks_total{outcome=\"queued\",status=\"202\"} 2"));
 	CHECK(has_line(t, "archmerge_webhooks_total{outcome=\"ignored\",reason=\"not_push\",status=\"200\"} 1"));
 	CHECK(has_line(t, "archmerge_webhooks_total{outcome=\"rejected\",status=\"401\"} 1"));
 	/* label values escape backslash, double quote and newline */
