@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <jansson.h>
+#include "handlers/notify.h"
 
 static void
 reply(struct webhook_resp *resp, int status, json_t *body)
@@ -50,6 +51,8 @@ reason_code(const char *why)
 		{ "archmerge's own push", "own_push" },
 		{ "no rule matches the tag (it has the form of a target tag)", "target_tag" },
 		{ "no rule matches the tag", "no_rule" },
+		{ "blob push", "blob" },
+		{ "invalid event", "invalid" },
 	};
 	size_t i;
 
@@ -89,7 +92,7 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 
 	if (res->by_digest)
 		return "pushed by digest (no tag)";
-	reg = cfg_registry_by_host(c, res->host);
+	reg = cfg_registry_by_name(c, res->host);
 	if (reg == NULL)
 		return "unknown registry host";
 	if (reg->username != NULL && strcmp(ev->operator_, reg->username) == 0)
@@ -109,6 +112,96 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 		if (rule_match_target(&c->rules[i], ev->repo, res->tag))
 			return "no rule matches the tag (it has the form of a target tag)";
 	return "no rule matches the tag";
+}
+
+/* One event of an envelope: its answer item; *queued set when it was queued,
+ * -1 when it could not be recorded. */
+static int
+envelope_event(const struct webhook_env *env, const struct notify_event *n, json_t *items,
+    int *queued, const char **why)
+{
+	static struct event ev_zero;
+	struct event ev = ev_zero;
+	struct group g;
+	char name[NAME_MAX_REPO + NAME_MAX_TAG + 300];
+	const char *r = n->ignored;
+	int q;
+
+	if (r == NULL) {
+		(void)am_fmt(ev.repo, sizeof(ev.repo), "%s", n->repo);
+		(void)am_fmt(ev.operator_, sizeof(ev.operator_), "%s", n->actor);
+		ev.is_push = 1;
+		ev.n_resources = 1;
+		(void)am_fmt(ev.resources[0].tag, sizeof(ev.resources[0].tag), "%s", n->tag);
+		(void)am_fmt(ev.resources[0].digest, sizeof(ev.resources[0].digest), "%s", n->digest);
+		(void)am_fmt(ev.resources[0].host, sizeof(ev.resources[0].host), "%s", n->host);
+		r = match_resource(env, &ev, &ev.resources[0], &g);
+	}
+	if (r != NULL) {
+		if (*why == NULL)
+			*why = r;
+		json_array_append_new(items, n->detail[0] ? json_pack("{s:s, s:s, s:s}", "status",
+		    "ignored", "reason", r, "error", n->detail) : json_pack("{s:s, s:s}", "status",
+		    "ignored", "reason", r));
+		return 0;
+	}
+	if ((q = env->enqueue(env->ctx, &g)) < 0)
+		return -1;
+	*queued += 1;
+	(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
+	json_array_append_new(items, json_pack("{s:s, s:s}", "status", q ? "queued" : "coalesced",
+	    "group", name));
+	return 0;
+}
+
+/*
+ * distribution's envelope: every event is decided on its own. One status
+ * for the whole: 503 when any could not be recorded (the registry resends
+ * the envelope; repeats are harmless), else 202 when any was queued, else
+ * 200. The body lists each event's outcome in order.
+ */
+static void
+envelope_handle(const struct webhook_env *env, const struct webhook_req *req,
+    struct webhook_resp *resp)
+{
+	struct notify_envelope *nv = malloc(sizeof(*nv));
+	json_t *items = json_array();
+	const char *why = NULL;
+	char err[256];
+	int queued = 0;
+	size_t i;
+
+	if (nv == NULL || notify_parse(req->body, req->body_len, nv, err, sizeof(err)) != AM_OK) {
+		json_decref(items);
+		reject(resp, nv == NULL ? 503 : 400, nv == NULL ? "out of memory" : err);
+		free(nv);
+		return;
+	}
+	for (i = 0; i < nv->n; i++) {
+		if (envelope_event(env, &nv->ev[i], items, &queued, &why) < 0) {
+			json_decref(items);
+			reply(resp, 503, json_pack("{s:s, s:s}", "status", "unavailable", "error",
+			    "the event could not be recorded durably; send it again later"));
+			(void)am_fmt(resp->summary, sizeof(resp->summary),
+			    "outcome=unavailable reason=\"journal write failed\" repo=%s", nv->ev[i].repo);
+			free(nv);
+			return;
+		}
+	}
+	if (queued > 0) {
+		(void)am_fmt(resp->summary, sizeof(resp->summary),
+		    "outcome=queued format=notification events=%zu queued=%d", nv->n, queued);
+		reply(resp, 202, json_pack("{s:s, s:o}", "status", "queued", "events", items));
+		resp->outcome = "accepted";
+	} else {
+		(void)am_fmt(resp->summary, sizeof(resp->summary),
+		    "outcome=ignored format=notification events=%zu reason=\"%s\"", nv->n, why);
+		reply(resp, 200, json_pack("{s:s, s:s, s:o}", "status", "ignored", "reason", why,
+		    "events", items));
+		resp->outcome = "ignored";
+		resp->reason = reason_code(why);
+	}
+	free(nv);
 }
 
 void
@@ -142,9 +235,14 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 		reject(resp, 408, "request body incomplete (too slow, or the connection closed)");
 		return;
 	}
+	if (ct != NULL && media_is(ct, NOTIFY_MEDIA_TYPE)) {
+		envelope_handle(env, req, resp);
+		return;
+	}
 	if (ct == NULL || (!media_is(ct, "application/json") &&
 	    !media_is(ct, "application/cloudevents+json"))) {
-		reject(resp, 415, "Content-Type must be application/json or application/cloudevents+json");
+		reject(resp, 415, "Content-Type must be application/json, application/cloudevents+json"
+		    " or " NOTIFY_MEDIA_TYPE);
 		return;
 	}
 	cloudevents = media_is(ct, "application/cloudevents+json");
