@@ -193,6 +193,9 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	assemble(&api, r, g->repo, g->version, dry_run, out);
 }
 
+/* Looks again at a waiting group (short backoff) before leaving it to the next event. */
+#define WAITING_RECHECKS 2
+
 /* How a run ended, for the log line: retry_ms < 0 means no retry follows. */
 struct run_note {
 	unsigned attempt;
@@ -273,6 +276,10 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 			rn.left_in_journal = 1;
 		else
 			rn.retry_ms = backoff_ms(sn->view.cfg, attempt, res.retry_after_ms);
+	} else if (res.outcome == ASM_WAITING && attempt < WAITING_RECHECKS && !stopping) {
+		/* distribution sends a manifest push's notification before it links
+		 * the tag: the very tag of the hint may be missing for a moment. */
+		rn.retry_ms = backoff_ms(sn->view.cfg, attempt, -1);
 	}
 	log_outcome(sn->view.cfg, g, &res, am_now_ms() - t0, &rn);
 	if (rn.retry_ms < 0 && !rn.left_in_journal && seq > 0)
