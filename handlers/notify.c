@@ -79,20 +79,26 @@ parse_one(json_t *j, size_t i, struct notify_event *e)
 	const char *action, *mt, *url, *repo, *tag, *digest, *name;
 
 	memset(e, 0, sizeof(*e));
-	if (!json_is_object(j))
-		{ invalid(e, i, "not an object"); return; }
+	if (!json_is_object(j)) {
+		invalid(e, i, "not an object");
+		return;
+	}
 	action = member_str(j, "action");
 	if (action == NULL || action[0] == '\0' || strlen(action) >= sizeof(e->action) ||
-	    action[strspn(action, "abcdefghijklmnopqrstuvwxyz")] != '\0')
-		{ invalid(e, i, "action is missing or not a lowercase word"); return; }
+	    action[strspn(action, "abcdefghijklmnopqrstuvwxyz")] != '\0') {
+		invalid(e, i, "action is missing or not a lowercase word");
+		return;
+	}
 	(void)am_fmt(e->action, sizeof(e->action), "%s", action);
 	if (strcmp(action, "push") != 0) {
 		e->ignored = "not a push event";
 		return;
 	}
 	target = json_object_get(j, "target");
-	if (!json_is_object(target))
-		{ invalid(e, i, "target is missing"); return; }
+	if (!json_is_object(target)) {
+		invalid(e, i, "target is missing");
+		return;
+	}
 	mt = member_str(target, "mediaType");
 	url = member_str(target, "url");
 	if (!is_manifest(mt, url)) {
@@ -100,28 +106,38 @@ parse_one(json_t *j, size_t i, struct notify_event *e)
 		return;
 	}
 	repo = member_str(target, "repository");
-	if (repo == NULL || !name_valid_repo(repo))
-		{ invalid(e, i, "target.repository is missing or not a valid repository name"); return; }
+	if (repo == NULL || !name_valid_repo(repo)) {
+		invalid(e, i, "target.repository is missing or not a valid repository name");
+		return;
+	}
 	(void)am_fmt(e->repo, sizeof(e->repo), "%s", repo);
 	digest = member_str(target, "digest");
 	if (digest != NULL && digest[0] != '\0') {
-		if (!name_valid_digest(digest))
-			{ invalid(e, i, "target.digest is not a sha256 digest"); return; }
+		if (!name_valid_digest(digest)) {
+			invalid(e, i, "target.digest is not a sha256 digest");
+			return;
+		}
 		(void)am_fmt(e->digest, sizeof(e->digest), "%s", digest);
 	}
-	if (!take_host(e, json_object_get(j, "request"), url))
-		{ invalid(e, i, "request.host is missing or not a valid host[:port]"); return; }
+	if (!take_host(e, json_object_get(j, "request"), url)) {
+		invalid(e, i, "request.host is missing or not a valid host[:port]");
+		return;
+	}
 	actor = json_object_get(j, "actor");
 	name = json_is_object(actor) ? member_str(actor, "name") : NULL;
-	if (name != NULL && am_fmt(e->actor, sizeof(e->actor), "%s", name) != 0)
-		{ invalid(e, i, "actor.name is too long"); return; }
+	if (name != NULL && am_fmt(e->actor, sizeof(e->actor), "%s", name) != 0) {
+		invalid(e, i, "actor.name is too long");
+		return;
+	}
 	tag = member_str(target, "tag");
 	if (tag == NULL || tag[0] == '\0') {
 		e->ignored = "pushed by digest (no tag)";
 		return;
 	}
-	if (!name_valid_tag(tag))
-		{ invalid(e, i, "target.tag is not a valid tag"); return; }
+	if (!name_valid_tag(tag)) {
+		invalid(e, i, "target.tag is not a valid tag");
+		return;
+	}
 	(void)am_fmt(e->tag, sizeof(e->tag), "%s", tag);
 }
 
