@@ -798,6 +798,32 @@ cfg_registry_by_host(const struct cfg *c, const char *host)
 	return NULL;
 }
 
+/* "https://reg.example:5000/x" -> compares "reg.example:5000" with name. */
+static int
+url_host_is(const char *url, const char *name)
+{
+	const char *h = url != NULL ? strstr(url, "://") : NULL;
+	size_t n;
+
+	if (h == NULL)
+		return 0;
+	h += 3;
+	n = strcspn(h, "/");
+	return n == strlen(name) && strncasecmp(h, name, n) == 0;
+}
+
+const struct cfg_registry *
+cfg_registry_by_name(const struct cfg *c, const char *name)
+{
+	const struct cfg_registry *r = cfg_registry_by_host(c, name);
+	size_t i;
+
+	for (i = 0; r == NULL && i < c->n_registries; i++)
+		if (url_host_is(c->registries[i].url, name))
+			r = &c->registries[i];
+	return r;
+}
+
 void
 cfg_free(struct cfg *c)
 {

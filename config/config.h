@@ -68,5 +68,8 @@ void cfg_free(struct cfg *c);   /* accepts NULL */
 
 /* The registry whose host matches (case-insensitive), or NULL. */
 const struct cfg_registry *cfg_registry_by_host(const struct cfg *c, const char *host);
+/* By host, else by the host[:port] of url: distribution's notifications name
+ * the registry as its clients reached it (request.host). */
+const struct cfg_registry *cfg_registry_by_name(const struct cfg *c, const char *name);
 
 #endif

@@ -193,3 +193,16 @@ done:
 	json_decref(root);
 	return rc;
 }
+
+/* For the notification envelope parser (handlers/notify.c): same limits. */
+int
+event_too_deep(const char *s, size_t len)
+{
+	return too_deep(s, len);
+}
+
+int
+event_host_valid(const char *s, size_t len)
+{
+	return host_valid(s, len);
+}

@@ -36,4 +36,9 @@ struct event {
 enum am_err event_parse(const char *body, size_t len, int cloudevents, struct event *out,
     char *err, size_t errlen);
 
+/* Shared with the notification parser: nesting deeper than the parser's
+ * limit, and a valid "host[:port]". */
+int event_too_deep(const char *s, size_t len);
+int event_host_valid(const char *s, size_t len);
+
 #endif

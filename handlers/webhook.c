@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <jansson.h>
+#include "handlers/notify.h"
 
 #include "registry/sign/sign.h"
 #include "registry/assemble/written.h"
@@ -51,6 +52,8 @@ reason_code(const char *why)
 		{ "no rule matches the tag: it is a target", "target_tag" },
 		{ "no rule matches the tag", "no_rule" },
 		{ "signature tag", "signature" },
+		{ "blob push", "blob" },
+		{ "invalid event", "invalid" },
 	};
 	size_t i;
 
@@ -152,7 +155,7 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 
 	if (res->by_digest)
 		return "pushed by digest (no tag)";
-	reg = cfg_registry_by_host(c, res->host);
+	reg = cfg_registry_by_name(c, res->host);
 	if (reg == NULL)
 		return "unknown registry host";
 	if (written_has(env->written, reg->host, ev->repo, res->tag, res->digest)) {
@@ -184,7 +187,102 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 	return "no rule matches the tag";
 }
 
-/* Method, authentication, size and media type; 1 CloudEvents, 0 Default, -1 rejected. */
+/* One event of an envelope: its answer item; *queued set when it was queued,
+ * -1 when it could not be recorded. */
+static int
+envelope_event(const struct webhook_env *env, const struct notify_event *n, json_t *items,
+    int *queued, const char **why)
+{
+	static struct event ev_zero;
+	struct event ev = ev_zero;
+	struct group g;
+	char name[NAME_MAX_REPO + NAME_MAX_TAG + 300];
+	const char *r = n->ignored;
+	int q;
+
+	if (r == NULL) {
+		(void)am_fmt(ev.repo, sizeof(ev.repo), "%s", n->repo);
+		(void)am_fmt(ev.operator_, sizeof(ev.operator_), "%s", n->actor);
+		ev.is_push = 1;
+		ev.n_resources = 1;
+		(void)am_fmt(ev.resources[0].tag, sizeof(ev.resources[0].tag), "%s", n->tag);
+		(void)am_fmt(ev.resources[0].digest, sizeof(ev.resources[0].digest), "%s", n->digest);
+		(void)am_fmt(ev.resources[0].host, sizeof(ev.resources[0].host), "%s", n->host);
+		r = match_resource(env, &ev, &ev.resources[0], &g);
+	}
+	if (r != NULL) {
+		if (*why == NULL)
+			*why = r;
+		json_array_append_new(items, n->detail[0] ? json_pack("{s:s, s:s, s:s}", "status",
+		    "ignored", "reason", r, "error", n->detail) : json_pack("{s:s, s:s}", "status",
+		    "ignored", "reason", r));
+		return 0;
+	}
+	if ((q = env->enqueue(env->ctx, &g)) < 0)
+		return -1;
+	*queued += 1;
+	(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
+	json_array_append_new(items, json_pack("{s:s, s:s}", "status", q ? "queued" : "coalesced",
+	    "group", name));
+	return 0;
+}
+
+/*
+ * distribution's envelope: every event is decided on its own. One status
+ * for the whole: 503 when any could not be recorded (the registry resends
+ * the envelope; repeats are harmless), else 202 when any was queued, else
+ * 200. The body lists each event's outcome in order.
+ */
+static void
+envelope_handle(const struct webhook_env *env, const struct webhook_req *req,
+    struct webhook_resp *resp)
+{
+	struct notify_envelope *nv = malloc(sizeof(*nv));
+	json_t *items = json_array();
+	const char *why = NULL;
+	char err[256];
+	int queued = 0;
+	size_t i;
+
+	if (nv == NULL || notify_parse(req->body, req->body_len, nv, err, sizeof(err)) != AM_OK) {
+		json_decref(items);
+		reject(resp, nv == NULL ? 503 : 400, nv == NULL ? "out of memory" : err);
+		free(nv);
+		return;
+	}
+	for (i = 0; i < nv->n; i++) {
+		if (envelope_event(env, &nv->ev[i], items, &queued, &why) < 0) {
+			json_decref(items);
+			reply(resp, 503, json_pack("{s:s, s:s}", "status", "unavailable", "error",
+			    "the event could not be recorded durably; send it again later"));
+			resp->outcome = "unavailable";
+			(void)am_fmt(resp->why, sizeof(resp->why), "journal write failed");
+			(void)am_fmt(resp->repo, sizeof(resp->repo), "%s", nv->ev[i].repo);
+			free(nv);
+			return;
+		}
+	}
+	(void)am_fmt(resp->type, sizeof(resp->type), "notification");
+	if (nv->n > 0)
+		(void)am_fmt(resp->repo, sizeof(resp->repo), "%s", nv->ev[0].repo);
+	if (queued > 0) {
+		reply(resp, 202, json_pack("{s:s, s:o}", "status", "queued", "events", items));
+		resp->outcome = "queued";
+		(void)am_fmt(resp->group, sizeof(resp->group), "%d of %zu events queued", queued, nv->n);
+	} else {
+		reply(resp, 200, json_pack("{s:s, s:s, s:o}", "status", "ignored", "reason", why,
+		    "events", items));
+		resp->outcome = "ignored";
+		resp->reason = reason_code(why);
+		(void)am_fmt(resp->why, sizeof(resp->why), "%s", why);
+	}
+	free(nv);
+}
+
+/*
+ * Method, authentication, size and media type: 2 distribution's notification
+ * envelope, 1 CloudEvents, 0 Default, -1 rejected (resp filled).
+ */
 static int
 check_request(const struct webhook_env *env, const struct webhook_req *req,
     struct webhook_resp *resp)
@@ -209,9 +307,12 @@ check_request(const struct webhook_env *env, const struct webhook_req *req,
 		reject(resp, 408, "request body incomplete (too slow, or the connection closed)");
 		return -1;
 	}
+	if (ct != NULL && media_is(ct, NOTIFY_MEDIA_TYPE))
+		return 2;
 	if (ct == NULL || (!media_is(ct, "application/json") &&
 	    !media_is(ct, "application/cloudevents+json"))) {
-		reject(resp, 415, "Content-Type must be application/json or application/cloudevents+json");
+		reject(resp, 415, "Content-Type must be application/json, application/cloudevents+json"
+		    " or " NOTIFY_MEDIA_TYPE);
 		return -1;
 	}
 	return media_is(ct, "application/cloudevents+json");
@@ -269,6 +370,10 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 	memset(resp, 0, sizeof(*resp));
 	if ((cloudevents = check_request(env, req, resp)) < 0)
 		return;
+	if (cloudevents == 2) {
+		envelope_handle(env, req, resp);
+		return;
+	}
 	if (event_parse(req->body, req->body_len, cloudevents, &ev, err, sizeof(err)) != AM_OK) {
 		reject(resp, 400, err);
 		return;

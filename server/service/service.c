@@ -202,6 +202,9 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	plan_clear(&plan);
 }
 
+/* Looks again at a waiting group (short backoff) before leaving it to the next event. */
+#define WAITING_RECHECKS 2
+
 /* How a run ended, for the log line: retry_ms < 0 means no retry follows. */
 struct run_note {
 	unsigned attempt;
@@ -279,6 +282,10 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 			rn.left_in_journal = 1;
 		else
 			rn.retry_ms = backoff_ms(sn->view.cfg, attempt, res.retry_after_ms);
+	} else if (res.outcome == ASM_WAITING && attempt < WAITING_RECHECKS && !stopping) {
+		/* distribution sends a manifest push's notification before it links
+		 * the tag: the very tag of the hint may be missing for a moment. */
+		rn.retry_ms = backoff_ms(sn->view.cfg, attempt, -1);
 	}
 	if (res.unsigned_child)
 		sigwait_note(g, res.unsigned_repo, res.unsigned_digest);

@@ -3,7 +3,10 @@
  * layouts (Default and CloudEvents) and through webhook_handle() with a small
  * fixed configuration, as the HTTP front would hand them over.
  *
- * Properties: whatever event_parse accepts passes the distribution grammar;
+ * The same bytes go to notify_parse() and through webhook_handle() as
+ * distribution's notification envelope.
+ *
+ * Properties: whatever event_parse (or notify_parse) accepts passes the distribution grammar;
  * every answer is a JSON object with a known status; the log summary is one
  * printable line; every queued group is well formed.
  */
@@ -13,6 +16,7 @@
 #include <jansson.h>
 
 #include "handlers/event.h"
+#include "handlers/notify.h"
 #include "handlers/webhook.h"
 
 #define SECRET "Bearer fuzz-secret"
@@ -79,6 +83,29 @@ check_event(const struct event *ev)
 			FUZZ_ASSERT(r->tag[0] == '\0');
 		else
 			FUZZ_ASSERT(name_valid_tag(r->tag));
+	}
+}
+
+static void
+check_envelope(const char *body, size_t size)
+{
+	static struct notify_envelope nv;
+	char err[256];
+	size_t i;
+
+	if (notify_parse(body, size, &nv, err, sizeof(err)) != AM_OK) {
+		FUZZ_ASSERT(err[0] != '\0');
+		return;
+	}
+	FUZZ_ASSERT(nv.n >= 1 && nv.n <= NOTIFY_MAX_EVENTS);
+	for (i = 0; i < nv.n; i++) {
+		const struct notify_event *e = &nv.ev[i];
+		FUZZ_ASSERT(fuzz_log_safe(e->detail));
+		if (e->ignored != NULL)
+			continue;
+		FUZZ_ASSERT(name_valid_repo(e->repo) && name_valid_tag(e->tag));
+		FUZZ_ASSERT(e->host[0] != '\0' && fuzz_log_safe(e->host) && strchr(e->host, '/') == NULL);
+		FUZZ_ASSERT(e->digest[0] == '\0' || name_valid_digest(e->digest));
 	}
 }
 
@@ -149,11 +176,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			FUZZ_ASSERT(err[0] != '\0');
 	}
+	check_envelope(body, size);
 	/* webhook_handle hands the body on as a C string the HTTP front terminated. */
 	free(body);
 	body = fuzz_cstr(data, size);
 	check_handle(body, size, "application/json");
 	check_handle(body, size, "application/cloudevents+json");
+	check_handle(body, size, NOTIFY_MEDIA_TYPE);
 	free(body);
 	return 0;
 }

@@ -37,6 +37,7 @@ class Registry:
         self.log_path = os.path.join(workdir, "registry.log")
         self.binary = binary
         self.proc: Optional[subprocess.Popen] = None
+        self.extra_env: dict = {}   # e.g. SSL_CERT_FILE for notifications over HTTPS
         self._log = None
 
         cfg = {
@@ -62,7 +63,8 @@ class Registry:
         self._log = open(self.log_path, "ab")
         # Own session/process group so teardown can always kill it.
         self.proc = subprocess.Popen([self.binary, "serve", self.config_path], stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, **child_popen_kwargs())
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **self.extra_env), **child_popen_kwargs())
         try:
             wait_until(self._ready, timeout, 0.05, message=f"registry not ready on {self.url}")
         except BaseException:

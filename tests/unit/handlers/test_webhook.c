@@ -500,6 +500,131 @@ test_not_recorded(const struct cfg *c)
 	free(push);
 }
 
+#define NOTIFY_CT "application/vnd.docker.distribution.events.v1+json"
+#define MANIFEST_V2 "application/vnd.docker.distribution.manifest.v2+json"
+
+/* One event of distribution's envelope, the way registry 2.8 writes it. */
+static char *
+notify_event(const char *action, const char *media_type, const char *repo, const char *tag,
+    const char *host, const char *actor)
+{
+	char buf[2048];
+
+	(void)am_fmt(buf, sizeof(buf), "{\"id\":\"e1\",\"timestamp\":\"2026-12-01T10:00:00Z\","
+	    "\"action\":\"%s\",\"target\":{\"mediaType\":\"%s\",\"size\":528,\"digest\":\"%s\","
+	    "\"length\":528,\"repository\":\"%s\",\"url\":\"https://%s/v2/%s/%s/%s\""
+	    "%s%s%s},\"request\":{\"id\":\"r1\",\"addr\":\"127.0.0.1:5555\",\"host\":\"%s\","
+	    "\"method\":\"PUT\",\"useragent\":\"skopeo\"},\"actor\":{\"name\":\"%s\"},"
+	    "\"source\":{\"addr\":\"reg:5000\",\"instanceID\":\"i1\"}}",
+	    action, media_type, DIGEST, repo, host, repo,
+	    strstr(media_type, "manifest") != NULL ? "manifests" : "blobs", DIGEST,
+	    tag ? ",\"tag\":\"" : "", tag ? tag : "", tag ? "\"" : "", host, actor);
+	return strdup(buf);
+}
+
+static char *
+envelope(const char *a, const char *b, const char *c3)
+{
+	char buf[8192];
+
+	(void)am_fmt(buf, sizeof(buf), "{\"events\":[%s%s%s%s%s]}", a, b ? "," : "", b ? b : "",
+	    c3 ? "," : "", c3 ? c3 : "");
+	return strdup(buf);
+}
+
+/* distribution's notification envelope on the same path (issue 12). */
+static void
+test_envelope(const struct cfg *c)
+{
+	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
+	struct webhook_resp resp;
+	json_t *body, *items;
+	char *push = notify_event("push", MANIFEST_V2, "library/app", "3.8.5-amd64", "10.0.0.5:8443",
+	    "admin");
+	char *pull = notify_event("pull", MANIFEST_V2, "library/app", "3.8.5-amd64", "10.0.0.5:8443",
+	    "admin");
+	char *blob = notify_event("push", "application/octet-stream", "library/app", NULL,
+	    "10.0.0.5:8443", "admin");
+	char *bydigest = notify_event("push", MANIFEST_V2, "library/app", NULL, "10.0.0.5:8443", "admin");
+	/* archmerge's own output (the target tag) comes back: ignored, whoever pushed it. */
+	char *own = notify_event("push", MANIFEST_V2, "library/app", "3.8.5", "10.0.0.5:8443",
+	    "admin");
+	char *byname = notify_event("push", MANIFEST_V2, "library/app", "3.9.0-arm64",
+	    "harbor.example.com", "admin");
+	char *stranger = notify_event("push", MANIFEST_V2, "library/app", "3.8.5-amd64",
+	    "evil.example:443", "admin");
+	char *badtag = notify_event("push", MANIFEST_V2, "library/app", "-bad", "10.0.0.5:8443", "admin");
+	char *e;
+
+	/* A tagged manifest push, registry named by its url's host[:port]. */
+	e = envelope(push, NULL, NULL);
+	call(&env, "POST", SECRET, NOTIFY_CT, e, 0, &resp);
+	body = expect("notification push", &resp, 202, "queued", NULL, NULL);
+	items = json_object_get(body, "events");
+	CHECK(json_array_size(items) == 1);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(items, 0), "group")),
+	    "harbor.example.com/library/app:3.8.5");
+	CHECK(q.n == 1 && strcmp(q.groups[0].version, "3.8.5") == 0);
+	json_decref(body);
+	free(e);
+	/* Same secret check. */
+	e = envelope(push, NULL, NULL);
+	call(&env, "POST", "Bearer wrong", NOTIFY_CT, e, 0, &resp);
+	expect_simple("notification wrong secret", &resp, 401, "rejected", "error", "Authorization");
+	CHECK(q.n == 1);
+	free(e);
+	/* Pull, blob push, push by digest, own output, unknown host: all 200, nothing queued. */
+	e = envelope(pull, blob, bydigest);
+	call(&env, "POST", SECRET, NOTIFY_CT, e, 0, &resp);
+	body = expect("notification ignored", &resp, 200, "ignored", "reason", "not a push");
+	items = json_object_get(body, "events");
+	CHECK(json_array_size(items) == 3);
+	CHECK(strstr(json_string_value(json_object_get(json_array_get(items, 1), "reason")), "blob") != NULL);
+	CHECK(strstr(json_string_value(json_object_get(json_array_get(items, 2), "reason")), "digest") != NULL);
+	CHECK(q.n == 1);
+	json_decref(body);
+	free(e);
+	e = envelope(own, stranger, badtag);
+	call(&env, "POST", SECRET, NOTIFY_CT, e, 0, &resp);
+	body = expect("notification own/stranger/bad", &resp, 200, "ignored", "reason",
+	    "no rule matches the tag: it is a target");
+	items = json_object_get(body, "events");
+	CHECK(strstr(json_string_value(json_object_get(json_array_get(items, 1), "reason")),
+	    "unknown registry host") != NULL);
+	CHECK(strstr(json_string_value(json_object_get(json_array_get(items, 2), "error")), "tag") != NULL);
+	CHECK(q.n == 1);
+	json_decref(body);
+	free(e);
+	/* Several events: each handled; one status (202) since one was queued. */
+	e = envelope(blob, byname, push);
+	call(&env, "POST", SECRET, NOTIFY_CT, e, 0, &resp);
+	body = expect("notification mixed", &resp, 202, "queued", NULL, NULL);
+	items = json_object_get(body, "events");
+	CHECK(json_array_size(items) == 3);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(items, 0), "status")), "ignored");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(items, 1), "group")),
+	    "harbor.example.com/library/app:3.9.0");
+	CHECK(q.n == 3);
+	json_decref(body);
+	free(e);
+	/* Broken envelopes: 400 with the reason. */
+	call(&env, "POST", SECRET, NOTIFY_CT, "{\"events\":{}}", 0, &resp);
+	expect_simple("envelope events not array", &resp, 400, "rejected", "error", "events");
+	call(&env, "POST", SECRET, NOTIFY_CT, "{\"events\":[]}", 0, &resp);
+	expect_simple("envelope empty", &resp, 400, "rejected", "error", "1 to");
+	call(&env, "POST", SECRET, NOTIFY_CT, "[1,2", 0, &resp);
+	expect_simple("envelope not JSON", &resp, 400, "rejected", "error", "JSON");
+	/* Journal failure: 503 for the whole envelope. */
+	q.ret = -1;
+	e = envelope(push, NULL, NULL);
+	call(&env, "POST", SECRET, NOTIFY_CT, e, 0, &resp);
+	expect_simple("envelope not recorded", &resp, 503, "unavailable", "error", "durably");
+	free(e);
+	free(push); free(pull); free(blob); free(bydigest); free(own); free(byname);
+	free(stranger); free(badtag);
+}
+
 TEST_MAIN("webhook")
 /* Adds the operator to a variant. */
 static char *
@@ -604,6 +729,7 @@ run_tests(void)
 	test_shared_account(c);
 	test_unauthenticated(c);
 	test_not_recorded(c);
+	test_envelope(c);
 	cfg_free(c);
 	CHECK(unlink(path) == 0);
 	CHECK(rmdir(dir) == 0);
