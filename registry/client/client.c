@@ -58,6 +58,9 @@ reg_client_new(const struct reg_client_opts *o, char *err, size_t errlen)
 	c->password = xstrdup(o->password != NULL ? o->password : "");
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	c->on_exchange = o->on_exchange;
+	c->max_concurrent = o->max_concurrent > 0 ? o->max_concurrent : DEFAULT_CONCURRENT;
+	pthread_mutex_init(&c->slot_lock, NULL);
+	pthread_cond_init(&c->slot_free, NULL);
 	c->hook_ctx = o->hook_ctx;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->fetch_lock, NULL);
@@ -72,6 +75,9 @@ reg_client_new(const struct reg_client_opts *o, char *err, size_t errlen)
 	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	/* One connection cache for all pooled handles: whichever handle a thread
+	 * takes reuses any idle connection, instead of only its own. */
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 
 	if (c->insecure)
 		log_warn("registry TLS verification disabled url=%s", c->url);
@@ -97,6 +103,8 @@ reg_client_free(struct reg_client *c)
 		pthread_mutex_destroy(&c->share_locks[i]);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->fetch_lock);
+	pthread_mutex_destroy(&c->slot_lock);
+	pthread_cond_destroy(&c->slot_free);
 	am_secret_free(c->password);
 	free(c->username);
 	free(c->ca_file);

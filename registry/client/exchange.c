@@ -422,11 +422,31 @@ transfer_error(const struct send *s, const struct resp *rs, CURLcode cc, const c
 	return AM_OK;
 }
 
+/* Wait for one of the registry's max_concurrent slots (shared by all workers). */
+static void
+slot_take(struct reg_client *c)
+{
+	pthread_mutex_lock(&c->slot_lock);
+	while (c->inflight >= c->max_concurrent)
+		pthread_cond_wait(&c->slot_free, &c->slot_lock);
+	c->inflight++;
+	pthread_mutex_unlock(&c->slot_lock);
+}
+
+static void
+slot_give(struct reg_client *c)
+{
+	pthread_mutex_lock(&c->slot_lock);
+	c->inflight--;
+	pthread_cond_signal(&c->slot_free);
+	pthread_mutex_unlock(&c->slot_lock);
+}
+
 enum am_err
 cl_exchange(struct reg_client *c, const struct req *rq, const struct send *s, struct resp *rs,
     char *err, size_t errlen)
 {
-	CURL *h = pool_take(c);
+	CURL *h;
 	struct curl_slist *hdrs = NULL;
 	char ebuf[CURL_ERROR_SIZE];
 	CURLcode cc;
@@ -435,6 +455,8 @@ cl_exchange(struct reg_client *c, const struct req *rq, const struct send *s, st
 	enum am_err rc;
 
 	ebuf[0] = '\0';
+	slot_take(c);
+	h = pool_take(c);
 	if ((rc = set_request_opts(c, h, rq, s, rs, &hdrs, ebuf, err, errlen)) != AM_OK)
 		goto done;
 	t0 = am_now_ms();
@@ -449,5 +471,6 @@ cl_exchange(struct reg_client *c, const struct req *rq, const struct send *s, st
 done:
 	curl_slist_free_all(hdrs);
 	pool_put(c, h);
+	slot_give(c);
 	return rc;
 }

@@ -29,6 +29,7 @@
 #define TOKEN_REPLY_MAX     (256 * 1024)
 #define WWWAUTH_MAX         4096
 #define DEFAULT_TIMEOUT_MS  30000L
+#define DEFAULT_CONCURRENT  8L
 #define CONNECT_TIMEOUT_MS  10000L       /* at most; never more than the total */
 #define MAX_REDIRS          5L
 #define RETRY_AFTER_MAX_S   86400L
@@ -73,6 +74,12 @@ struct reg_client {
 
 	void (*on_exchange)(void *ctx, const struct reg_exchange *e);
 	void *hook_ctx;
+
+	/* At most max_concurrent exchanges in flight (slot_lock/slot_free guard inflight). */
+	long max_concurrent;
+	long inflight;
+	pthread_mutex_t slot_lock;
+	pthread_cond_t slot_free;
 
 	atomic_int cancelled;     /* reg_client_cancel: abort transfers (shutdown) */
 };

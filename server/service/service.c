@@ -98,6 +98,7 @@ snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 		o.username = r->username;
 		o.timeout_ms = r->timeout_ms;
 		o.on_exchange = on_registry_exchange;
+		o.max_concurrent = r->max_concurrent;
 		if (r->password_file != NULL &&
 		    (rc = am_read_secret(r->password_file, &password, err, errlen)) != AM_OK)
 			goto fail;
