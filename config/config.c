@@ -340,7 +340,7 @@ load_registries(struct errs *e, config_setting_t *list, struct cfg *c, int flags
 		struct cfg_registry *r = &c->registries[i];
 		(void)am_fmt(where, sizeof(where), "registries[%d]", i);
 		r->timeout_ms = 30000;
-		r->max_concurrent = 8;
+		r->max_concurrent = 4;
 		if (!config_setting_is_group(g)) {
 			add_err(e, line_of(g), "%s must be a group { ... }", where);
 			continue;

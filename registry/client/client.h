@@ -31,7 +31,7 @@ struct reg_client_opts {
 	const char *username;     /* NULL: anonymous */
 	const char *password;     /* borrowed only during reg_client_new (copied) */
 	long timeout_ms;          /* per request; 0: 30000 */
-	long max_concurrent;      /* requests in flight at once, all threads together; 0: 8 */
+	long max_concurrent;      /* requests in flight at once, all threads together; 0: 4 */
 	/* Called after every exchange from the thread that made it (the service
 	 * feeds metrics with it); NULL: nobody listens. */
 	void (*on_exchange)(void *ctx, const struct reg_exchange *e);

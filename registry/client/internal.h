@@ -29,7 +29,7 @@
 #define TOKEN_REPLY_MAX     (256 * 1024)
 #define WWWAUTH_MAX         4096
 #define DEFAULT_TIMEOUT_MS  30000L
-#define DEFAULT_CONCURRENT  8L
+#define DEFAULT_CONCURRENT  4L
 #define CONNECT_TIMEOUT_MS  10000L       /* at most; never more than the total */
 #define MAX_REDIRS          5L
 #define RETRY_AFTER_MAX_S   86400L
