@@ -221,6 +221,7 @@ static const struct spec registry_spec[] = {
 	{ "username", K_STR, 0, 0, 0, offsetof(struct cfg_registry, username), "" },
 	{ "password_file", K_STR, 0, 0, 0, offsetof(struct cfg_registry, password_file), "" },
 	{ "timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg_registry, timeout_ms), "" },
+	{ "max_concurrent", K_INT, 0, 1, 256, offsetof(struct cfg_registry, max_concurrent), "" },
 	{ "harbor_url", K_STR, 0, 0, 0, offsetof(struct cfg_registry, harbor_url), "Harbor REST API base" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
@@ -350,6 +351,7 @@ load_registries(struct errs *e, config_setting_t *list, struct cfg *c, int flags
 		struct cfg_registry *r = &c->registries[i];
 		(void)am_fmt(where, sizeof(where), "registries[%d]", i);
 		r->timeout_ms = 30000;
+		r->max_concurrent = 4;
 		if (!config_setting_is_group(g)) {
 			add_err(e, line_of(g), "%s must be a group { ... }", where);
 			continue;

@@ -19,6 +19,7 @@ struct cfg_registry {
 	char *username;        /* NULL: anonymous */
 	char *password_file;
 	long timeout_ms;
+	long max_concurrent;   /* requests in flight to this registry, all workers together */
 	char *harbor_url;      /* Harbor REST API base for cleanup; NULL: same as url */
 };
 

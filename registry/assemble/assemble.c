@@ -9,6 +9,7 @@
 #include "server/base/num.h"
 #include "registry/assemble/cache.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -699,25 +700,80 @@ note_present(const struct asm_ctx *c)
 	}
 }
 
+/* One architecture's chain (manifest, then its config blob), run on its own thread. */
+struct arch_job {
+	const struct reg_api *api;
+	const struct plan_arch *want;
+	struct kid *k;
+	enum am_err rc;
+	char err[768];
+	pthread_t thread;
+	int started;
+};
+
+static void *
+arch_job_run(void *ud)
+{
+	struct arch_job *j = ud;
+
+	j->rc = resolve_arch(j->api, j->k->src_repo, j->k->src_tag, j->want, j->k, j->err,
+	    sizeof(j->err));
+	return NULL;
+}
+
+/*
+ * Every architecture's chain at once: the chains are independent, so the
+ * assembly waits for the slowest instead of the sum (the registry client
+ * bounds how many requests one registry sees at a time). The first
+ * architecture runs on the calling thread; a thread that cannot be started
+ * runs inline.
+ */
+static void
+resolve_parallel(struct arch_job *jobs, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		jobs[i].started = pthread_create(&jobs[i].thread, NULL, arch_job_run, &jobs[i]) == 0;
+	arch_job_run(&jobs[0]);
+	for (i = 1; i < n; i++) {
+		if (jobs[i].started)
+			pthread_join(jobs[i].thread, NULL);
+		else
+			arch_job_run(&jobs[i]);
+	}
+}
+
 /* Resolve every architecture; fills missing (required) and absent (optional) name lists. */
 static enum am_err
 resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t alen,
     char *err, size_t errlen)
 {
 	const struct plan *p = c->p;
+	struct arch_job *jobs = xcalloc(p->n_archs ? p->n_archs : 1, sizeof(*jobs));
 	size_t i, moff = 0, aoff = 0;
-	enum am_err rc;
+	enum am_err rc = AM_OK;
 
 	for (i = 0; i < p->n_archs; i++) {
 		struct kid *k = &c->kids[i];
+		(void)am_fmt(k->src_repo, sizeof(k->src_repo), "%s", p->archs[i].src_repo);
+		(void)am_fmt(k->src_tag, sizeof(k->src_tag), "%s", p->archs[i].src_tag);
+		jobs[i].api = c->api;
+		jobs[i].want = &p->archs[i];
+		jobs[i].k = k;
+	}
+	if (p->n_archs > 0)
+		resolve_parallel(jobs, p->n_archs);
+	/* In architecture order, as a serial run would have met them. */
+	for (i = 0; i < p->n_archs; i++) {
+		struct kid *k = &c->kids[i];
 		const struct plan_arch *a = &p->archs[i];
-		(void)am_fmt(k->src_repo, sizeof(k->src_repo), "%s", a->src_repo);
-		(void)am_fmt(k->src_tag, sizeof(k->src_tag), "%s", a->src_tag);
-		rc = resolve_arch(c->api, k->src_repo, k->src_tag, a, k, err, errlen);
+		rc = jobs[i].rc;
 		if (rc == AM_ENOTFOUND && p->cleanup) {
+			/* Reads the published index once for all: serial, after the chains. */
 			free(k->raw);
 			memset(k, 0, sizeof(*k));
-			rc = from_published(c, a, k, err, errlen);
+			rc = from_published(c, a, k, jobs[i].err, sizeof(jobs[i].err));
 		}
 		if (rc == AM_ENOTFOUND) {
 			if (a->optional) {
@@ -727,13 +783,17 @@ resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t 
 				(void)am_fmt(missing + moff, mlen - moff, "%s%s", moff ? "," : "", a->name);
 				moff += strlen(missing + moff);
 			}
+			rc = AM_OK;
 			continue;
 		}
-		if (rc != AM_OK)
-			return rc;
+		if (rc != AM_OK) {
+			(void)am_fmt(err, errlen, "%s", jobs[i].err);
+			break;
+		}
 		k->present = 1;
 	}
-	return AM_OK;
+	free(jobs);
+	return rc;
 }
 
 static void
@@ -896,11 +956,16 @@ struct noting {
 	long retry_after_ms;
 };
 
+/* resolve_all calls the api from several threads at once. */
+static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void
 note_retry(struct noting *n, const struct reg_reply *r)
 {
+	pthread_mutex_lock(&note_lock);
 	if (r != NULL && r->retry_after_ms > n->retry_after_ms)
 		n->retry_after_ms = r->retry_after_ms;
+	pthread_mutex_unlock(&note_lock);
 }
 
 static enum am_err

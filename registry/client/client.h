@@ -15,6 +15,15 @@
 
 struct reg_client;
 
+/* What the hook in reg_client_opts hears after each exchange. */
+struct reg_exchange {
+	int token_fetch;          /* a token service GET, not a registry request */
+	const char *method;
+	long status;              /* 0: no HTTP answer */
+	long long ms;
+	long new_conns;           /* TCP connections this exchange opened */
+};
+
 struct reg_client_opts {
 	const char *url;          /* "https://host[:port]", no trailing path */
 	const char *ca_file;      /* NULL: system trust store */
@@ -22,6 +31,11 @@ struct reg_client_opts {
 	const char *username;     /* NULL: anonymous */
 	const char *password;     /* borrowed only during reg_client_new (copied) */
 	long timeout_ms;          /* per request; 0: 30000 */
+	long max_concurrent;      /* requests in flight at once, all threads together; 0: 4 */
+	/* Called after every exchange from the thread that made it (the service
+	 * feeds metrics with it); NULL: nobody listens. */
+	void (*on_exchange)(void *ctx, const struct reg_exchange *e);
+	void *hook_ctx;
 };
 
 struct reg_reply {

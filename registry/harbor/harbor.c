@@ -1,48 +1,23 @@
 /*
- * Harbor REST client: small and synchronous. One libcurl handle per client,
- * guarded by a mutex, so connections are reused across calls.
+ * Harbor REST client: small and synchronous, built on the client layer's
+ * fetch helper. One kept fetch session per client, so calls reuse a
+ * connection; the session serialises them.
  */
 #include "registry/harbor/harbor.h"
-#include "server/base/version.h"
+#include "registry/client/fetch.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
-
 
 #define HARBOR_REPLY_MAX (4u * 1024 * 1024)
+#define HARBOR_HEADERS_MAX 8
 
 struct harbor {
-	pthread_mutex_t lock;
-	CURL *h;
+	struct fetch_session *session;
 	char *url, *ca_file, *username, *password;
 	int insecure;
 	long timeout_ms;
 };
-
-struct buf {
-	char *data;
-	size_t len;
-	int too_big;
-};
-
-static size_t
-on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t n = size * nmemb;
-
-	if (b->len + n > HARBOR_REPLY_MAX) {
-		b->too_big = 1;
-		return 0;
-	}
-	b->data = xrealloc(b->data, b->len + n + 1);
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
 
 struct harbor *
 harbor_new(const struct harbor_opts *o, char *err, size_t errlen)
@@ -54,7 +29,6 @@ harbor_new(const struct harbor_opts *o, char *err, size_t errlen)
 		return NULL;
 	}
 	h = xcalloc(1, sizeof(*h));
-	pthread_mutex_init(&h->lock, NULL);
 	h->url = xstrdup(o->url);
 	if (h->url[0] != '\0' && h->url[strlen(h->url) - 1] == '/')
 		h->url[strlen(h->url) - 1] = '\0';
@@ -63,7 +37,7 @@ harbor_new(const struct harbor_opts *o, char *err, size_t errlen)
 	h->password = o->password ? xstrdup(o->password) : NULL;
 	h->insecure = o->insecure;
 	h->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
-	if ((h->h = curl_easy_init()) == NULL) {
+	if ((h->session = fetch_session_new()) == NULL) {
 		harbor_free(h);
 		am_fail(err, errlen, AM_EIO, "libcurl could not create a handle");
 		return NULL;
@@ -76,13 +50,11 @@ harbor_free(struct harbor *h)
 {
 	if (h == NULL)
 		return;
-	if (h->h != NULL)
-		curl_easy_cleanup(h->h);
+	fetch_session_free(h->session);
 	free(h->url);
 	free(h->ca_file);
 	free(h->username);
 	am_secret_free(h->password);
-	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 
@@ -136,75 +108,58 @@ harbor_call(struct harbor *h, const char *method, const char *path,
     json_t *body, const char *const *headers, long *status, json_t **reply,
     char *err, size_t errlen)
 {
-	struct curl_slist *hdrs = NULL;
-	struct buf b = { NULL, 0, 0 };
+	const char *lines[HARBOR_HEADERS_MAX + 3];
+	struct fetch_opts fo;
+	struct fetch_reply r;
 	char url[2048], *payload = NULL;
-	enum am_err rc = AM_OK;
-	CURLcode cc;
+	enum am_err rc;
 	json_t *parsed = NULL;
-	size_t i;
+	size_t i, n = 0;
 
 	*status = 0;
 	if (reply != NULL)
 		*reply = NULL;
 	if (am_fmt(url, sizeof(url), "%s/api/v2.0%s", h->url, path) != 0)
 		return am_fail(err, errlen, AM_EINVAL, "Harbor API path too long");
-	pthread_mutex_lock(&h->lock);
-	curl_easy_reset(h->h);
-	curl_easy_setopt(h->h, CURLOPT_URL, url);
-	curl_easy_setopt(h->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h->h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h->h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(h->h, CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
-	curl_easy_setopt(h->h, CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
-	if (h->ca_file != NULL) {
-		curl_easy_setopt(h->h, CURLOPT_CAINFO, h->ca_file);
-		curl_easy_setopt(h->h, CURLOPT_CAPATH, NULL);
+	lines[n++] = "Accept: application/json";
+	for (i = 0; headers != NULL && headers[i] != NULL; i++) {
+		if (i == HARBOR_HEADERS_MAX)
+			return am_fail(err, errlen, AM_EINVAL, "more than %d extra header lines",
+			    HARBOR_HEADERS_MAX);
+		lines[n++] = headers[i];
 	}
-	curl_easy_setopt(h->h, CURLOPT_TIMEOUT_MS, h->timeout_ms);
-	curl_easy_setopt(h->h, CURLOPT_USERAGENT, am_user_agent());
-	curl_easy_setopt(h->h, CURLOPT_CUSTOMREQUEST, method);
-	if (strcmp(method, "HEAD") == 0)
-		curl_easy_setopt(h->h, CURLOPT_NOBODY, 1L);
-	if (h->username != NULL) {
-		curl_easy_setopt(h->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h->h, CURLOPT_USERNAME, h->username);
-		curl_easy_setopt(h->h, CURLOPT_PASSWORD, h->password ? h->password : "");
-	}
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	for (i = 0; headers != NULL && headers[i] != NULL; i++)
-		hdrs = curl_slist_append(hdrs, headers[i]);
+	memset(&fo, 0, sizeof(fo));
 	if (body != NULL) {
 		payload = json_dumps(body, JSON_COMPACT);
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		curl_easy_setopt(h->h, CURLOPT_POSTFIELDS, payload);
-		curl_easy_setopt(h->h, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+		lines[n++] = "Content-Type: application/json";
+		fo.body = payload;
+		fo.body_len = strlen(payload);
 	}
-	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h->h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h->h, CURLOPT_WRITEDATA, &b);
-	cc = curl_easy_perform(h->h);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, status);
-	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, NULL);
-	pthread_mutex_unlock(&h->lock);
-	if (cc != CURLE_OK) {
-		rc = am_fail(err, errlen, b.too_big ? AM_EINVAL : AM_ETRANSIENT, "%s %s: %s", method, url,
-		    b.too_big ? "answer too large" : curl_easy_strerror(cc));
+	lines[n] = NULL;
+	fo.url = url;
+	fo.method = method;
+	fo.headers = lines;
+	fo.session = h->session;
+	fo.ca_file = h->ca_file;
+	fo.insecure = h->insecure;
+	fo.username = h->username;
+	fo.password = h->password;
+	fo.timeout_ms = h->timeout_ms;
+	fo.max = HARBOR_REPLY_MAX;
+	if ((rc = fetch_get(&fo, &r, err, errlen)) != AM_OK)
 		goto done;
-	}
-	if (b.len > 0)
-		parsed = json_loadb(b.data, b.len, 0, NULL);
+	*status = r.status;
+	if (r.body_len > 0)
+		parsed = json_loadb(r.body, r.body_len, 0, NULL);
 	if (*status < 200 || *status > 299)
 		harbor_error(parsed, *status, method, path, err, errlen);
 	if (reply != NULL) {
 		*reply = parsed;
 		parsed = NULL;
 	}
+	fetch_reply_clear(&r);
 done:
 	json_decref(parsed);
-	curl_slist_free_all(hdrs);
 	free(payload);
-	free(b.data);
 	return rc;
 }

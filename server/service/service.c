@@ -69,6 +69,14 @@ snap_free(struct snap *sn)
 	free(sn);
 }
 
+/* The registry client's exchange hook: every exchange becomes a metrics sample. */
+static void
+on_registry_exchange(void *ctx, const struct reg_exchange *e)
+{
+	(void)ctx;
+	metrics_registry_exchange(e->token_fetch, e->method, e->status, e->ms);
+}
+
 static enum am_err
 snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 {
@@ -93,6 +101,8 @@ snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 		o.insecure = r->insecure;
 		o.username = r->username;
 		o.timeout_ms = r->timeout_ms;
+		o.on_exchange = on_registry_exchange;
+		o.max_concurrent = r->max_concurrent;
 		if (r->password_file != NULL &&
 		    (rc = am_read_secret(r->password_file, &password, err, errlen)) != AM_OK)
 			goto fail;

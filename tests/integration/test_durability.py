@@ -208,9 +208,14 @@ def test_faults_are_retried_and_results_exactly_right(env, admin_client, archmer
     m = re.search(r"faults-a:1\.0 .*result=failed .*retry_in_ms=(\d+) retry_after_ms=2000", log)
     assert m and int(m.group(1)) >= 2000, log[-4000:]
     first_429 = next(e for e in proxy.requests(a_repo) if e[3] == "429:2")
-    after = [e for e in proxy.requests(a_repo) if e[0] > first_429[0]]
+    # The architectures are read concurrently: the other chain's request of the
+    # same run may land just after the 429; the retry is the next read of that path.
+    after = [e for e in proxy.requests(a_repo) if e[0] > first_429[0] and e[2] == first_429[2]]
     assert after and after[0][0] - first_429[0] >= 1.9, (first_429, after[:1])
-    assert re.search(r"faults-a:1\.0 .*result=failed .*timed out", log)       # slow:3 > timeout_ms
+    # slow:3 > timeout_ms: the run met the timeout and did not wait the full 3 s. The two
+    # architectures are read concurrently, so the detail may name the other chain's fault.
+    slow_runs = [int(x) for x in re.findall(r"faults-a:1\.0 .*result=failed ms=(\d+)", log)]
+    assert any(1500 <= ms < 3000 for ms in slow_runs), slow_runs
     assert re.search(r"faults-a:1\.0 .*result=failed .* 500", log)
     assert "level=error" not in log, log[-4000:]
 

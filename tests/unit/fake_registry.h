@@ -8,7 +8,9 @@
 #ifndef AM_TEST_FAKE_REGISTRY_H
 #define AM_TEST_FAKE_REGISTRY_H
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "config/plan.h"
 #include "registry/assemble/api.h"
@@ -30,7 +32,20 @@ struct fake {
 	long put_retry_after_ms;          /* Retry-After the failing PUT carries (> 0: a 429) */
 	char deleted[8][256];             /* "repo ref tag" of tag_delete calls */
 	char put_refs[32][128];           /* "repo:ref" of manifest PUTs */
+	int get_delay_us;                 /* each manifest GET takes this long (overlap tests) */
+	int inflight, max_inflight;       /* manifest GETs under way at once */
 };
+
+/* The assembly reads from several threads at once: counters under one lock. */
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+fake_count(int *counter, int delta)
+{
+	pthread_mutex_lock(&fake_lock);
+	*counter += delta;
+	pthread_mutex_unlock(&fake_lock);
+}
 
 static struct obj *
 find(struct fake *f, const char *repo, const char *ref)
@@ -96,7 +111,15 @@ f_get(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char 
 {
 	struct fake *f = ctx;
 	(void)err; (void)errlen;
-	f->gets++;
+	fake_count(&f->gets, 1);
+	if (f->get_delay_us > 0) {
+		pthread_mutex_lock(&fake_lock);
+		if (++f->inflight > f->max_inflight)
+			f->max_inflight = f->inflight;
+		pthread_mutex_unlock(&fake_lock);
+		usleep((useconds_t)f->get_delay_us);
+		fake_count(&f->inflight, -1);
+	}
 	reg_reply_clear(out);
 	return fill(find(f, repo, ref), out, 1);
 }
@@ -106,7 +129,7 @@ f_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char
 {
 	struct fake *f = ctx;
 	(void)err; (void)errlen;
-	f->heads++;
+	fake_count(&f->heads, 1);
 	reg_reply_clear(out);
 	return fill(find(f, repo, ref), out, 0);
 }
@@ -156,7 +179,7 @@ f_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_r
 {
 	struct fake *f = ctx;
 	(void)max; (void)err; (void)errlen;
-	f->blob_gets++;
+	fake_count(&f->blob_gets, 1);
 	reg_reply_clear(out);
 	return fill(find(f, repo, digest), out, 1);
 }

@@ -239,6 +239,30 @@ test_assemble_flow(void)
 	fake_free(&f);
 }
 
+/* The architectures' reads overlap: two slow manifest GETs are under way at once. */
+static void
+test_assemble_parallel_reads(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	char d1[80], d2[80];
+	const char *repo = "library/par";
+
+	setup_rule(0);
+	fake_api(&f, &api);
+	push_image(&f, repo, "1.0-amd64", "amd64", NULL, 0, d1);
+	push_image(&f, repo, "1.0-arm64", "arm64", "v8", 0, d2);
+	f.get_delay_us = 50000;
+	assemble_rule(&api, &R, repo, "1.0", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(f.max_inflight == 2);
+	CHECK(f.gets == 2 && f.puts == 1);
+	CHECK(strstr(res.doc.body, d1) < strstr(res.doc.body, d2));   /* still rule order */
+	asm_result_clear(&res);
+	fake_free(&f);
+}
+
 static void
 test_assemble_refusals(void)
 {
@@ -330,6 +354,7 @@ run_tests(void)
 	test_index_build();
 	test_manifest_parse();
 	test_assemble_flow();
+	test_assemble_parallel_reads();
 	test_assemble_refusals();
 	test_config_cache();
 }

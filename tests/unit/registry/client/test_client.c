@@ -101,6 +101,52 @@ test_refusals(void)
 	reg_client_free(c);
 }
 
+struct heard {
+	int calls, tokens;
+	long last_status;
+	char last_method[8];
+};
+
+static void
+hear(void *ctx, const struct reg_exchange *e)
+{
+	struct heard *h = ctx;
+
+	h->calls++;
+	h->tokens += e->token_fetch;
+	h->last_status = e->status;
+	(void)am_fmt(h->last_method, sizeof(h->last_method), "%s", e->method);
+}
+
+/* Each exchange reaches the hook in the options, also the ones that got no answer. */
+static void
+test_exchange_hook(void)
+{
+	struct reg_client_opts o;
+	struct reg_client *c;
+	struct reg_reply r;
+	struct heard h;
+	char err[256];
+
+	memset(&h, 0, sizeof(h));
+	memset(&o, 0, sizeof(o));
+	o.url = "http://127.0.0.1:1";
+	o.timeout_ms = 2000;
+	o.on_exchange = hear;
+	o.hook_ctx = &h;
+	o.max_concurrent = 1;
+	c = reg_client_new(&o, err, sizeof(err));
+	CHECK(c != NULL);
+	reg_reply_init(&r);
+	CHECK(reg_manifest_head(c, "a/b", "t", &r, err, sizeof(err)) == AM_ETRANSIENT);
+	CHECK(h.calls == 1 && h.tokens == 0 && h.last_status == 0);
+	CHECK(strcmp(h.last_method, "HEAD") == 0);
+	CHECK(reg_ping(c, err, sizeof(err)) == AM_ETRANSIENT);
+	CHECK(h.calls == 2 && strcmp(h.last_method, "GET") == 0);
+	reg_reply_clear(&r);
+	reg_client_free(c);
+}
+
 TEST_MAIN("client")
 
 static void
@@ -111,5 +157,6 @@ run_tests(void)
 	test_options();
 	test_reply();
 	test_refusals();
+	test_exchange_hook();
 	curl_global_cleanup();
 }
