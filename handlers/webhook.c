@@ -111,6 +111,24 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 	return "no rule matches the tag";
 }
 
+int
+webhook_precheck(const struct webhook_env *env, const struct webhook_req *req,
+    struct webhook_resp *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	if (strcmp(req->method, "POST") != 0) {
+		reject(resp, 405, "only POST is accepted");
+		return 1;
+	}
+	if (env->secret != NULL && (req->authorization == NULL ||
+	    !am_secure_equal(req->authorization, strlen(req->authorization),
+	    env->secret, strlen(env->secret)))) {
+		reject(resp, 401, "missing or wrong Authorization header");
+		return 1;
+	}
+	return 0;
+}
+
 void
 webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
     struct webhook_resp *resp)
@@ -123,17 +141,8 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 	int cloudevents, queued = 0, r_enq;
 	size_t i;
 
-	memset(resp, 0, sizeof(*resp));
-	if (strcmp(req->method, "POST") != 0) {
-		reject(resp, 405, "only POST is accepted");
+	if (webhook_precheck(env, req, resp))
 		return;
-	}
-	if (env->secret != NULL && (req->authorization == NULL ||
-	    !am_secure_equal(req->authorization, strlen(req->authorization),
-	    env->secret, strlen(env->secret)))) {
-		reject(resp, 401, "missing or wrong Authorization header");
-		return;
-	}
 	if (req->body_too_large) {
 		reject(resp, 413, "payload too large");
 		return;

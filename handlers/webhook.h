@@ -36,6 +36,14 @@ struct webhook_resp {
 	const char *reason;         /* ignored: short stable reason code (static), else NULL */
 };
 
+/*
+ * The checks that need only the request line and headers (method, secret):
+ * 1 with resp filled when the request is refused, so that the HTTP front can
+ * answer before reading any body byte. webhook_handle() runs them too.
+ */
+int webhook_precheck(const struct webhook_env *env, const struct webhook_req *req,
+    struct webhook_resp *resp);
+
 void webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
     struct webhook_resp *resp);
 

@@ -70,8 +70,12 @@ static struct family f_tokens = FAMILY("archmerge_registry_token_fetches_total",
 static struct family f_last_publish = FAMILY("archmerge_last_publish_timestamp_seconds",
     "Unix time of the last index pushed to a registry (0: none since start).", GAUGE);
 
+static struct family f_refused = FAMILY("archmerge_http_refused_total",
+    "Connections and requests refused before reaching a handler or by the webhook's checks, by reason "
+    "(not_allowed, bad_request, unauthorized, ...).", COUNTER);
+
 static struct family *const families[] = {
-	&f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
+	&f_refused, &f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
 };
 
 struct gauge {
@@ -214,6 +218,15 @@ metrics_webhook(int status, const char *outcome, const char *reason)
 	if (labels_fmt(labels, sizeof(labels), "outcome", outcome ? outcome : "unknown",
 	    "reason", reason, "status", st, (const char *)NULL) == 0)
 		family_add(&f_webhooks, labels, 1);
+}
+
+void
+metrics_refused(const char *reason)
+{
+	char labels[LABELS_LEN];
+
+	if (labels_fmt(labels, sizeof(labels), "reason", reason, (const char *)NULL) == 0)
+		family_add(&f_refused, labels, 1);
 }
 
 void
