@@ -404,11 +404,18 @@ def main():
     ap.add_argument("--baseline", type=int, default=20, help="indexes made with docker manifest")
     ap.add_argument("--burst", type=int, default=1000, help="groups in the burst")
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--section", choices=["all", "hostile"], default="all",
+                    help="hostile: only the held-connections figures (bench/hostile.py)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="archmerge-bench-")
     b = Bench(work, args.groups, args.baseline, args.burst, args.workers)
     try:
-        text = b.run()
+        if args.section == "hostile":
+            import hostile
+            b.start()
+            text = hostile.run(b)
+        else:
+            text = b.run()
     finally:
         b.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "config/cidr.h"
 #include "registry/oci/index.h"
 #include "registry/sign/sign.h"
 
@@ -204,6 +205,9 @@ static const struct spec server_spec[] = {
 	{ "shutdown_timeout_ms", K_INT, 0, 0, 600000, offsetof(struct cfg, shutdown_timeout_ms), "" },
 	{ "status_secret_file", K_STR, 0, 0, 0, offsetof(struct cfg, status_secret_file), "file" },
 	{ "status_listen", K_STR, 0, 0, 0, offsetof(struct cfg, status_listen), "host:port" },
+	{ "allowed_clients", K_STRARRAY, 0, 0, 0, NONE, "CIDR ranges allowed to connect" },
+	{ "header_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, header_timeout_ms), "" },
+	{ "keep_alive_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, keep_alive_timeout_ms), "" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -296,6 +300,30 @@ check_file(struct errs *e, const config_setting_t *s, const char *path, int secr
 	}
 }
 
+/* server.allowed_clients: every entry a valid CIDR; an empty list would lock everyone out. */
+static char **str_array(config_setting_t *a, size_t *n);
+
+static void
+load_allowed_clients(struct errs *e, config_setting_t *srv, struct cfg *c)
+{
+	config_setting_t *list = config_setting_get_member(srv, "allowed_clients");
+	char why[160];
+	size_t k;
+
+	if (list == NULL)
+		return;
+	c->allowed_clients = str_array(list, &c->n_allowed_clients);
+	if (c->n_allowed_clients == 0)
+		add_err(e, line_of(list), "server.allowed_clients is empty (nobody could connect); "
+		    "leave it out to allow every client");
+	for (k = 0; k < c->n_allowed_clients; k++) {
+		struct cidr cd;
+		if (cidr_parse(c->allowed_clients[k], &cd, why, sizeof(why)) != 0)
+			add_err(e, line_of(list), "server.allowed_clients[%zu] \"%s\" %s", k,
+			    c->allowed_clients[k], why);
+	}
+}
+
 static void
 load_server(struct errs *e, config_setting_t *srv, struct cfg *c, int flags)
 {
@@ -313,6 +341,7 @@ load_server(struct errs *e, config_setting_t *srv, struct cfg *c, int flags)
 		add_err(e, line_of(config_setting_get_member(srv, "status_listen")),
 		    "server.status_listen \"%s\" must be host:port with a port other than listen's",
 		    c->status_listen);
+	load_allowed_clients(e, srv, c);
 	if (tls == NULL && !c->plain_http)
 		add_err(e, line_of(srv),
 		    "server.tls is required (set server.plain_http = true to serve plain HTTP)");
@@ -728,6 +757,8 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	c->log_level = LOG_INFO;
 	c->max_connections = 64;
 	c->max_header_bytes = 16384;
+	c->header_timeout_ms = 2000;
+	c->keep_alive_timeout_ms = 2000;
 	c->shutdown_timeout_ms = 10000;
 	c->reconcile_interval_s = 300;
 	c->reconcile_on_start = 1;
@@ -842,6 +873,9 @@ cfg_free(struct cfg *c)
 	free(c->status_secret_file);
 	free(c->status_listen);
 	free(c->state_dir);
+	for (i = 0; i < c->n_allowed_clients; i++)
+		free(c->allowed_clients[i]);
+	free(c->allowed_clients);
 	for (i = 0; i < c->n_reconcile_repositories; i++)
 		free(c->reconcile_repositories[i]);
 	free(c->reconcile_repositories);

@@ -37,6 +37,10 @@ struct cfg {
 	long request_timeout_ms;
 	long max_connections;      /* concurrent HTTP connections (CivetWeb threads) */
 	long max_header_bytes;     /* request line + headers */
+	long header_timeout_ms;    /* whole request line + headers must arrive within this */
+	long keep_alive_timeout_ms; /* an idle keep-alive connection is closed after this */
+	char **allowed_clients;    /* CIDR texts; NULL (n = 0): every client may connect */
+	size_t n_allowed_clients;
 	long shutdown_timeout_ms;  /* SIGTERM: time allowed to finish in-flight work */
 	char *status_secret_file;  /* protects /status and /metrics; NULL: open */
 	char *status_listen;       /* "host:port", plain HTTP for /status, /metrics, probes; NULL: none */

@@ -187,6 +187,24 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 	return "no rule matches the tag";
 }
 
+int
+webhook_precheck(const struct webhook_env *env, const struct webhook_req *req,
+    struct webhook_resp *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	if (strcmp(req->method, "POST") != 0) {
+		reject(resp, 405, "only POST is accepted");
+		return 1;
+	}
+	if (env->secret != NULL && (req->authorization == NULL ||
+	    !am_secure_equal(req->authorization, strlen(req->authorization),
+	    env->secret, strlen(env->secret)))) {
+		reject(resp, 401, "missing or wrong Authorization header");
+		return 1;
+	}
+	return 0;
+}
+
 /* One event of an envelope: its answer item; *queued set when it was queued,
  * -1 when it could not be recorded. */
 static int
@@ -289,16 +307,8 @@ check_request(const struct webhook_env *env, const struct webhook_req *req,
 {
 	const char *ct = req->content_type;
 
-	if (strcmp(req->method, "POST") != 0) {
-		reject(resp, 405, "only POST is accepted");
+	if (webhook_precheck(env, req, resp))
 		return -1;
-	}
-	if (env->secret != NULL && (req->authorization == NULL ||
-	    !am_secure_equal(req->authorization, strlen(req->authorization),
-	    env->secret, strlen(env->secret)))) {
-		reject(resp, 401, "missing or wrong Authorization header");
-		return -1;
-	}
 	if (req->body_too_large) {
 		reject(resp, 413, "payload too large");
 		return -1;

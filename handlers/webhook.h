@@ -62,6 +62,14 @@ struct webhook_resp {
 #define WEBHOOK_LOG_FIELDS 7
 size_t webhook_log_fields(const struct webhook_resp *resp, struct log_field *f);
 
+/*
+ * The checks that need only the request line and headers (method, secret):
+ * 1 with resp filled when the request is refused, so that the HTTP front can
+ * answer before reading any body byte. webhook_handle() runs them too.
+ */
+int webhook_precheck(const struct webhook_env *env, const struct webhook_req *req,
+    struct webhook_resp *resp);
+
 void webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
     struct webhook_resp *resp);
 

@@ -16,6 +16,7 @@
 #include "server/observe/observe.h"
 #include "server/observe/status.h"
 #include "server/service/sigwait.h"
+#include "config/cidr.h"
 
 struct http_server {
 	struct mg_context *ctx;
@@ -24,9 +25,18 @@ struct http_server {
 	struct endpoints *ep;         /* /healthz, /readyz, /metrics, /status */
 	char ports[300];
 	char timeout[32];
+	char keepalive[32];
 	char threads[16];
 	char maxreq[16];
+	char *acl;                    /* CivetWeb access_control_list from allowed_clients; NULL: none */
 };
+
+/*
+ * Set while a handler sends its own error reply through mg_send_http_error():
+ * on_http_error() then lets CivetWeb write it, because only CivetWeb's error
+ * path marks the connection to be closed (no body drained, no keep-alive).
+ */
+static _Thread_local int handler_error;
 
 static void
 write_json(struct mg_connection *conn, int status, const char *body)
@@ -97,18 +107,40 @@ read_body(struct mg_connection *conn, size_t cap, long long deadline, size_t *le
 	return buf;
 }
 
-/* Decide with the configuration in force now (SIGHUP may have replaced rules and secret). */
-static void
-webhook_handle_current(struct service *svc, const struct webhook_env *base,
-    const struct webhook_req *req, struct webhook_resp *resp)
+/*
+ * Decide with the configuration in force now (SIGHUP may have replaced rules
+ * and secret); precheck: only what the headers decide (method, secret).
+ * Returns 1 when decided.
+ */
+static int
+decide_current(struct service *svc, const struct webhook_env *base,
+    const struct webhook_req *req, struct webhook_resp *resp, int precheck)
 {
 	const struct service_view *v = service_acquire(svc);
 	struct webhook_env env = *base;
+	int done = 1;
 
 	env.cfg = v->cfg;
 	env.secret = v->secret;
-	webhook_handle(&env, req, resp);
+	if (precheck)
+		done = webhook_precheck(&env, req, resp);
+	else
+		webhook_handle(&env, req, resp);
 	service_release(svc, v);
+	return done;
+}
+
+/*
+ * An error reply after which the connection is closed: CivetWeb 1.15 would
+ * otherwise read and discard the rest of the body after the handler returns,
+ * for as long as the client keeps sending (text/plain, via its error page).
+ */
+static void
+send_error_close(struct mg_connection *conn, const struct webhook_resp *resp)
+{
+	handler_error = 1;
+	mg_send_http_error(conn, resp->status, "%s", resp->body ? resp->body : "");
+	handler_error = 0;
 }
 
 static int
@@ -127,21 +159,20 @@ on_webhook(struct mg_connection *conn, void *cbdata)
 	req.method = ri->request_method;
 	req.authorization = mg_get_header(conn, "Authorization");
 	req.content_type = mg_get_header(conn, "Content-Type");
-	/* Every method: a body left unread would be drained by CivetWeb below. */
-	body = read_body(conn, (size_t)h->cfg->max_body_bytes, t0 + h->cfg->request_timeout_ms,
-	    &req.body_len, &req.body_too_large, &req.body_incomplete);
-	req.body = body ? body : "";
-	webhook_handle_current(h->env.ctx, &h->env, &req, &resp);
-	if (req.body_too_large || req.body_incomplete) {
-		/*
-		 * After the handler returns, CivetWeb 1.15 reads and discards the
-		 * rest of the body for as long as the client keeps sending, which
-		 * would let a slow client hold this thread. Only its own error
-		 * reply marks the connection to be closed instead (text/plain).
-		 */
-		mg_send_http_error(conn, resp.status, "%s", resp.body ? resp.body : "");
+	req.body = "";
+	if (decide_current(h->env.ctx, &h->env, &req, &resp, 1)) {
+		/* Wrong method or secret: refused from the headers, no body byte read. */
+		send_error_close(conn, &resp);
 	} else {
-		write_json(conn, resp.status, resp.body);
+		body = read_body(conn, (size_t)h->cfg->max_body_bytes, t0 + h->cfg->request_timeout_ms,
+		    &req.body_len, &req.body_too_large, &req.body_incomplete);
+		req.body = body ? body : "";
+		free(resp.body);
+		(void)decide_current(h->env.ctx, &h->env, &req, &resp, 0);
+		if (req.body_too_large || req.body_incomplete)
+			send_error_close(conn, &resp);
+		else
+			write_json(conn, resp.status, resp.body);
 	}
 	observe_webhook(ri->remote_addr, ri->request_method, &resp, am_now_ms() - t0);
 	free(resp.body);
@@ -149,12 +180,109 @@ on_webhook(struct mg_connection *conn, void *cbdata)
 	return resp.status;
 }
 
+/* Fixed texts for the errors CivetWeb raises itself (never its message: it may quote the request). */
+static const char *
+fixed_error(int status, const char **reason)
+{
+	switch (status) {
+	case 400: *reason = "bad_request"; return "malformed request";
+	case 404: *reason = "not_found"; return "not found";
+	case 405: *reason = "bad_method"; return "method not allowed";
+	case 408: *reason = "timeout"; return "request not received in time";
+	case 411: *reason = "bad_request"; return "length required";
+	case 413: *reason = "too_large"; return "request too large";
+	case 414: *reason = "too_large"; return "request line too long";
+	case 431: *reason = "too_large"; return "request headers too large";
+	case 501: *reason = "bad_request"; return "not implemented";
+	case 505: *reason = "bad_request"; return "HTTP version not supported";
+	default: *reason = "other"; return "request refused";
+	}
+}
+
+/*
+ * CivetWeb's http_error callback. Its own pages build the status line from
+ * the request's version field, so a malformed request line came back in the
+ * response headers (header injection). Here the reply is archmerge's,
+ * entirely fixed text; 0 tells CivetWeb it was sent.
+ */
+static int
+on_http_error(struct mg_connection *conn, int status, const char *msg)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *reason, *text = fixed_error(status, &reason);
+	char out[512];
+
+	(void)msg;
+	if (handler_error)
+		return 1;
+	if (status < 100 || status > 599)
+		status = 400;
+	if (am_fmt(out, sizeof(out), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+	    "{\"status\":\"rejected\",\"error\":\"%s\"}\n", status,
+	    mg_get_response_code_text(NULL, status), strlen(text) + 34, text) == 0)
+		mg_write(conn, out, strlen(out));
+	observe_refusal(reason, ri ? ri->remote_addr : NULL, status);
+	return 0;
+}
+
+/*
+ * CivetWeb's messages. Refusals at accept (allowed_clients) come only as
+ * "<func>: <addr> is not allowed to connect": counted and throttled like
+ * every refusal, since a flood of them must not flood the log.
+ */
 static int
 on_log(const struct mg_connection *conn, const char *message)
 {
+	const char *tail = strstr(message, " is not allowed to connect");
+	const char *start;
+	char addr[64] = "";
+
 	(void)conn;
-	log_kv(LOG_WARN, "http", LOG_S("detail", message));
+	if (tail != NULL) {
+		for (start = tail; start > message && start[-1] != ' '; start--)
+			;
+		if ((size_t)(tail - start) < sizeof(addr))
+			(void)am_fmt(addr, sizeof(addr), "%.*s", (int)(tail - start), start);
+		observe_refusal("not_allowed", addr, 0);
+		return 1;
+	}
+	observe_http_message(message);
 	return 1;
+}
+
+/*
+ * CivetWeb's access_control_list from server.allowed_clients: deny all,
+ * then allow each range. CivetWeb checks it in its accept loop, before a
+ * worker thread or a TLS handshake is spent. Debian's CivetWeb 1.15 has no
+ * IPv6 listener (MG_FEATURES_IPV6 off): IPv6 ranges cannot match there and
+ * are left out (an IPv6 entry in the list would make CivetWeb refuse to start).
+ */
+static char *
+acl_from_cfg(const struct cfg *cfg)
+{
+	size_t i, len = 16, off;
+	struct cidr c;
+	char one[80], why[8], *acl;
+	int v6 = mg_check_feature(MG_FEATURES_IPV6) != 0;
+
+	if (cfg->n_allowed_clients == 0)
+		return NULL;
+	len += cfg->n_allowed_clients * sizeof(one);
+	acl = xmalloc(len);
+	(void)am_fmt(acl, len, "-0.0.0.0/0");
+	for (i = 0; i < cfg->n_allowed_clients; i++) {
+		if (cidr_parse(cfg->allowed_clients[i], &c, why, sizeof(why)) != 0 || (c.v6 && !v6))
+			continue;
+		cidr_format(&c, one, sizeof(one));
+		off = strlen(acl);
+		if (c.v6)
+			(void)am_fmt(acl + off, len - off, ",+[%.*s]%s", (int)strcspn(one, "/"), one,
+			    strchr(one, '/'));
+		else
+			(void)am_fmt(acl + off, len - off, ",+%s", one);
+	}
+	return acl;
 }
 
 /* Called by CivetWeb with its fresh SSL_CTX: load our certificate and key. */
@@ -210,7 +338,12 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	}
 	(void)am_fmt(h->ports, sizeof(h->ports), "%s%s%s%s", cfg->listen, cfg->plain_http ? "" : "s",
 	    cfg->status_listen ? "," : "", cfg->status_listen ? cfg->status_listen : "");
-	(void)am_fmt(h->timeout, sizeof(h->timeout), "%ld", cfg->request_timeout_ms);
+	/* CivetWeb's request timeout bounds the request line and headers (and the
+	 * TLS handshake, and each silent gap in a body); the body as a whole has
+	 * request_timeout_ms in read_body(). */
+	(void)am_fmt(h->timeout, sizeof(h->timeout), "%ld", cfg->header_timeout_ms);
+	(void)am_fmt(h->keepalive, sizeof(h->keepalive), "%ld", cfg->keep_alive_timeout_ms);
+	h->acl = acl_from_cfg(cfg);
 	(void)am_fmt(h->threads, sizeof(h->threads), "%ld", cfg->max_connections);
 	(void)am_fmt(h->maxreq, sizeof(h->maxreq), "%ld", cfg->max_header_bytes);
 	opts[i++] = "listening_ports";
@@ -226,7 +359,11 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	opts[i++] = "enable_keep_alive";
 	opts[i++] = "yes";
 	opts[i++] = "keep_alive_timeout_ms";
-	opts[i++] = h->timeout;   /* an idle keep-alive connection holds a thread too */
+	opts[i++] = h->keepalive;   /* an idle keep-alive connection holds a thread too */
+	if (h->acl != NULL) {
+		opts[i++] = "access_control_list";
+		opts[i++] = h->acl;
+	}
 	if (!cfg->plain_http) {
 		opts[i++] = "ssl_protocol_version";
 		opts[i++] = "4";   /* TLS 1.2 and later */
@@ -235,6 +372,7 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = on_log;
+	cb.http_error = on_http_error;
 	if (!cfg->plain_http)
 		cb.init_ssl = on_init_ssl;
 	memset(&init, 0, sizeof(init));
@@ -247,6 +385,7 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	h->ctx = mg_start2(&init, &ed);
 	if (h->ctx == NULL) {
 		endpoints_free(h->ep);
+		free(h->acl);
 		free(h);
 		return am_fail(err, errlen, AM_EIO, "cannot start the listener on %s: %s",
 		    cfg->listen, ebuf[0] ? ebuf : "unknown error");
@@ -264,5 +403,6 @@ http_stop(struct http_server *h)
 		return;
 	mg_stop(h->ctx);
 	endpoints_free(h->ep);
+	free(h->acl);
 	free(h);
 }

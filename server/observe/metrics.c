@@ -73,8 +73,12 @@ static struct family f_signatures = FAMILY("archmerge_signatures_total",
 static struct family f_unsigned = FAMILY("archmerge_unsigned_child_refusals_total",
     "Groups refused because a child carries no valid signature (require_signed_children).", COUNTER);
 
+static struct family f_refused = FAMILY("archmerge_http_refused_total",
+    "Connections and requests refused before reaching a handler or by the webhook's checks, by reason "
+    "(not_allowed, bad_request, unauthorized, ...).", COUNTER);
+
 static struct family *const families[] = {
-	&f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
+	&f_refused, &f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
 	&f_signatures, &f_unsigned,
 };
 
@@ -218,6 +222,15 @@ metrics_webhook(int status, const char *outcome, const char *reason)
 	if (labels_fmt(labels, sizeof(labels), "outcome", outcome ? outcome : "unknown",
 	    "reason", reason, "status", st, (const char *)NULL) == 0)
 		family_add(&f_webhooks, labels, 1);
+}
+
+void
+metrics_refused(const char *reason)
+{
+	char labels[LABELS_LEN];
+
+	if (labels_fmt(labels, sizeof(labels), "reason", reason, (const char *)NULL) == 0)
+		family_add(&f_refused, labels, 1);
 }
 
 void

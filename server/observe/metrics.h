@@ -17,6 +17,9 @@
 /* A webhook answered: status, outcome ("accepted", "ignored", "rejected"), reason (NULL: none). */
 void metrics_webhook(int status, const char *outcome, const char *reason);
 
+/* A connection or request refused (reason: short static code); every one is counted. */
+void metrics_refused(const char *reason);
+
 /* An assembly finished with outcome (asm_outcome_name); "published" also stamps the time. */
 void metrics_assembly(const char *outcome);
 /* Index signatures written by one assembly; a refusal for an unsigned child. */

@@ -5,15 +5,81 @@
  */
 #include "server/observe/observe.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "server/base/common.h"
 #include "server/base/log.h"
 #include "server/observe/metrics.h"
+#include "server/observe/ratelimit.h"
 #include "server/observe/status.h"
 
 static atomic_ullong next_req, next_job;
+
+/*
+ * Refusals are what a flood is made of: at most REFUSAL_BURST lines per
+ * REFUSAL_INTERVAL_MS, then one summary (about 6 lines per 10 s, some
+ * 15 KB a minute, whatever the request rate).
+ */
+#define REFUSAL_INTERVAL_MS 10000
+#define REFUSAL_BURST 5
+
+static pthread_once_t throttle_once = PTHREAD_ONCE_INIT;
+static struct ratelimit *throttle;
+
+static void
+throttle_init(void)
+{
+	throttle = ratelimit_new(REFUSAL_INTERVAL_MS, REFUSAL_BURST);
+}
+
+static void
+log_summary(const char *tail)
+{
+	log_kv(LOG_WARN, "refusals_suppressed", LOG_I("burst", REFUSAL_BURST), LOG_S("summary", tail));
+}
+
+/* 1: log this refusal on its own line. Logs a pending summary first. */
+static int
+throttle_pass(const char *reason, const char *remote)
+{
+	char summary[768];
+	int has_summary = 0, pass;
+
+	pthread_once(&throttle_once, throttle_init);
+	pass = ratelimit_hit(throttle, reason, remote ? remote : "-", am_now_ms(), summary,
+	    sizeof(summary), &has_summary);
+	if (has_summary)
+		log_summary(summary);
+	return pass;
+}
+
+void
+observe_refusals_flush(void)
+{
+	char summary[768];
+
+	pthread_once(&throttle_once, throttle_init);
+	if (ratelimit_flush(throttle, am_now_ms(), summary, sizeof(summary)))
+		log_summary(summary);
+}
+
+void
+observe_http_message(const char *message)
+{
+	if (throttle_pass("http_message", "-"))
+		log_kv(LOG_WARN, "http", LOG_S("message", message));
+}
+
+void
+observe_refusal(const char *reason, const char *remote, int status)
+{
+	metrics_refused(reason);
+	if (throttle_pass(reason, remote))
+		log_kv(LOG_WARN, "refused", LOG_S("reason", reason), LOG_S("remote", remote),
+		    LOG_I("status", status));
+}
 
 void
 observe_webhook(const char *remote, const char *method, const struct webhook_resp *resp,
@@ -24,12 +90,20 @@ observe_webhook(const char *remote, const char *method, const struct webhook_res
 		LOG_I("status", resp->status), LOG_I("ms", ms),
 	};
 	char id[24];
+	int rejected = resp->outcome != NULL && strcmp(resp->outcome, "rejected") == 0;
 	size_t n;
 
 	(void)am_fmt(id, sizeof(id), "%llu", atomic_fetch_add(&next_req, 1) + 1);
 	f[0].str = id;
 	n = 5 + webhook_log_fields(resp, f + 5);
 	metrics_webhook(resp->status, resp->outcome, resp->reason);
+	if (rejected) {
+		metrics_refused(resp->status == 401 ? "unauthorized" : "invalid_webhook");
+		if (!throttle_pass(resp->status == 401 ? "unauthorized" : "invalid_webhook", remote))
+			return;
+	} else {
+		observe_refusals_flush();
+	}
 	if (log_enabled(LOG_INFO))
 		log_event(LOG_INFO, "webhook", f, n);
 }

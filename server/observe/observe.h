@@ -24,6 +24,18 @@ struct observe_retry {
 };
 
 /*
+ * A connection or request refused before any handler decided (not allowed,
+ * malformed, ...): counted in archmerge_http_refused_total, logged at a
+ * bounded rate (a few per interval, then one summary line by reason and
+ * address). Rejected webhooks (observe_webhook) share the same throttle.
+ */
+void observe_refusal(const char *reason, const char *remote, int status);
+/* A message from CivetWeb (TLS handshake failures and the like), logged at the same bounded rate. */
+void observe_http_message(const char *message);
+/* Log the summary of a finished interval, if refusals were suppressed. */
+void observe_refusals_flush(void);
+
+/*
  * An assembly finished (all borrowed); rule is the rule's name, lvl the log
  * level the caller chose (a retried fault is a warning), retry the retry
  * plan (may be NULL).

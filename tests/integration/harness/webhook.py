@@ -90,12 +90,19 @@ class WebhookResponse:
 
     @property
     def data(self) -> Any:
-        """Parsed JSON body, or the text if it is not JSON."""
+        """Parsed JSON body, or the text if it is not JSON.
+
+        Replies after which archmerge closes the connection (401, 405, 408,
+        413) come as CivetWeb's text/plain error page, "Error NNN: Reason"
+        and then archmerge's JSON on the next line: that JSON is returned.
+        """
         text = self.body.decode(errors="replace")
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
+        for candidate in (text, text.split("\n", 1)[-1]):
+            try:
+                return json.loads(candidate)
+            except ValueError:
+                pass
+        return text
 
 
 def request(url: str, payload: Union[dict, list, bytes, str, None] = None, content_type: Optional[str] = CT_DEFAULT,
