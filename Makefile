@@ -36,7 +36,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(if $(filter 1,$(SANITIZE)),archmerge-san,archmerge)
 
-.PHONY: all deps test unit integration demo clean install check-banned check-layers bench image verify-deploy verify-systemd
+.PHONY: all deps test unit integration demo clean install check-banned check-layers check-docs bench image verify-deploy verify-systemd
 
 all: $(BIN)
 
@@ -65,7 +65,7 @@ integration: $(BIN)
 	ARCHMERGE_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
 test: deps
-	$(MAKE) check-banned check-layers
+	$(MAKE) check-banned check-layers check-docs
 	$(MAKE) verify-deploy
 	$(MAKE) unit integration
 	$(MAKE) SANITIZE=1 unit integration
@@ -78,6 +78,10 @@ demo: deps $(BIN)
 # Includes point down the house only (tests/check-layers.py; README "The house").
 check-layers:
 	@/usr/bin/python3 tests/check-layers.py
+
+# The docs name every option, config key and metric the binary has (tests/check-docs.py).
+check-docs: archmerge
+	@ARCHMERGE_BIN=./archmerge /usr/bin/python3 tests/check-docs.py
 
 # Unbounded string and number calls are not allowed in product code.
 check-banned:

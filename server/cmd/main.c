@@ -40,9 +40,15 @@ static const char usage_text[] =
 "  reconcile -c FILE [--dry-run] [--json] [--registry HOST]\n"
 "                                 publish every complete group found in the tag lists\n"
 "  status -c FILE [--json]        ask the running service what it waits for, published, failed\n"
-"  harbor-setup -c FILE --harbor-url URL --project NAME...   Harbor webhook policies + robot check\n"
+"  harbor-setup -c FILE --harbor-url URL --project NAME [--project NAME...]\n"
+"               --harbor-user USER --harbor-password-file FILE [--webhook-url URL]\n"
+"               [--payload-format Default|CloudEvents] [--name POLICY] [--registry HOST]\n"
+"               [--ca-file FILE] [--dry-run]\n"
+"                                 create/update Harbor's webhook policies, check the robot\n"
 "  version, --version             print the version\n"
-"  help, --help                   print this text\n"
+"  help, -h, --help               print this text; COMMAND --help (or -h): that command's usage\n"
+"\n"
+"  -c FILE and --config FILE are the same option; every command but version needs it.\n"
 "\n"
 "exit codes: 0 success, 1 failure (bad config, registry error, refused content,\n"
 "            service unreachable, Harbor error, robot lacks pull/push),\n"
@@ -384,7 +390,8 @@ main(int argc, char **argv)
 	}
 	for (i = 2; i < (size_t)argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("usage: %s\n", cmd->usage);
+			printf("usage: %s\n  -c FILE, --config FILE: the configuration file; -h, --help: this text\n",
+			    cmd->usage);
 			return EXIT_OK;
 		}
 	}

@@ -208,7 +208,7 @@ test_example(void)
 
 	CHECK(c->n_registries == 1);
 	CHECK_STR(c->registries[0].host, "harbor.example.com");
-	CHECK_STR(c->registries[0].url, "https://110.1.20.3");
+	CHECK_STR(c->registries[0].url, "https://harbor.example.com");
 	CHECK_STR(c->registries[0].ca_file, "/etc/archmerge/harbor-ca.crt");
 	CHECK_STR(c->registries[0].username, "robot$library+archmerge");
 	CHECK_STR(c->registries[0].password_file, "/etc/archmerge/robot-secret");

@@ -1,0 +1,68 @@
+#!/usr/bin/python3
+"""make check-docs: the docs name what the binary accepts and exports.
+
+Options: read from the parser (server/cmd/*.c: args_opt(a, "--x") inside each
+cmd_* function, a->dry_run / a->json, and the strcmp()s in parse_args/main);
+each must appear in `archmerge --help`, `archmerge CMD --help`, the man page
+and docs/commands.md. Config keys: every { "key", K_... } row of
+config/config.c must be a row of docs/configuration.md. Metrics: every
+archmerge_* family registered in server/ (read from the source, so no service
+needs starting) must be in docs/operation.md's metrics table and vice versa.
+Prints each drift on its own line; exit 1 when there is any.
+"""
+import re, subprocess, sys, glob, os
+
+BIN = os.environ.get("ARCHMERGE_BIN", "./archmerge")
+drift = []
+def src(p): return open(p).read()
+
+# --- options per command
+main = src("server/cmd/main.c")
+cmds = re.findall(r'\{ "([a-z-]+)", (cmd_[a-z_]+), 1,', main)
+bodies = {}
+for f in glob.glob("server/cmd/*.c"):
+    for m in re.finditer(r'^(cmd_[a-z_]+)\(.*?\n\{\n(.*?)\n\}', src(f), re.S | re.M):
+        bodies[m.group(1)] = m.group(2)
+man = re.sub(r"\\f[BIRP]", "", src("deploy/archmerge.8")).replace("\\-", "-")
+ref = src("docs/commands.md")
+top = subprocess.run([BIN, "--help"], capture_output=True, text=True).stdout
+common = ["-c", "--config", "-h", "--help"]
+for name, fn in cmds:
+    body = bodies.get(fn, "")
+    opts = set(re.findall(r'args_opt(?:_nth)?\(a, "(--[a-z-]+)"', body))
+    if "a->dry_run" in body: opts.add("--dry-run")
+    if "a->json" in body: opts.add("--json")
+    chelp = subprocess.run([BIN, name, "--help"], capture_output=True, text=True).stdout
+    for o in sorted(opts) + common:
+        pat = re.compile(r'(?<![\w-])' + re.escape(o) + r'(?![\w-])')
+        for where, text in (("archmerge --help", top), ("archmerge %s --help" % name, chelp),
+                            ("deploy/archmerge.8", man), ("docs/commands.md", ref)):
+            if o in common and where == "archmerge --help" and o in ("-c",):
+                pass
+            if not pat.search(text):
+                drift.append("option %s of %s missing from %s" % (o, name, where))
+for w in ("help", "version", "--version", "-h", "--config"):
+    for where, text in (("archmerge --help", top), ("deploy/archmerge.8", man), ("docs/commands.md", ref)):
+        if not re.search(r'(?<![\w-])' + re.escape(w) + r'(?![\w-])', text):
+            drift.append("%s missing from %s" % (w, where))
+
+# --- configuration keys
+conf = src("docs/configuration.md")
+rows = {m.group(1): m.group(2) for m in re.finditer(r'^\| `([a-z_.]+)` \|[^|]*\| ([^|]*) \|', conf, re.M)}
+for key in re.findall(r'\{ "([a-z_]+)", K_[A-Z]+', src("config/config.c")):
+    hit = [k for k in rows if k == key or k.endswith("." + key) or k.startswith(key + ".") or ("." + key + ".") in k]
+    if not hit:
+        drift.append("config key %s missing from docs/configuration.md" % key)
+    elif not any(rows[k].strip() for k in hit):
+        drift.append("config key %s has no default in docs/configuration.md" % key)
+
+# --- metrics
+code = "".join(src(f) for f in glob.glob("server/**/*.c", recursive=True))
+have = set(re.findall(r'"(archmerge_[a-z_]+?)(?:_bucket|_sum|_count)?[" {]', code))
+ops = src("docs/operation.md")
+table = set(re.findall(r'^\| `(archmerge_[a-z_]+)`', ops, re.M))
+for m in sorted(have - table): drift.append("metric %s missing from docs/operation.md" % m)
+for m in sorted(table - have): drift.append("metric %s in docs/operation.md is not exported" % m)
+
+for d in drift: print("check-docs: " + d)
+sys.exit(1 if drift else 0)
