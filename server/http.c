@@ -143,6 +143,32 @@ send_error_close(struct mg_connection *conn, const struct webhook_resp *resp)
 	handler_error = 0;
 }
 
+/*
+ * Before a refusal that closes the connection: a small body the client has
+ * already sent (a mistyped secret in Harbor) is read and dropped, because
+ * closing a socket with unread data resets it and the client would see
+ * "connection reset" instead of the 401. Bounded: at most
+ * REFUSED_DRAIN_MAX bytes and about REFUSED_DRAIN_MS; larger bodies are
+ * never read.
+ */
+#define REFUSED_DRAIN_MAX (64 * 1024)
+#define REFUSED_DRAIN_MS 1000
+
+static void
+drain_small_body(struct mg_connection *conn, long long t0)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	char buf[4096];
+	long long left = ri->content_length;
+	int n;
+
+	if (left <= 0 || left > REFUSED_DRAIN_MAX)
+		return;
+	while (left > 0 && am_now_ms() - t0 < REFUSED_DRAIN_MS &&
+	    (n = mg_read(conn, buf, sizeof(buf) < (size_t)left ? sizeof(buf) : (size_t)left)) > 0)
+		left -= n;
+}
+
 static int
 on_webhook(struct mg_connection *conn, void *cbdata)
 {
@@ -161,7 +187,8 @@ on_webhook(struct mg_connection *conn, void *cbdata)
 	req.content_type = mg_get_header(conn, "Content-Type");
 	req.body = "";
 	if (decide_current(h->env.ctx, &h->env, &req, &resp, 1)) {
-		/* Wrong method or secret: refused from the headers, no body byte read. */
+		/* Wrong method or secret: refused from the headers; a large body is never read. */
+		drain_small_body(conn, t0);
 		send_error_close(conn, &resp);
 	} else {
 		body = read_body(conn, (size_t)h->cfg->max_body_bytes, t0 + h->cfg->request_timeout_ms,

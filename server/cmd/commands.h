@@ -22,6 +22,9 @@ struct args {
 	int n_opt;
 };
 
+/* Parse argv (the words after the command); -1 on a usage error. */
+int args_parse(int argc, char **argv, struct args *a);
+
 /* First value of --key, or NULL. */
 const char *args_opt(const struct args *a, const char *key);
 /* i-th value of a repeatable --key (0-based), or NULL. */
