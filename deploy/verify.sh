@@ -46,3 +46,16 @@ grep -o 'Overall exposure level.*' "$TMP/security" | sed 's/^/systemd-analyze se
 HARBOR_CA_FILE=/dev/null docker-compose -f deploy/compose.yaml config -q ||
 	fail "docker-compose rejects deploy/compose.yaml"
 echo "docker-compose config: compose.yaml valid"
+
+# 5. The minimal configuration passes check-config once deploy/make-secrets.sh
+# has created the files it names, with the modes archmerge requires.
+mkdir -p "$TMP/min"
+ROBOT_SECRET=s3cret sh deploy/make-secrets.sh "$TMP/min" archmerge.example 2>/dev/null ||
+	fail "deploy/make-secrets.sh failed"
+for f in webhook-secret robot-secret tls/server.key; do
+	[ "$(stat -c %a "$TMP/min/$f")" = 600 ] || fail "make-secrets.sh: $f is not mode 0600"
+done
+sed "s#/etc/archmerge#$TMP/min#g" deploy/archmerge.minimal.conf > "$TMP/min/archmerge.conf"
+"$BIN" check-config -c "$TMP/min/archmerge.conf" | grep -q '^configuration OK$' ||
+	fail "deploy/archmerge.minimal.conf with make-secrets.sh's files fails check-config"
+echo "minimal config + make-secrets.sh: configuration OK"

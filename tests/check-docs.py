@@ -64,5 +64,34 @@ table = set(re.findall(r'^\| `(archmerge_[a-z_]+)`', ops, re.M))
 for m in sorted(have - table): drift.append("metric %s missing from docs/operation.md" % m)
 for m in sorted(table - have): drift.append("metric %s in docs/operation.md is not exported" % m)
 
+# --- log and error messages quoted in README's troubleshooting table
+# What follows "archmerge:" (or a check-config / serve row) in backticks must be
+# text the product writes: each literal fragment (split at "..." and at quoted
+# values) is looked up in the C sources. Messages of libcurl, OpenSSL and
+# CivetWeb that archmerge passes on are listed as third-party.
+THIRD_PARTY = ("SSL peer certificate or SSH remote key was not OK", "SSL certificate problem",
+               "unable to get local issuer certificate", "SSL connect error", "wrong version number",
+               "error loading library", "Failed to locate executable")
+csrc = "".join(src(f) for f in glob.glob("**/*.c", recursive=True)
+               if f.split("/")[0] in ("server", "handlers", "registry", "config")).replace('\\"', '"')
+readme = src("README.md")
+trouble = readme[readme.find("## Troubleshooting"):]
+for row in re.findall(r"^\|(.*?)\|", trouble, re.M)[2:]:
+    quotes = []
+    for part in re.split(r"archmerge:|archmerge logs", row)[1:]:
+        quotes += re.findall(r"`([^`]+)`", part)
+    m = re.match(r"\s*`(check-config|serve)`[^`]*`([^`]+)`", row)
+    if m:
+        quotes.append(m.group(2))
+    for q in quotes:
+        for frag in re.split(r'\.\.\.|"[^"]*"|\b[a-z_]+=\S*', q):
+            frag = frag.strip(" :;,()")
+            if len(frag) < 8 or any(t in frag or frag in t for t in THIRD_PARTY):
+                continue
+            # values (paths, platforms, numbers, URLs) are the example's, not the source's
+            for piece in re.split(r"\s*\S*[/:0-9]\S*\s*", frag):
+                if len(piece) >= 8 and piece not in csrc:
+                    drift.append("troubleshooting quotes %r, which no source file writes" % piece)
+
 for d in drift: print("check-docs: " + d)
 sys.exit(1 if drift else 0)
