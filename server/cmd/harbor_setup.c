@@ -289,30 +289,21 @@ derive_address(const struct cfg *c, char *out, size_t outlen)
 	    c->webhook_path);
 }
 
-int
-cmd_harbor_setup(const struct args *a)
+/* The options that need no configuration; EXIT_OK or EXIT_USAGE (said on stderr). */
+static int
+check_usage(const struct args *a, const char **fmt)
 {
-	const char *url = args_opt(a, "--harbor-url"), *user = args_opt(a, "--harbor-user");
-	const char *pwfile = args_opt(a, "--harbor-password-file"), *addr = args_opt(a, "--webhook-url");
-	const char *fmt = args_opt(a, "--payload-format"), *name = args_opt(a, "--name");
-	const struct cfg_registry *reg;
-	struct harbor_opts ho;
-	struct harbor *h = NULL;
-	struct setup s;
-	struct cfg *c = NULL;
-	char address[1024], err[1024], *password = NULL, *secret = NULL;
-	const char *project;
-	int rc = EXIT_FAIL, failed = 0, i;
+	const char *addr = args_opt(a, "--webhook-url");
 
-	if (url == NULL || args_opt(a, "--project") == NULL || user == NULL || pwfile == NULL ||
+	if (args_opt(a, "--harbor-url") == NULL || args_opt(a, "--project") == NULL ||
+	    args_opt(a, "--harbor-user") == NULL || args_opt(a, "--harbor-password-file") == NULL ||
 	    a->n_pos != 0) {
 		fprintf(stderr, "archmerge harbor-setup: --harbor-url, --project, --harbor-user and "
 		    "--harbor-password-file are required (see --help)\n");
 		return EXIT_USAGE;
 	}
-	if (fmt == NULL)
-		fmt = "Default";
-	if (strcmp(fmt, "Default") != 0 && strcmp(fmt, "CloudEvents") != 0) {
+	*fmt = args_opt(a, "--payload-format") ? args_opt(a, "--payload-format") : "Default";
+	if (strcmp(*fmt, "Default") != 0 && strcmp(*fmt, "CloudEvents") != 0) {
 		fprintf(stderr, "archmerge harbor-setup: --payload-format must be Default or CloudEvents\n");
 		return EXIT_USAGE;
 	}
@@ -320,6 +311,65 @@ cmd_harbor_setup(const struct args *a)
 		fprintf(stderr, "archmerge harbor-setup: --webhook-url must start with https:// or http://\n");
 		return EXIT_USAGE;
 	}
+	return EXIT_OK;
+}
+
+/* Harbor's REST client with the admin credentials of the command line; NULL (said) on failure. */
+static struct harbor *
+harbor_for(const struct args *a, const struct cfg_registry *reg)
+{
+	struct harbor_opts ho;
+	struct harbor *h;
+	char err[1024], *password = NULL;
+
+	if (am_read_secret(args_opt(a, "--harbor-password-file"), &password, err, sizeof(err)) != AM_OK) {
+		fprintf(stderr, "archmerge: %s\n", err);
+		return NULL;
+	}
+	memset(&ho, 0, sizeof(ho));
+	ho.url = args_opt(a, "--harbor-url");
+	ho.ca_file = args_opt(a, "--ca-file") ? args_opt(a, "--ca-file") : reg->ca_file;
+	ho.insecure = 0;
+	ho.username = args_opt(a, "--harbor-user");
+	ho.password = password;
+	ho.timeout_ms = reg->timeout_ms;
+	if ((h = harbor_new(&ho, err, sizeof(err))) == NULL)
+		fprintf(stderr, "archmerge: %s\n", err);
+	am_secret_free(password);
+	return h;
+}
+
+/* The policy and the robot check of every --project; how many failed. */
+static int
+setup_projects(const struct args *a, struct harbor *h, const struct cfg_registry *reg,
+    const struct setup *s)
+{
+	const char *project;
+	int failed = 0, i;
+
+	for (i = 0; (project = args_opt_nth(a, "--project", i)) != NULL; i++) {
+		if (ensure_policy(h, project, s) != 0)
+			failed++;
+		if (check_robot(reg, project) != 0)
+			failed++;
+	}
+	return failed;
+}
+
+int
+cmd_harbor_setup(const struct args *a)
+{
+	const char *url = args_opt(a, "--harbor-url"), *addr = args_opt(a, "--webhook-url"), *fmt;
+	const struct cfg_registry *reg;
+	struct harbor *h = NULL;
+	struct setup s;
+	struct cfg *c = NULL;
+	char address[1024], err[1024], *secret = NULL;
+	int rc;
+
+	if ((rc = check_usage(a, &fmt)) != EXIT_OK)
+		return rc;
+	rc = EXIT_FAIL;
 	if ((c = cmd_load_config(a->config, CFG_CHECK_FILES)) == NULL)
 		return EXIT_FAIL;
 	if (addr == NULL) {
@@ -342,39 +392,19 @@ cmd_harbor_setup(const struct args *a)
 		fprintf(stderr, "archmerge: %s\n", err);
 		goto done;
 	}
-	if (am_read_secret(pwfile, &password, err, sizeof(err)) != AM_OK) {
-		fprintf(stderr, "archmerge: %s\n", err);
+	if ((h = harbor_for(a, reg)) == NULL)
 		goto done;
-	}
-	memset(&ho, 0, sizeof(ho));
-	ho.url = url;
-	ho.ca_file = args_opt(a, "--ca-file") ? args_opt(a, "--ca-file") : reg->ca_file;
-	ho.insecure = 0;
-	ho.username = user;
-	ho.password = password;
-	ho.timeout_ms = reg->timeout_ms;
-	if ((h = harbor_new(&ho, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "archmerge: %s\n", err);
-		goto done;
-	}
 	memset(&s, 0, sizeof(s));
-	s.name = name ? name : "archmerge";
+	s.name = args_opt(a, "--name") ? args_opt(a, "--name") : "archmerge";
 	s.address = addr;
 	s.auth_header = secret ? secret : "";
 	s.payload_format = fmt;
 	s.dry_run = a->dry_run;
-	for (i = 0; (project = args_opt_nth(a, "--project", i)) != NULL; i++) {
-		if (ensure_policy(h, project, &s) != 0)
-			failed++;
-		if (check_robot(reg, project) != 0)
-			failed++;
-	}
-	rc = failed ? EXIT_FAIL : EXIT_OK;
+	rc = setup_projects(a, h, reg, &s) ? EXIT_FAIL : EXIT_OK;
 	if (a->dry_run)
 		printf("dry run: nothing was changed in Harbor\n");
 done:
 	harbor_free(h);
-	am_secret_free(password);
 	am_secret_free(secret);
 	cfg_free(c);
 	return rc;
