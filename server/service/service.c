@@ -539,6 +539,24 @@ service_client(struct service *s, const char *host)
 	return reg != NULL ? s->first->clients[reg - s->first->view.cfg->registries] : NULL;
 }
 
+enum am_err
+service_list_tags(struct service *s, const char *host, const char *repo, int page_size,
+    int (*cb)(void *ctx, const char *tag), void *cbctx, char *err, size_t errlen)
+{
+	struct snap *sn = snap_acquire(s);
+	const struct cfg_registry *reg = cfg_registry_by_host(sn->view.cfg, host);
+	enum am_err rc;
+
+	/* The current generation: a reload's new password reaches the next pass. */
+	if (reg == NULL)
+		rc = am_fail(err, errlen, AM_EINVAL, "registry %s is not in the configuration", host);
+	else
+		rc = reg_tags_list(sn->clients[reg - sn->view.cfg->registries], repo, page_size, cb,
+		    cbctx, err, errlen);
+	snap_release(s, sn);
+	return rc;
+}
+
 int
 service_stopping(struct service *s)
 {

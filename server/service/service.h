@@ -55,6 +55,10 @@ size_t service_journal_pending(struct service *s);
 /* Jobs queued or running (0 without workers). */
 size_t service_queue_depth(struct service *s);
 
+/* reg_tags_list on host's client of the current generation (reconcile: reloads reach it). */
+enum am_err service_list_tags(struct service *s, const char *host, const char *repo, int page_size,
+    int (*cb)(void *ctx, const char *tag), void *cbctx, char *err, size_t errlen);
+
 /* 1 once a shutdown began (service_stop_jobs). */
 int service_stopping(struct service *s);
 

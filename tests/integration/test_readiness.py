@@ -142,3 +142,36 @@ def test_full_state_dir_fails_readiness_and_leaves_nothing_behind(env, archmerge
         am.stop()
     finally:
         subprocess.run(["umount", "-l", str(state)], capture_output=True)
+
+
+def test_reload_with_rotated_password_reaches_reconcile_and_checks(env, archmerge, admin_client, token_service):
+    """Rotate the robot password at the token service and in password_file, SIGHUP:
+    the periodic reconcile and the background check use the new one; then a wrong one."""
+    repo = "library/rotated"
+    user, old = env.robot_user, env.robot_password
+    am = archmerge(archmerge.config(extra={"reconcile": {"repositories": [repo], "interval_s": 2,
+                                                         "on_start": False}}))
+    wait_until(lambda: gauges(am, env)[:2] == (1, 1), 20, message="credentials never reported ok")
+    new = old + "-rotated"
+    try:
+        token_service.users[user] = new
+        archmerge._write_secret(archmerge.password_file, new)
+        am.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: re.search(r"reload file=\S+ result=ok", am.log_text()), 20)
+        # Pushed without any webhook: only the periodic reconcile can publish it.
+        admin_client.push_image(repo, "9.1-amd64", arch="amd64", salt="rotated")
+        admin_client.push_image(repo, "9.1-arm64", arch="arm64", salt="rotated")
+        wait_until(lambda: admin_client.get_manifest(repo, "9.1"), 30,
+                   message="reconcile did not publish after the reload (startup password?)")
+        wait_until(lambda: reg_check(am, env)[1]["ok"] is True, 20)
+        assert gauges(am, env)[:2] == (1, 1)
+
+        # A reload with a wrong secret shows in the background check; readiness stays 200.
+        archmerge._write_secret(archmerge.password_file, "wrong-" + new)
+        am.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: gauges(am, env)[:2] == (1, 0), 30,
+                   message="a wrong password after reload did not show as credentials_ok 0")
+        st, c = reg_check(am, env)
+        assert st == 200 and c["ok"] is False and "wrong-" not in c["error"]
+    finally:
+        token_service.users[user] = old
