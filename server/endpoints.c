@@ -522,7 +522,7 @@ endpoints_register(struct endpoints *e, struct mg_context *ctx)
 	e->started = pthread_create(&e->thread, NULL, checks_main, e) == 0;
 	if (!e->started)
 		log_kv(LOG_ERROR, "readiness", LOG_S("result", "no-check-thread"),
-		    LOG_S("note", "registry checks and the state_dir probe do not run: /readyz says 503"));
+		    LOG_S("note", "registry checks and the state_dir probe do not run"));
 }
 
 void
