@@ -387,7 +387,7 @@ journal_problem(struct endpoints *e, long long dir_ok_ms)
 		return NULL;
 	if (st.broken)
 		return "the journal failed earlier (see the log); restart archmerge";
-	if (st.last_fail_ms > st.last_ok_ms && st.last_fail_ms >= dir_ok_ms)
+	if (st.failing && st.last_fail_ms >= dir_ok_ms)
 		return "the last journal append failed (see the log)";
 	return NULL;
 }

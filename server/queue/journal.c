@@ -820,11 +820,13 @@ journal_append(struct journal *j, const struct group *g, uint64_t *seq_out,
 	if (j->fail_epoch != epoch) {
 		map_undo(j, g, seq, prev);
 		j->st.last_fail_ms = am_now_ms();
+		j->st.failing = 1;
 		rc = am_fail(err, errlen, AM_EIO, "cannot write the journal in %s (see the log)", j->dir);
 		goto out;
 	}
 	j->st.appends++;
 	j->st.last_ok_ms = am_now_ms();
+	j->st.failing = 0;
 	if (seq_out != NULL)
 		*seq_out = seq;
 out:
