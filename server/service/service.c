@@ -44,7 +44,7 @@ struct service {
 	pthread_mutex_t mu;              /* guards cur, refs and the list */
 	struct snap *cur;
 	struct snap *all;
-	struct snap *first;              /* startup generation, pinned: see service_client */
+	struct snap *first;              /* startup generation, pinned until service_free */
 	struct cache *configs;           /* image configs by digest, shared by every generation */
 	struct written *written;         /* what assemblies just wrote, for the webhook handler */
 	struct queue *queue;
@@ -526,17 +526,6 @@ size_t
 service_queue_depth(struct service *s)
 {
 	return s->queue != NULL ? queue_depth(s->queue) : 0;
-}
-
-struct reg_client *
-service_client(struct service *s, const char *host)
-{
-	const struct cfg_registry *reg = cfg_registry_by_host(s->first->view.cfg, host);
-
-	/* The startup generation is pinned until service_free, so the client stays
-	 * valid across reloads; its users (readiness, the periodic reconcile) work
-	 * with the startup configuration. */
-	return reg != NULL ? s->first->clients[reg - s->first->view.cfg->registries] : NULL;
 }
 
 enum am_err

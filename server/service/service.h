@@ -66,8 +66,6 @@ int service_stopping(struct service *s);
 struct journal_stats;
 int service_journal_stats(struct service *s, struct journal_stats *out);
 
-/* The registry client of a configured registry host (borrowed), or NULL. */
-struct reg_client *service_client(struct service *s, const char *host);
 
 /*
  * The configuration in force for new work, reference counted: a reload
