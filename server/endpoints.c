@@ -1,8 +1,9 @@
 /*
  * Operational endpoints as thin CivetWeb handlers: each checks path, method
  * and (for /metrics and /status) the status secret, asks one module for its
- * answer and writes it. Readiness is cached for a few seconds so that
- * probes do not turn into a stream of registry requests.
+ * answer and writes it. No handler does network or disk I/O for its answer:
+ * a background thread checks the registries and state_dir every few seconds
+ * and readiness, /status and the gauges read what it stored.
  */
 #include "server/endpoints.h"
 #include "server/base/num.h"
@@ -12,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <civetweb.h>
 #include <jansson.h>
@@ -22,9 +24,19 @@
 #include "server/base/log.h"
 #include "server/observe/metrics.h"
 #include "server/observe/status.h"
+#include "server/queue/journal.h"
 
 
-#define READY_CACHE_MS 5000
+#define CHECK_INTERVAL_MS 5000   /* between background check rounds */
+#define CHECK_TIMEOUT_MS  3000   /* cap per registry request of a check: bounds shutdown */
+
+/* The last background check of one registry. */
+struct reg_state {
+	char host[256];
+	int reachable, credentials_ok;
+	char last_error[512];
+	time_t checked;
+};
 
 struct endpoints {
 	const struct cfg *cfg;
@@ -32,12 +44,18 @@ struct endpoints {
 	char *secret;             /* whole Authorization value for /metrics and /status; NULL: open */
 	int status_port;          /* port of server.status_listen; 0: none */
 	struct status_rec *status;
-	char **passwords;         /* per registry (NULL: anonymous), for the credentials check */
 
-	pthread_mutex_t ready_lock;   /* held while checking: concurrent probes share one check */
-	long long ready_at;           /* am_now_ms() of the cached answer; 0: none yet */
-	int ready_status;
-	char *ready_body;
+	/* Kept current by the check thread; lock held only to copy, never across I/O. */
+	pthread_mutex_t lock;
+	pthread_cond_t cv;            /* wakes the check thread to quit */
+	pthread_t thread;
+	int started, quit;
+	struct reg_state *regs;
+	size_t n_regs;
+	int dir_ok;
+	char dir_err[512];
+	long long dir_checked_ms;     /* am_now_ms() of the last state_dir probe; 0: none */
+	int ready_status;             /* last answered, for logging transitions */
 };
 
 static int
@@ -149,6 +167,8 @@ on_metrics(struct mg_connection *conn, void *cbdata)
 	return st;
 }
 
+static json_t *registries_json(struct endpoints *e);
+
 /* The /status document; /ui renders the same one. New reference. */
 static json_t *
 status_body(struct endpoints *e)
@@ -159,6 +179,7 @@ status_body(struct endpoints *e)
 	json_object_set_new(body, "queue_depth", json_integer((json_int_t)service_queue_depth(e->svc)));
 	json_object_set_new(body, "journal_pending",
 	    json_integer((json_int_t)service_journal_pending(e->svc)));
+	json_object_set_new(body, "registries", registries_json(e));
 	return body;
 }
 
@@ -196,45 +217,34 @@ on_ui(struct mg_connection *conn, void *cbdata)
 	return st;
 }
 
-/* ---- readiness ---- */
+/* ---- readiness and registry checks ---- */
 
-static void
-check(json_t *checks, json_t *failing, const char *name, const char *error, const char *what)
+/*
+ * Writable means a block can be written and synced there: what a journal
+ * append does. Creating an empty file still works on a full disk.
+ */
+static int
+probe_state_dir(const char *dir, char *err, size_t errlen)
 {
-	json_t *c = json_pack("{s:s, s:b}", "name", name, "ok", error == NULL);
+	char path[4096], block[4096];
+	int fd, ok = 0;
 
-	if (what != NULL)
-		json_object_set_new(c, "target", json_string(what));
-	json_t *msg;
-
-	if (error != NULL) {
-		if ((msg = json_string(error)) == NULL)
-			msg = json_string("(message is not UTF-8)");
-		json_object_set_new(c, "error", msg);
-		json_array_append_new(failing, json_string(name));
-	}
-	json_array_append_new(checks, c);
-}
-
-/* Writable means a file can be created there: what the journal will do. */
-static void
-check_state_dir(const struct cfg *cfg, char *err, size_t errlen, int *ok)
-{
-	char path[4096];
-	int fd;
-
-	*ok = 0;
-	if (am_fmt(path, sizeof(path), "%s/.readyz-XXXXXX", cfg->state_dir) != 0) {
-		(void)am_fmt(err, errlen, "path too long");
-		return;
-	}
+	memset(block, 0, sizeof(block));
+	if (am_fmt(path, sizeof(path), "%s/.readyz-XXXXXX", dir) != 0)
+		return am_fmt(err, errlen, "path too long"), 0;
 	if ((fd = mkstemp(path)) < 0) {
-		(void)am_fmt(err, errlen, "%s: cannot create a file: %s", cfg->state_dir, strerror(errno));
-		return;
+		(void)am_fmt(err, errlen, "%s: cannot create a file: %s", dir, strerror(errno));
+		return 0;
 	}
+	if (write(fd, block, sizeof(block)) != (ssize_t)sizeof(block))
+		(void)am_fmt(err, errlen, "%s: cannot write: %s", dir, errno ? strerror(errno) : "short write");
+	else if (fdatasync(fd) != 0)
+		(void)am_fmt(err, errlen, "%s: cannot sync: %s", dir, strerror(errno));
+	else
+		ok = 1;
 	close(fd);
 	unlink(path);
-	*ok = 1;
+	return ok;
 }
 
 /*
@@ -256,67 +266,203 @@ check_credentials(const struct cfg_registry *r, const char *password, char *err,
 	o.insecure = r->insecure;
 	o.username = r->username;
 	o.password = password;
-	o.timeout_ms = r->timeout_ms;
+	o.timeout_ms = r->timeout_ms < CHECK_TIMEOUT_MS ? r->timeout_ms : CHECK_TIMEOUT_MS;
 	return reg_access_probe(&o, NULL, &acc, err, errlen);
 }
 
+/* One registry of the current generation, with its own short-timeout client. */
 static void
-ready_compute(struct endpoints *e)
+check_registry(const struct cfg_registry *r, const char *password, struct reg_state *out)
 {
-	json_t *checks = json_array(), *failing = json_array(), *body;
-	char err[1024], name[300];
-	size_t i;
-	int ok, was;
+	struct reg_client_opts o;
+	struct reg_client *c;
+	enum am_err rc;
+	char err[sizeof(out->last_error)] = "";
 
-	check(checks, failing, "configuration", NULL, e->cfg->path);
-	check_state_dir(e->cfg, err, sizeof(err), &ok);
-	check(checks, failing, "state_dir", ok ? NULL : err, e->cfg->state_dir);
-	for (i = 0; i < e->cfg->n_registries; i++) {
-		const struct cfg_registry *r = &e->cfg->registries[i];
-		struct reg_client *c = service_client(e->svc, r->host);
-		enum am_err rc = AM_EINVAL;
-		err[0] = '\0';
-		if (c != NULL)
-			rc = reg_ping(c, err, sizeof(err));
-		if (rc == AM_OK)
-			rc = check_credentials(r, e->passwords[i], err, sizeof(err));
-		if (rc == AM_EAUTH && err[0] == '\0')
-			(void)am_fmt(err, sizeof(err), "credentials rejected");
-		(void)am_fmt(name, sizeof(name), "registry %s", r->host);
-		check(checks, failing, name, rc == AM_OK ? NULL : err[0] ? err : am_strerror(rc), r->url);
+	memset(out, 0, sizeof(*out));
+	(void)am_fmt(out->host, sizeof(out->host), "%s", r->host);
+	memset(&o, 0, sizeof(o));
+	o.url = r->url;
+	o.ca_file = r->ca_file;
+	o.insecure = r->insecure;
+	o.username = r->username;
+	o.password = password;
+	o.timeout_ms = r->timeout_ms < CHECK_TIMEOUT_MS ? r->timeout_ms : CHECK_TIMEOUT_MS;
+	if ((c = reg_client_new(&o, err, sizeof(err))) == NULL)
+		rc = AM_EINVAL;
+	else
+		rc = reg_ping(c, err, sizeof(err));
+	reg_client_free(c);
+	/* A 401 from /v2/ still means the registry answered. */
+	out->reachable = rc == AM_OK || rc == AM_EAUTH;
+	if (out->reachable && (rc = check_credentials(r, password, err, sizeof(err))) == AM_OK)
+		out->credentials_ok = 1;
+	if (rc == AM_EAUTH && err[0] == '\0')
+		(void)am_fmt(err, sizeof(err), "credentials rejected");
+	if (rc != AM_OK)
+		(void)am_fmt(out->last_error, sizeof(out->last_error), "%s", err[0] ? err : am_strerror(rc));
+	out->checked = time(NULL);
+	metrics_registry_check(out->host, out->reachable, out->credentials_ok);
+}
+
+static void
+store_dir(struct endpoints *e, int ok, const char *err)
+{
+	pthread_mutex_lock(&e->lock);
+	e->dir_ok = ok;
+	(void)am_fmt(e->dir_err, sizeof(e->dir_err), "%s", err);
+	e->dir_checked_ms = am_now_ms();
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* One round on the current generation; results swapped in under the lock, no I/O under it. */
+static void
+checks_round(struct endpoints *e)
+{
+	const struct service_view *v = service_acquire(e->svc);
+	size_t i, n = v->cfg->n_registries;
+	struct reg_state *rs = xcalloc(n ? n : 1, sizeof(*rs));
+	char derr[512] = "";
+	int dok;
+
+	/* state_dir first: a hanging registry must not delay the local verdict. */
+	dok = probe_state_dir(v->cfg->state_dir, derr, sizeof(derr));
+	store_dir(e, dok, derr);
+	for (i = 0; i < n; i++)
+		check_registry(&v->cfg->registries[i], v->passwords[i], &rs[i]);
+	service_release(e->svc, v);
+	pthread_mutex_lock(&e->lock);
+	free(e->regs);
+	e->regs = rs;
+	e->n_regs = n;
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void *
+checks_main(void *arg)
+{
+	struct endpoints *e = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&e->lock);
+	while (!e->quit) {
+		pthread_mutex_unlock(&e->lock);
+		checks_round(e);
+		pthread_mutex_lock(&e->lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += CHECK_INTERVAL_MS / 1000;
+		while (!e->quit && pthread_cond_timedwait(&e->cv, &e->lock, &ts) == 0)
+			;
 	}
-	was = e->ready_status;
-	e->ready_status = json_array_size(failing) == 0 ? 200 : 503;
-	if (e->ready_status != was)   /* transitions only: probes come every few seconds */
-		log_kv(e->ready_status == 200 ? LOG_INFO : LOG_WARN, "readiness",
-		    LOG_I("status", e->ready_status),
-		    LOG_S("failing", json_string_value(json_array_get(failing, 0))));
-	body = json_pack("{s:s, s:o, s:o}", "status", e->ready_status == 200 ? "ready" : "not ready",
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
+static void
+check(json_t *checks, json_t *failing, const char *name, const char *error, const char *what,
+    int fatal)
+{
+	json_t *c = json_pack("{s:s, s:b, s:b}", "name", name, "ok", error == NULL, "fatal", fatal);
+	json_t *msg;
+
+	if (what != NULL)
+		json_object_set_new(c, "target", json_string(what));
+	if (error != NULL) {
+		if ((msg = json_string(error)) == NULL)
+			msg = json_string("(message is not UTF-8)");
+		json_object_set_new(c, "error", msg);
+		if (fatal)
+			json_array_append_new(failing, json_string(name));
+	}
+	json_array_append_new(checks, c);
+}
+
+/* The journal takes appends: not broken, and no failure newer than the last success or dir probe. */
+static const char *
+journal_problem(struct endpoints *e, long long dir_ok_ms)
+{
+	struct journal_stats st;
+
+	if (service_journal_stats(e->svc, &st) != 0)
+		return NULL;
+	if (st.broken)
+		return "the journal failed earlier (see the log); restart archmerge";
+	if (st.failing && st.last_fail_ms >= dir_ok_ms)
+		return "the last journal append failed (see the log)";
+	return NULL;
+}
+
+/* Readiness from state only: what this instance can do locally, registries as non-fatal checks. */
+static json_t *
+ready_body(struct endpoints *e, int *status)
+{
+	json_t *checks = json_array(), *failing = json_array();
+	char name[300];
+	const char *jp;
+	size_t i;
+
+	check(checks, failing, "configuration", NULL, e->cfg->path, 1);
+	check(checks, failing, "shutdown", service_stopping(e->svc) ? "shutting down" : NULL, NULL, 1);
+	pthread_mutex_lock(&e->lock);
+	check(checks, failing, "state_dir", e->dir_checked_ms == 0 ? "not checked yet" :
+	    e->dir_ok ? NULL : e->dir_err, e->cfg->state_dir, 1);
+	jp = journal_problem(e, e->dir_ok ? e->dir_checked_ms : 0);
+	check(checks, failing, "journal", jp, e->cfg->state_dir, 1);
+	for (i = 0; i < e->n_regs; i++) {
+		const struct reg_state *r = &e->regs[i];
+		(void)am_fmt(name, sizeof(name), "registry %s", r->host);
+		check(checks, failing, name, r->reachable && r->credentials_ok ? NULL : r->last_error,
+		    NULL, 0);
+	}
+	pthread_mutex_unlock(&e->lock);
+	*status = json_array_size(failing) == 0 ? 200 : 503;
+	return json_pack("{s:s, s:o, s:o}", "status", *status == 200 ? "ready" : "not ready",
 	    "failing", failing, "checks", checks);
-	free(e->ready_body);
-	e->ready_body = json_dumps(body, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(body);
-	e->ready_at = am_now_ms();
 }
 
 static int
 on_readyz(struct mg_connection *conn, void *cbdata)
 {
 	struct endpoints *e = cbdata;
-	int st = preflight(e, conn, "/readyz", 0);
+	int st = preflight(e, conn, "/readyz", 0), code, was;
 	json_t *body;
 
 	if (st == 0) {
-		pthread_mutex_lock(&e->ready_lock);
-		if (e->ready_at == 0 || am_now_ms() - e->ready_at >= READY_CACHE_MS)
-			ready_compute(e);
-		st = e->ready_status;
-		body = json_loads(e->ready_body, 0, NULL);
-		pthread_mutex_unlock(&e->ready_lock);
-		st = reply_json(conn, st, NULL, body);
+		body = ready_body(e, &code);
+		pthread_mutex_lock(&e->lock);
+		was = e->ready_status;
+		e->ready_status = code;
+		pthread_mutex_unlock(&e->lock);
+		if (code != was)   /* transitions only: probes come every few seconds */
+			log_kv(code == 200 ? LOG_INFO : LOG_WARN, "readiness", LOG_I("status", code),
+			    LOG_S("failing", json_string_value(json_array_get(json_object_get(body,
+			    "failing"), 0))));
+		st = reply_json(conn, code, NULL, body);
 	}
 	log_request(conn, st);
 	return st;
+}
+
+/* The registries array of /status (and /ui). New reference. */
+static json_t *
+registries_json(struct endpoints *e)
+{
+	json_t *a = json_array();
+	char when[32];
+	struct tm tm;
+	size_t i;
+
+	pthread_mutex_lock(&e->lock);
+	for (i = 0; i < e->n_regs; i++) {
+		const struct reg_state *r = &e->regs[i];
+		gmtime_r(&r->checked, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_array_append_new(a, json_pack("{s:s, s:b, s:b, s:s, s:s}", "host", r->host,
+		    "reachable", r->reachable, "credentials_ok", r->credentials_ok,
+		    "last_error", r->last_error, "checked", when));
+	}
+	pthread_mutex_unlock(&e->lock);
+	return a;
 }
 
 /* ---- gauges ---- */
@@ -341,25 +487,20 @@ endpoints_new(const struct cfg *cfg, struct service *svc, char *err, size_t errl
 	struct endpoints *e = xcalloc(1, sizeof(*e));
 	const char *colon;
 	long long port;
-	size_t i;
 
 	e->cfg = cfg;
 	e->svc = svc;
 	e->status = status_global();
-	pthread_mutex_init(&e->ready_lock, NULL);
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cv, NULL);
 	if (cfg->status_secret_file != NULL &&
 	    am_read_secret(cfg->status_secret_file, &e->secret, err, errlen) != AM_OK) {
 		endpoints_free(e);
 		return NULL;
 	}
-	e->passwords = xcalloc(cfg->n_registries, sizeof(*e->passwords));
-	for (i = 0; i < cfg->n_registries; i++) {
-		if (cfg->registries[i].password_file != NULL &&
-		    am_read_secret(cfg->registries[i].password_file, &e->passwords[i], err, errlen) != AM_OK) {
-			endpoints_free(e);
-			return NULL;
-		}
-	}
+	/* The first state_dir verdict before any request: at startup, not in a handler. */
+	e->dir_ok = probe_state_dir(cfg->state_dir, e->dir_err, sizeof(e->dir_err));
+	e->dir_checked_ms = am_now_ms();
 	if (cfg->status_listen != NULL && (colon = strrchr(cfg->status_listen, ':')) != NULL &&
 	    am_parse_numz(colon + 1, 1, 65535, &port) == 0)
 		e->status_port = (int)port;   /* validated by the config already */
@@ -378,22 +519,30 @@ endpoints_register(struct endpoints *e, struct mg_context *ctx)
 	    "Assembly jobs queued or running.", gauge_queue_depth, e->svc);
 	(void)metrics_gauge_register("archmerge_groups_waiting",
 	    "Groups whose last assembly found an architecture missing.", gauge_waiting, e->status);
+	e->started = pthread_create(&e->thread, NULL, checks_main, e) == 0;
+	if (!e->started)
+		log_kv(LOG_ERROR, "readiness", LOG_S("result", "no-check-thread"),
+		    LOG_S("note", "registry checks and the state_dir probe do not run"));
 }
 
 void
 endpoints_free(struct endpoints *e)
 {
-	size_t i;
 
 	if (e == NULL)
 		return;
 	metrics_gauge_unregister("archmerge_queue_depth", e->svc);
 	metrics_gauge_unregister("archmerge_groups_waiting", e->status);
+	if (e->started) {
+		pthread_mutex_lock(&e->lock);
+		e->quit = 1;
+		pthread_cond_broadcast(&e->cv);
+		pthread_mutex_unlock(&e->lock);
+		pthread_join(e->thread, NULL);
+	}
 	am_secret_free(e->secret);
-	for (i = 0; e->passwords != NULL && i < e->cfg->n_registries; i++)
-		am_secret_free(e->passwords[i]);
-	free(e->passwords);
-	free(e->ready_body);
-	pthread_mutex_destroy(&e->ready_lock);
+	free(e->regs);
+	pthread_cond_destroy(&e->cv);
+	pthread_mutex_destroy(&e->lock);
 	free(e);
 }

@@ -77,9 +77,14 @@ static struct family f_refused = FAMILY("archmerge_http_refused_total",
     "Connections and requests refused before reaching a handler or by the webhook's checks, by reason "
     "(not_allowed, bad_request, unauthorized, ...).", COUNTER);
 
+static struct family f_reg_up = FAMILY("archmerge_registry_up",
+    "1 when the last background check reached the registry (GET /v2/ answered), else 0.", GAUGE);
+static struct family f_reg_creds = FAMILY("archmerge_registry_credentials_ok",
+    "1 when the last background check had the configured credentials accepted, else 0.", GAUGE);
+
 static struct family *const families[] = {
 	&f_refused, &f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
-	&f_signatures, &f_unsigned,
+	&f_signatures, &f_unsigned, &f_reg_up, &f_reg_creds,
 };
 
 struct gauge {
@@ -242,6 +247,17 @@ metrics_assembly(const char *outcome)
 		family_add(&f_assemblies, labels, 1);
 	if (strcmp(outcome, "published") == 0)
 		family_set(&f_last_publish, "", wall_seconds());
+}
+
+void
+metrics_registry_check(const char *host, int up, int credentials_ok)
+{
+	char labels[LABELS_LEN];
+
+	if (labels_fmt(labels, sizeof(labels), "registry", host, (const char *)NULL) != 0)
+		return;
+	family_set(&f_reg_up, labels, up ? 1 : 0);
+	family_set(&f_reg_creds, labels, credentials_ok ? 1 : 0);
 }
 
 void

@@ -32,6 +32,9 @@ void metrics_signing(unsigned made, int unsigned_child);
  */
 void metrics_registry_exchange(int token, const char *method, long status, long long ms);
 
+/* The background registry check's last result for host (registry_up, registry_credentials_ok). */
+void metrics_registry_check(const char *host, int up, int credentials_ok);
+
 /*
  * A gauge owned by another module: fn(ctx) is called at scrape time, from an
  * HTTP thread, and must be thread safe. name must be a valid metric name

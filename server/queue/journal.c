@@ -301,17 +301,19 @@ map_grow(struct journal *j)
 	j->n_buckets = n;
 }
 
-/* g has a record with seq: remember the latest. */
-static void
+/* g has a record with seq: remember the latest. Returns the previous seq (0: new entry). */
+static uint64_t
 map_append(struct journal *j, const struct group *g, uint64_t seq, size_t rec_len)
 {
 	uint32_t h = hash_group(g);
 	struct entry **pp = map_slot(j, g, h), *e;
+	uint64_t prev;
 
 	if (*pp != NULL) {
+		prev = (*pp)->seq;
 		if ((*pp)->seq < seq)
 			(*pp)->seq = seq;
-		return;
+		return prev;
 	}
 	e = xcalloc(1, sizeof(*e));
 	e->hash = h;
@@ -324,6 +326,28 @@ map_append(struct journal *j, const struct group *g, uint64_t seq, size_t rec_le
 	j->live_bytes += rec_len;
 	if (j->n_entries > j->n_buckets)
 		map_grow(j);
+	return 0;
+}
+
+/*
+ * An append of seq failed: undo its map change, so that the group is not
+ * counted pending nor written into the next compaction (prev from map_append).
+ */
+static void
+map_undo(struct journal *j, const struct group *g, uint64_t seq, uint64_t prev)
+{
+	struct entry **pp = map_slot(j, g, hash_group(g)), *e = *pp;
+
+	if (e == NULL || e->seq != seq)
+		return;              /* a later append or a done owns the entry now */
+	if (prev != 0) {
+		e->seq = prev;
+		return;
+	}
+	*pp = e->next;
+	j->n_entries--;
+	j->live_bytes -= e->rec_len;
+	free(e);
 }
 
 /* g is done up to seq: forget it unless a later record exists. Returns 1 when forgotten. */
@@ -763,13 +787,14 @@ journal_append(struct journal *j, const struct group *g, uint64_t *seq_out,
     char *err, size_t errlen)
 {
 	unsigned char rec[REC_HEAD + PAYLOAD_MAX];
-	uint64_t seq, mine;
+	uint64_t seq, mine, prev;
 	unsigned epoch;
 	size_t n;
 	enum am_err rc = AM_OK;
 
 	pthread_mutex_lock(&j->mu);
 	if (j->broken) {
+		j->st.last_fail_ms = am_now_ms();
 		rc = am_fail(err, errlen, AM_EIO, "the journal in %s failed earlier; restart archmerge",
 		    j->dir);
 		goto out;
@@ -783,7 +808,7 @@ journal_append(struct journal *j, const struct group *g, uint64_t *seq_out,
 	j->next_seq++;
 	buf_add(&j->pend, rec, n);
 	j->lsn_buffered += n;
-	map_append(j, g, seq, n);
+	prev = map_append(j, g, seq, n);
 	mine = j->lsn_buffered;
 	epoch = j->fail_epoch;
 	while (j->fail_epoch == epoch && j->lsn_synced < mine) {
@@ -793,10 +818,15 @@ journal_append(struct journal *j, const struct group *g, uint64_t *seq_out,
 			pthread_cond_wait(&j->cv, &j->mu);
 	}
 	if (j->fail_epoch != epoch) {
+		map_undo(j, g, seq, prev);
+		j->st.last_fail_ms = am_now_ms();
+		j->st.failing = 1;
 		rc = am_fail(err, errlen, AM_EIO, "cannot write the journal in %s (see the log)", j->dir);
 		goto out;
 	}
 	j->st.appends++;
+	j->st.last_ok_ms = am_now_ms();
+	j->st.failing = 0;
 	if (seq_out != NULL)
 		*seq_out = seq;
 out:
@@ -867,5 +897,6 @@ journal_get_stats(struct journal *j, struct journal_stats *out)
 	*out = j->st;
 	out->pending = j->n_entries;
 	out->file_bytes = j->file_size;
+	out->broken = j->broken;
 	pthread_mutex_unlock(&j->mu);
 }

@@ -29,6 +29,10 @@ struct journal_stats {
 	unsigned long long write_errors;
 	size_t pending;                  /* groups not done */
 	size_t file_bytes;               /* current size of the journal file */
+	long long last_ok_ms;            /* am_now_ms() of the last durable append; 0: none */
+	long long last_fail_ms;          /* ... of the last failed append; 0: none */
+	int failing;                     /* the last append failed */
+	int broken;                      /* appends refused until restart */
 };
 
 /*

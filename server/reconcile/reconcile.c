@@ -48,11 +48,7 @@ static enum am_err
 svc_list(void *ctx, const char *host, const char *repo, int page_size, rc_tag_fn cb,
     void *cbctx, char *err, size_t errlen)
 {
-	struct reg_client *c = service_client(ctx, host);
-
-	if (c == NULL)
-		return am_fail(err, errlen, AM_EINVAL, "registry %s is not in the configuration", host);
-	return reg_tags_list(c, repo, page_size, cb, cbctx, err, errlen);
+	return service_list_tags(ctx, host, repo, page_size, cb, cbctx, err, errlen);
 }
 
 static void

@@ -19,11 +19,10 @@ wants_harbor(const struct cfg *cfg)
 }
 
 enum am_err
-harbors_new(const struct cfg *cfg, struct harbor ***out, char *err, size_t errlen)
+harbors_new(const struct cfg *cfg, const char *const *passwords, struct harbor ***out, char *err, size_t errlen)
 {
 	struct harbor **h = NULL;
 	struct harbor_opts ho;
-	char *password = NULL;
 	enum am_err rc = AM_OK;
 	size_t i;
 
@@ -33,19 +32,14 @@ harbors_new(const struct cfg *cfg, struct harbor ***out, char *err, size_t errle
 	h = xcalloc(cfg->n_registries ? cfg->n_registries : 1, sizeof(*h));
 	for (i = 0; i < cfg->n_registries; i++) {
 		const struct cfg_registry *r = &cfg->registries[i];
-		if (r->password_file != NULL &&
-		    (rc = am_read_secret(r->password_file, &password, err, errlen)) != AM_OK)
-			goto fail;
 		memset(&ho, 0, sizeof(ho));
 		ho.url = r->harbor_url != NULL ? r->harbor_url : r->url;
 		ho.ca_file = r->ca_file;
 		ho.insecure = r->insecure;
 		ho.username = r->username;
-		ho.password = password;
+		ho.password = passwords[i];
 		ho.timeout_ms = r->timeout_ms;
 		h[i] = harbor_new(&ho, err, errlen);
-		am_secret_free(password);
-		password = NULL;
 		if (h[i] == NULL) {
 			rc = AM_EINVAL;
 			goto fail;

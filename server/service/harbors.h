@@ -12,7 +12,7 @@
  * *out = NULL when no rule cleans up; else an array parallel to
  * cfg->registries (harbor_url, else url; same credentials and CA file).
  */
-enum am_err harbors_new(const struct cfg *cfg, struct harbor ***out, char *err, size_t errlen);
+enum am_err harbors_new(const struct cfg *cfg, const char *const *passwords, struct harbor ***out, char *err, size_t errlen);
 void harbors_free(const struct cfg *cfg, struct harbor **h);   /* accepts NULL */
 
 #endif

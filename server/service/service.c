@@ -33,6 +33,7 @@ struct snap {
 	int refs;
 	struct cfg *owned;               /* NULL for the borrowed startup configuration */
 	char *secret;
+	char **passwords;                /* parallel to cfg->registries; read once per generation */
 	struct reg_client **clients;     /* parallel to cfg->registries */
 	struct harbor **harbors;         /* parallel too; NULL unless a rule cleans up */
 	struct snap *next;               /* every live generation, for cancelling at shutdown */
@@ -43,7 +44,7 @@ struct service {
 	pthread_mutex_t mu;              /* guards cur, refs and the list */
 	struct snap *cur;
 	struct snap *all;
-	struct snap *first;              /* startup generation, pinned: see service_client */
+	struct snap *first;              /* startup generation, pinned until service_free */
 	struct cache *configs;           /* image configs by digest, shared by every generation */
 	struct written *written;         /* what assemblies just wrote, for the webhook handler */
 	struct queue *queue;
@@ -63,6 +64,10 @@ snap_free(struct snap *sn)
 		for (i = 0; i < sn->view.cfg->n_registries; i++)
 			reg_client_free(sn->clients[i]);
 	free(sn->clients);
+	if (sn->passwords != NULL)
+		for (i = 0; i < sn->view.cfg->n_registries; i++)
+			am_secret_free(sn->passwords[i]);
+	free(sn->passwords);
 	harbors_free(sn->view.cfg, sn->harbors);
 	am_secret_free(sn->secret);
 	cfg_free(sn->owned);
@@ -83,7 +88,6 @@ snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 	struct snap *sn = xcalloc(1, sizeof(*sn));
 	struct reg_client_opts o;
 	enum am_err rc = AM_OK;
-	char *password = NULL;
 	size_t i;
 
 	sn->view.cfg = cfg;
@@ -92,7 +96,17 @@ snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 	    (rc = am_read_secret(cfg->webhook_secret_file, &sn->secret, err, errlen)) != AM_OK)
 		goto fail;
 	sn->view.secret = sn->secret;
-	sn->clients = xcalloc(cfg->n_registries, sizeof(*sn->clients));
+	/* The one place password files are read: every consumer of this generation
+	 * (clients, Harbor clients, registry checks) gets the same secret. */
+	sn->passwords = xcalloc(cfg->n_registries ? cfg->n_registries : 1, sizeof(*sn->passwords));
+	for (i = 0; i < cfg->n_registries; i++)
+		if (cfg->registries[i].password_file != NULL &&
+		    (rc = am_read_secret(cfg->registries[i].password_file, &sn->passwords[i],
+		    err, errlen)) != AM_OK)
+			goto fail;
+	sn->view.passwords = (const char *const *)sn->passwords;
+	sn->clients = xcalloc(cfg->n_registries ? cfg->n_registries : 1, sizeof(*sn->clients));
+	sn->view.clients = sn->clients;
 	for (i = 0; i < cfg->n_registries; i++) {
 		const struct cfg_registry *r = &cfg->registries[i];
 		memset(&o, 0, sizeof(o));
@@ -103,19 +117,14 @@ snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 		o.timeout_ms = r->timeout_ms;
 		o.on_exchange = on_registry_exchange;
 		o.max_concurrent = r->max_concurrent;
-		if (r->password_file != NULL &&
-		    (rc = am_read_secret(r->password_file, &password, err, errlen)) != AM_OK)
-			goto fail;
-		o.password = password;
+		o.password = sn->passwords[i];
 		sn->clients[i] = reg_client_new(&o, err, errlen);
-		am_secret_free(password);
-		password = NULL;
 		if (sn->clients[i] == NULL) {
 			rc = AM_EINVAL;
 			goto fail;
 		}
 	}
-	if ((rc = harbors_new(cfg, &sn->harbors, err, errlen)) != AM_OK)
+	if ((rc = harbors_new(cfg, sn->view.passwords, &sn->harbors, err, errlen)) != AM_OK)
 		goto fail;
 	*out = sn;
 	return AM_OK;
@@ -536,15 +545,42 @@ service_queue_depth(struct service *s)
 	return s->queue != NULL ? queue_depth(s->queue) : 0;
 }
 
-struct reg_client *
-service_client(struct service *s, const char *host)
+enum am_err
+service_list_tags(struct service *s, const char *host, const char *repo, int page_size,
+    int (*cb)(void *ctx, const char *tag), void *cbctx, char *err, size_t errlen)
 {
-	const struct cfg_registry *reg = cfg_registry_by_host(s->first->view.cfg, host);
+	struct snap *sn = snap_acquire(s);
+	const struct cfg_registry *reg = cfg_registry_by_host(sn->view.cfg, host);
+	enum am_err rc;
 
-	/* The startup generation is pinned until service_free, so the client stays
-	 * valid across reloads; its users (readiness, the periodic reconcile) work
-	 * with the startup configuration. */
-	return reg != NULL ? s->first->clients[reg - s->first->view.cfg->registries] : NULL;
+	/* The current generation: a reload's new password reaches the next pass. */
+	if (reg == NULL)
+		rc = am_fail(err, errlen, AM_EINVAL, "registry %s is not in the configuration", host);
+	else
+		rc = reg_tags_list(sn->clients[reg - sn->view.cfg->registries], repo, page_size, cb,
+		    cbctx, err, errlen);
+	snap_release(s, sn);
+	return rc;
+}
+
+int
+service_stopping(struct service *s)
+{
+	int v;
+
+	pthread_mutex_lock(&s->mu);
+	v = s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	return v;
+}
+
+int
+service_journal_stats(struct service *s, struct journal_stats *out)
+{
+	if (s->journal == NULL)
+		return -1;
+	journal_get_stats(s->journal, out);
+	return 0;
 }
 
 void

@@ -55,8 +55,17 @@ size_t service_journal_pending(struct service *s);
 /* Jobs queued or running (0 without workers). */
 size_t service_queue_depth(struct service *s);
 
-/* The registry client of a configured registry host (borrowed), or NULL. */
-struct reg_client *service_client(struct service *s, const char *host);
+/* reg_tags_list on host's client of the current generation (reconcile: reloads reach it). */
+enum am_err service_list_tags(struct service *s, const char *host, const char *repo, int page_size,
+    int (*cb)(void *ctx, const char *tag), void *cbctx, char *err, size_t errlen);
+
+/* 1 once a shutdown began (service_stop_jobs). */
+int service_stopping(struct service *s);
+
+/* The journal's counters; -1 without a journal. */
+struct journal_stats;
+int service_journal_stats(struct service *s, struct journal_stats *out);
+
 
 /*
  * The configuration in force for new work, reference counted: a reload
@@ -65,6 +74,8 @@ struct reg_client *service_client(struct service *s, const char *host);
 struct service_view {
 	const struct cfg *cfg;
 	const char *secret;        /* whole expected Authorization value; NULL: none */
+	const char *const *passwords;     /* per registry (NULL: anonymous), read at this generation */
+	struct reg_client *const *clients;   /* per registry, with those passwords */
 };
 const struct service_view *service_acquire(struct service *s);
 void service_release(struct service *s, const struct service_view *v);

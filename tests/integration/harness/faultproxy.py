@@ -13,6 +13,7 @@ real registry and injects faults, switchable while it runs.
     proxy.set_mode("slow", delay=1.0)  wait, then forward
     proxy.set_mode("hang")             never answer (until the mode changes or the proxy stops)
     proxy.script(["500", "429:2", "reset", "slow:1.5"])  the next requests, in order, then the mode
+                                       (a bare GET /v2/ ping takes the mode, not the script)
     proxy.log                          [(monotonic time, method, path, action)] of every request
 
 TLS is terminated here with the test server certificate and spoken again to
@@ -160,7 +161,7 @@ class FaultProxy:
                 if req is None:
                     return
                 method, path, headers, body = req
-                action = self._next_action()
+                action = self._next_action(scripted=(method, path) != ("GET", "/v2/"))
                 with self._lock:
                     self.log.append((time.monotonic(), method, path, action))
                 kind, _, arg = action.partition(":")
@@ -191,9 +192,11 @@ class FaultProxy:
                 except OSError:
                     pass
 
-    def _next_action(self) -> str:
+    def _next_action(self, scripted: bool = True) -> str:
+        # archmerge's background registry check pings GET /v2/ every few seconds at
+        # any moment: it gets the mode, and never eats a scripted fault meant for work.
         with self._lock:
-            if self._script:
+            if self._script and scripted:
                 return self._script.popleft()
             mode, params = self._mode
         if mode in ("429", "503"):

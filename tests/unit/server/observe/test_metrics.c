@@ -211,9 +211,29 @@ test_threads(void)
 	free(t);
 }
 
+/* The background registry check's gauges: one series per host, overwritten each round. */
+static void
+test_registry_check(void)
+{
+	char *t;
+
+	metrics_reset();
+	metrics_registry_check("harbor.example.com", 1, 0);
+	metrics_registry_check("other.example.com", 0, 0);
+	metrics_registry_check("harbor.example.com", 1, 1);
+	t = metrics_render();
+	CHECK(has_line(t, "# TYPE archmerge_registry_up gauge"));
+	CHECK(has_line(t, "archmerge_registry_up{registry=\"harbor.example.com\"} 1"));
+	CHECK(has_line(t, "archmerge_registry_credentials_ok{registry=\"harbor.example.com\"} 1"));
+	CHECK(has_line(t, "archmerge_registry_up{registry=\"other.example.com\"} 0"));
+	CHECK(has_line(t, "archmerge_registry_credentials_ok{registry=\"other.example.com\"} 0"));
+	free(t);
+}
+
 static void
 run_tests(void)
 {
+	test_registry_check();
 	test_counters_and_labels();
 	test_histogram();
 	test_gauges();

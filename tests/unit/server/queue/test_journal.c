@@ -455,14 +455,23 @@ test_write_failure(void)
 	g = grp("library/failed", "1");
 	CHECK(journal_append(j, &g, NULL, err, sizeof(err)) == AM_EIO);
 	CHECK(strstr(err, "cannot write the journal") != NULL);
+	/* The failed append is not pending: not counted, not in a compaction (issue 9.3). */
+	journal_get_stats(j, &st);
+	CHECK(st.pending == 1 && st.failing && st.last_fail_ms > 0 && !st.broken);
+	g = grp("library/before", "1");            /* an existing entry keeps its own record */
+	CHECK(journal_append(j, &g, NULL, err, sizeof(err)) == AM_EIO);
+	CHECK(journal_latest(j, &g) != 0);
 	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
 	CHECK(file_size(jpath) == size);          /* nothing half-written stays behind */
 	append_ok(j, "library/after", "1", NULL);
 	journal_get_stats(j, &st);
-	CHECK(st.write_errors == 1 && st.appends == 2);
+	CHECK(st.write_errors == 2 && st.appends == 2 && st.pending == 2);
+	CHECK(!st.failing);
+	CHECK(journal_compact(j, err, sizeof(err)) == AM_OK);
 	journal_free(j);
 	replay_into(&s);
 	CHECK(seen_has(&s, "library/before:1") && seen_has(&s, "library/after:1"));
+	CHECK(!seen_has(&s, "library/failed:1"));
 }
 
 #define THREADS 8
