@@ -68,5 +68,7 @@ void cfg_free(struct cfg *c);   /* accepts NULL */
 
 /* The registry whose host matches (case-insensitive), or NULL. */
 const struct cfg_registry *cfg_registry_by_host(const struct cfg *c, const char *host);
+/* The rule called name in this configuration; NULL when it has none (gone after a reload). */
+const struct rule *cfg_rule_by_name(const struct cfg *c, const char *name);
 
 #endif

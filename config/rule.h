@@ -123,10 +123,9 @@ struct rule_match {
 /* One unit of work: a version of a repository under a rule, on a registry. */
 struct group {
 	char host[256];              /* registry host as named in the config */
-	size_t rule;                 /* index into the configuration's rules */
 	char repo[RULE_MAX_REPO];
 	char version[RULE_MAX_TAG];
-	char rule_name[128];         /* the rule's name: identifies it across reloads */
+	char rule_name[128];         /* the rule, by name: indexes change with reloads */
 };
 
 /* Does the repository ({repo}, the target) fall under the rule's globs? */

@@ -166,7 +166,6 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 		if (rule_match_source(&c->rules[i], ev->repo, res->tag, &m)) {
 			memset(g, 0, sizeof(*g));
 			(void)am_fmt(g->host, sizeof(g->host), "%s", reg->host);
-			g->rule = i;
 			(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", c->rules[i].name);
 			(void)am_fmt(g->repo, sizeof(g->repo), "%s", m.repo);
 			(void)am_fmt(g->version, sizeof(g->version), "%s", m.version);

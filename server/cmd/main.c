@@ -301,7 +301,7 @@ cmd_assemble(const struct args *a)
 		fprintf(stderr, "archmerge: no rule covers repository %s\n", a->pos[0]);
 		goto done;
 	}
-	g.rule = i;
+	(void)am_fmt(g.rule_name, sizeof(g.rule_name), "%s", c->rules[i].name);
 	(void)am_fmt(g.repo, sizeof(g.repo), "%s", a->pos[0]);
 	(void)am_fmt(g.version, sizeof(g.version), "%s", a->pos[1]);
 	if (service_new(c, 0, &svc, err, sizeof(err)) != AM_OK) {

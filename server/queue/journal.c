@@ -318,7 +318,6 @@ map_append(struct journal *j, const struct group *g, uint64_t seq, size_t rec_le
 	e->seq = seq;
 	e->rec_len = rec_len;
 	e->g = *g;
-	e->g.rule = 0;              /* indexes do not survive reloads; the name does */
 	*pp = e;
 	j->n_entries++;
 	j->live_bytes += rec_len;

@@ -39,14 +39,8 @@ struct queue {
 static int
 same_group(const struct group *a, const struct group *b)
 {
-	/* Rule names survive configuration reloads; indexes only when no name is known. */
-	if (a->rule_name[0] != '\0' || b->rule_name[0] != '\0') {
-		if (strcmp(a->rule_name, b->rule_name) != 0)
-			return 0;
-	} else if (a->rule != b->rule) {
-		return 0;
-	}
-	return strcmp(a->version, b->version) == 0 && strcmp(a->repo, b->repo) == 0 &&
+	/* By rule name: it survives configuration reloads, an index does not. */
+	return strcmp(a->rule_name, b->rule_name) == 0 && strcmp(a->version, b->version) == 0 && strcmp(a->repo, b->repo) == 0 &&
 	    strcmp(a->host, b->host) == 0;
 }
 

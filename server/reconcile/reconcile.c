@@ -242,7 +242,7 @@ reconcile_groups(const struct cfg *cfg, const char *host, struct rc_matches *m,
 		g = &groups[(*n)++];
 		memset(g, 0, sizeof(*g));
 		(void)am_fmt(g->g.host, sizeof(g->g.host), "%s", host);
-		g->g.rule = m->v[i].rule;
+		(void)am_fmt(g->g.rule_name, sizeof(g->g.rule_name), "%s", r->name);
 		(void)am_fmt(g->rule, sizeof(g->rule), "%s", r->name);
 		(void)am_fmt(g->g.repo, sizeof(g->g.repo), "%s", m->v[i].repo);
 		(void)am_fmt(g->g.version, sizeof(g->g.version), "%s", m->v[i].version);
@@ -393,9 +393,13 @@ from_outcome(enum asm_outcome o)
 static void
 process_group(const struct reconcile_env *env, struct rc_group *g)
 {
-	const struct rule *r = &env->cfg->rules[g->g.rule];
+	/* By name in the pass's own configuration: the one its listing was matched with. */
+	const struct rule *r = cfg_rule_by_name(env->cfg, g->g.rule_name);
 	struct asm_result res;
 	char tag[NAME_MAX_TAG];
+
+	if (r == NULL)
+		return;
 
 	if (tmpl_expand_tag(&r->target, g->g.version, NULL, tag, sizeof(tag)) == 0)
 		(void)am_fmt(g->target, sizeof(g->target), "%s:%s", g->g.repo, tag);
