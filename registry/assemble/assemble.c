@@ -17,6 +17,7 @@
 
 #include "registry/assemble/copy.h"
 #include "registry/assemble/signing.h"
+#include "server/base/log.h"
 
 #define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
 #define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
@@ -818,9 +819,14 @@ sources_moved(struct asm_ctx *c)
 		reg_reply_init(&head);
 		rc = c->api->manifest_head(c->api->ctx, k->src_repo, k->src_tag, &head, err, sizeof(err));
 		if (rc == AM_ENOTFOUND || (rc == AM_OK && strcmp(head.digest, k->tag_digest) != 0)) {
+			char src[NAME_MAX_REPO + NAME_MAX_TAG + 2];
 			moved = 1;
 			note(c->out, "%s:%s moved while assembling (was %s)", k->src_repo, k->src_tag,
 			    k->tag_digest);
+			(void)am_fmt(src, sizeof(src), "%s:%s", k->src_repo, k->src_tag);
+			log_kv(LOG_WARN, "assembly source moved", LOG_S("source", src),
+			    LOG_S("read", k->tag_digest), LOG_S("now", rc == AM_OK ? head.digest : "absent"),
+			    LOG_S("target", c->out->target), LOG_S("note", "assembling again"));
 		}
 		reg_reply_clear(&head);
 	}

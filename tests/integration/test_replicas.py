@@ -8,9 +8,12 @@ put in place with skopeo and no webhook, so the reconcile pass is what sees them
 import os
 import re
 import signal
+import time
 
+from harness import webhook
 from harness.archmerge import DEFAULT_RULE
-from harness.util import wait_until
+from harness.faultproxy import FaultProxy
+from harness.util import free_port, wait_until
 
 HOST = "harbor.example.com"
 
@@ -61,3 +64,69 @@ def test_reload_reordering_rules_keeps_groups_on_their_rule(env, admin_client, s
     wait_until(lambda: len(re.findall(r"reconcile pass ", am.log_text())) >= n + 2, 30)
     assert admin_client.get_manifest(repo, "rr.1-solo") is None
     assert "rr.1-solo" not in admin_client.list_tags(repo)
+
+
+# ------------------------------------------------------------------ two replicas (issue 9 point 4)
+
+ROUNDS = 50
+
+
+def _hook(am, repo, digest, tag):
+    status, _ = am.send(*webhook.push_event(repo, digest, tag))
+    assert status == 202, status
+
+
+def _children(client, repo, tag):
+    m = client.get_manifest(repo, tag)
+    return None if m is None else sorted(d["digest"] for d in m.json["manifests"])
+
+
+def test_two_replicas_converge_on_newest_children(env, admin_client, archmerge, tmp_path):
+    """Two `serve` processes, separate state_dirs, one registry; B's registry
+    answers are delayed 0.4 s while it reads. Each round: the webhook that
+    completes app:r.N goes to B; while B reads, amd64 is rebuilt and its
+    webhook goes to A; A publishes the newer index before B's PUT lands."""
+    repo = "library/app"
+    old_amd = admin_client.push_image(repo, None, arch="amd64", salt="replica-old")
+    new_amd = admin_client.push_image(repo, None, arch="amd64", salt="replica-new")
+    arm = admin_client.push_image(repo, None, arch="arm64", salt="replica")
+    quiet = {"reconcile": {"on_start": False, "interval_s": 0}}
+    proxy = FaultProxy(env.registry.url, env.ca_file, env.pki.server.cert, env.pki.server.key).start()
+    try:
+        a = archmerge(archmerge.config(extra=quiet))
+        b_state = str(tmp_path / "state-b")
+        os.makedirs(b_state, mode=0o700)
+        b = archmerge(archmerge.config(port=free_port(), state_dir=b_state, extra=quiet,
+                                       registries=[dict(r, url=proxy.url) for r in archmerge.registries]))
+        newest = sorted([new_amd.digest, arm.digest])
+        stale, late = [], []
+        for n in range(1, ROUNDS + 1):
+            version = f"r.{n}"
+            src_amd, src_arm = f"{version}-amd64", f"{version}-arm64"
+            proxy.set_mode("slow", delay=0.4)
+            admin_client.put_manifest(repo, src_arm, arm.body, arm.media_type)
+            admin_client.put_manifest(repo, src_amd, old_amd.body, old_amd.media_type)
+            seen = len(proxy.requests(f"/manifests/{src_arm}"))
+            _hook(b, repo, old_amd.digest, src_amd)
+            # B has the old amd64 in hand once it asks for arm64 (rule order); its answer is 0.4 s away.
+            wait_until(lambda: len(proxy.requests(f"/manifests/{src_arm}")) > seen, 10)
+            time.sleep(0.45)
+            admin_client.put_manifest(repo, src_amd, new_amd.body, new_amd.media_type)   # rebuilt
+            _hook(a, repo, new_amd.digest, src_amd)
+            wait_until(lambda: _children(admin_client, repo, version) == newest, 10,
+                       message=f"replica A did not publish {repo}:{version}")
+            proxy.set_mode("pass")
+            rx = re.compile(rf"assembly job=\d+ group={HOST}/{re.escape(repo)}:{re.escape(version)} ")
+            wait_until(lambda: rx.search(b.log_text()), 15, message=f"replica B never finished {version}")
+            # B is done with the group: what stays is the final answer.
+            try:
+                wait_until(lambda: _children(admin_client, repo, version) == newest, 2)
+            except TimeoutError:
+                late.append(version)
+            if _children(admin_client, repo, version) != newest:
+                stale.append(version)
+        print(f"two replicas: {ROUNDS} rounds, stale finals {len(stale)}: {stale}")
+        assert not stale and not late, f"{len(stale)} stale finals in {ROUNDS} rounds: {stale}; late: {late}"
+        assert re.search(r"assembly source moved", b.log_text()), "the race was not exercised"
+    finally:
+        proxy.stop()
