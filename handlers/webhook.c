@@ -243,7 +243,7 @@ queue_resources(const struct webhook_env *env, const struct event *ev, struct we
 			return;
 		}
 		queued += r_enq;
-		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
+		(void)group_name(&g, name, sizeof(name));
 		json_array_append_new(groups, json_string(name));
 	}
 	if (json_array_size(groups) == 0) {

@@ -407,7 +407,7 @@ process_group(const struct reconcile_env *env, struct rc_group *g)
 		/* Known from the tag list: no registry request needed to say so. */
 		g->result = RC_WAITING;
 		char name[GROUP_NAME_MAX], detail[sizeof(g->missing) + 16];
-		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g->g.host, g->g.repo, g->g.version);
+		(void)group_name(&g->g, name, sizeof(name));
 		(void)am_fmt(detail, sizeof(detail), "missing %s", g->missing);
 		log_kv(LOG_INFO, "reconcile", LOG_S("group", name), LOG_S("rule", r->name),
 		    LOG_S("target", g->target), LOG_S("result", "waiting"), LOG_S("detail", detail));
@@ -418,7 +418,7 @@ process_group(const struct reconcile_env *env, struct rc_group *g)
 		int fresh = env->enqueue(env->ctx, &g->g);   /* not inside log_debug: it may not run */
 		g->result = RC_QUEUED;
 		char name[GROUP_NAME_MAX];
-		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g->g.host, g->g.repo, g->g.version);
+		(void)group_name(&g->g, name, sizeof(name));
 		log_kv(LOG_DEBUG, "reconcile", LOG_S("group", name), LOG_S("rule", r->name),
 		    LOG_S("result", "queued"), LOG_I("new", fresh));
 		return;

@@ -395,7 +395,7 @@ service_enqueue(void *service, const struct group *gin)
 
 	if (s->journal != NULL && journal_append(s->journal, &g, NULL, err, sizeof(err)) != AM_OK) {
 		char name[GROUP_NAME_MAX];
-		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
+		(void)group_name(&g, name, sizeof(name));
 		log_kv(LOG_ERROR, "journal append", LOG_S("result", "failed"), LOG_S("group", name),
 		    LOG_S("detail", err));
 		return -1;
