@@ -898,3 +898,16 @@ cfg_free(struct cfg *c)
 	free(c->rules);
 	free(c);
 }
+
+const struct rule *
+cfg_rule_by_name(const struct cfg *c, const char *name)
+{
+	size_t i;
+
+	if (name == NULL || name[0] == '\0')
+		return NULL;
+	for (i = 0; i < c->n_rules; i++)
+		if (strcmp(c->rules[i].name, name) == 0)
+			return &c->rules[i];
+	return NULL;
+}

@@ -76,5 +76,7 @@ const struct cfg_registry *cfg_registry_by_host(const struct cfg *c, const char 
 /* By host, else by the host[:port] of url: distribution's notifications name
  * the registry as its clients reached it (request.host). */
 const struct cfg_registry *cfg_registry_by_name(const struct cfg *c, const char *name);
+/* The rule called name in this configuration; NULL when it has none (gone after a reload). */
+const struct rule *cfg_rule_by_name(const struct cfg *c, const char *name);
 
 #endif

@@ -12,6 +12,7 @@
 #include "server/base/common.h"
 #include "registry/oci/names.h"
 #include "registry/oci/platform.h"
+#include "config/group.h"
 
 #define RULE_MAX_REPO NAME_MAX_REPO
 #define RULE_MAX_TAG NAME_MAX_TAG
@@ -115,18 +116,6 @@ struct rule_match {
 	char repo[RULE_MAX_REPO];    /* {repo}: the group's (target) repository */
 	char version[RULE_MAX_TAG];
 	size_t arch;                 /* index into rule->archs */
-};
-
-/* "host/repo:version" of a group, with its NUL. */
-#define GROUP_NAME_MAX (256 + RULE_MAX_REPO + RULE_MAX_TAG + 4)
-
-/* One unit of work: a version of a repository under a rule, on a registry. */
-struct group {
-	char host[256];              /* registry host as named in the config */
-	size_t rule;                 /* index into the configuration's rules */
-	char repo[RULE_MAX_REPO];
-	char version[RULE_MAX_TAG];
-	char rule_name[128];         /* the rule's name: identifies it across reloads */
 };
 
 /* Does the repository ({repo}, the target) fall under the rule's globs? */

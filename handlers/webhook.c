@@ -169,7 +169,6 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 		if (rule_match_source(&c->rules[i], ev->repo, res->tag, &m)) {
 			memset(g, 0, sizeof(*g));
 			(void)am_fmt(g->host, sizeof(g->host), "%s", reg->host);
-			g->rule = i;
 			(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", c->rules[i].name);
 			(void)am_fmt(g->repo, sizeof(g->repo), "%s", m.repo);
 			(void)am_fmt(g->version, sizeof(g->version), "%s", m.version);
@@ -355,7 +354,7 @@ queue_resources(const struct webhook_env *env, const struct event *ev, struct we
 			return;
 		}
 		queued += r_enq;
-		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
+		(void)group_name(&g, name, sizeof(name));
 		json_array_append_new(groups, json_string(name));
 	}
 	if (json_array_size(groups) == 0) {

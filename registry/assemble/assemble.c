@@ -18,9 +18,11 @@
 
 #include "registry/assemble/copy.h"
 #include "registry/assemble/signing.h"
+#include "server/base/log.h"
 
 #define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
 #define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
+#define ASM_MOVED_ATTEMPTS 3  /* assemblies in a row whose source tags moved under the PUT */
 
 /* One architecture's contribution to the index. */
 struct kid {
@@ -47,6 +49,7 @@ struct asm_ctx {
 	struct kid *kids;
 	struct manifest pub;              /* published index, read when a source tag is gone */
 	int pub_state;                    /* 0 not read yet, 1 read, -1 absent or not an index */
+	int moved;                        /* a source tag moved while this run read and wrote */
 	struct asm_result *out;
 };
 
@@ -854,6 +857,42 @@ keep_unchanged(struct asm_ctx *c, int dry_run)
 	sign_current(c);
 }
 
+/*
+ * After the target PUT: does every source tag still name what resolve read
+ * (HEAD, digest only)? Another replica may have published a newer index
+ * meanwhile, and ours just put the older one back. Returns 1 when one moved
+ * or went away; a HEAD that fails otherwise proves nothing and counts as not moved.
+ */
+static int
+sources_moved(struct asm_ctx *c)
+{
+	struct reg_reply head;
+	char err[512];
+	size_t i;
+	int moved = 0;
+	enum am_err rc;
+
+	for (i = 0; i < c->p->n_archs && !moved; i++) {
+		const struct kid *k = &c->kids[i];
+		if (!k->present || k->from_target || k->tag_digest[0] == '\0')
+			continue;
+		reg_reply_init(&head);
+		rc = c->api->manifest_head(c->api->ctx, k->src_repo, k->src_tag, &head, err, sizeof(err));
+		if (rc == AM_ENOTFOUND || (rc == AM_OK && strcmp(head.digest, k->tag_digest) != 0)) {
+			char src[NAME_MAX_REPO + NAME_MAX_TAG + 2];
+			moved = 1;
+			note(c->out, "%s:%s moved while assembling (was %s)", k->src_repo, k->src_tag,
+			    k->tag_digest);
+			(void)am_fmt(src, sizeof(src), "%s:%s", k->src_repo, k->src_tag);
+			log_kv(LOG_WARN, "assembly source moved", LOG_S("source", src),
+			    LOG_S("read", k->tag_digest), LOG_S("now", rc == AM_OK ? head.digest : "absent"),
+			    LOG_S("target", c->out->target), LOG_S("note", "assembling again"));
+		}
+		reg_reply_clear(&head);
+	}
+	return moved;
+}
+
 /* Every write, the target tag last: copied children, extra tags, the target; then cleanup. */
 static void
 publish(struct asm_ctx *c)
@@ -875,6 +914,10 @@ publish(struct asm_ctx *c)
 		return;
 	}
 	c->out->outcome = ASM_PUBLISHED;
+	if (sources_moved(c)) {
+		c->moved = 1;         /* assemble again: no cleanup or signature for a stale index */
+		return;
+	}
 	cleanup(c);
 	sign_current(c);
 }
@@ -904,7 +947,8 @@ publish_if_new(struct asm_ctx *c, int dry_run)
 	reg_reply_clear(&head);
 }
 
-static void
+/* One assembly; returns 1 when a source tag moved under its PUT (publish()). */
+static int
 assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out)
 {
 	struct asm_ctx c;
@@ -945,6 +989,31 @@ assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, stru
 	for (i = 0; i < p->n_archs; i++)
 		free(c.kids[i].raw);
 	free(c.kids);
+	return c.moved;
+}
+
+/*
+ * Assemble until the index published matches source tags that did not move
+ * under it, at most ASM_MOVED_ATTEMPTS times; then a transient failure, so
+ * the queue's retry and backoff run the group again.
+ */
+static void
+assemble_converging(const struct reg_api *api, const struct plan *p, int dry_run,
+    struct asm_result *out)
+{
+	int attempt;
+
+	for (attempt = 1; ; attempt++) {
+		if (!assemble_from(api, p, dry_run, out))
+			return;
+		if (attempt == ASM_MOVED_ATTEMPTS)
+			break;
+		asm_result_clear(out);
+	}
+	out->outcome = ASM_FAILED;
+	out->err = AM_ETRANSIENT;
+	note(out, "source tags kept moving: %d assemblies in a row published an index already "
+	    "outdated; retrying later", ASM_MOVED_ATTEMPTS);
 }
 
 /*
@@ -1051,7 +1120,7 @@ assemble(const struct reg_api *api, const struct plan *p, int dry_run, struct as
 	noted.blob_copy = api->blob_copy != NULL ? n_copy : NULL;
 	noted.blob_put = api->blob_put != NULL ? n_blob_put : NULL;
 
-	assemble_from(&noted, p, dry_run, out);
+	assemble_converging(&noted, p, dry_run, out);
 	out->retry_after_ms = out->outcome == ASM_FAILED ? n.retry_after_ms : -1;
 }
 

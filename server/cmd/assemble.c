@@ -33,7 +33,6 @@ group_of(const struct cfg *c, const struct args *a, struct group *g)
 		fprintf(stderr, "archmerge: no rule covers repository %s\n", a->pos[0]);
 		return -1;
 	}
-	g->rule = i;
 	(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", c->rules[i].name);
 	(void)am_fmt(g->repo, sizeof(g->repo), "%s", a->pos[0]);
 	(void)am_fmt(g->version, sizeof(g->version), "%s", a->pos[1]);

@@ -116,7 +116,7 @@ observe_assembly(const struct group *g, const char *rule, const struct asm_resul
 	int plan = rt != NULL && rt->attempt > 0;
 
 	(void)am_fmt(id, sizeof(id), "%llu", atomic_fetch_add(&next_job, 1) + 1);
-	(void)am_fmt(group, sizeof(group), "%s/%s:%s", g->host, g->repo, g->version);
+	(void)group_name(g, group, sizeof(group));
 	if (r->outcome != ASM_DRY_RUN)
 		metrics_assembly(asm_outcome_name(r->outcome));
 	if (r->outcome != ASM_DRY_RUN)

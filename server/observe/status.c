@@ -249,7 +249,7 @@ status_hint(struct status_rec *s, const struct group *g)
 {
 	char key[GROUP_LEN];
 
-	(void)am_fmt(key, sizeof(key), "%s/%s:%s", g->host, g->repo, g->version);
+	(void)group_name(g, key, sizeof(key));
 	pthread_mutex_lock(&s->lock);
 	hint_slot(s, key, 1)->at_ms = am_now_ms();
 	pthread_mutex_unlock(&s->lock);
@@ -276,7 +276,7 @@ status_record(struct status_rec *s, const char *job, const struct group *g,
 
 	if (r->outcome == ASM_DRY_RUN)
 		return;
-	(void)am_fmt(key, sizeof(key), "%s/%s:%s", g->host, g->repo, g->version);
+	(void)group_name(g, key, sizeof(key));
 	pthread_mutex_lock(&s->lock);
 	if ((size_t)r->outcome < sizeof(s->counts) / sizeof(s->counts[0]))
 		s->counts[r->outcome]++;

@@ -250,35 +250,12 @@ buf_add(struct buf *b, const void *p, size_t n)
 
 /* ---- the map of pending groups ---- */
 
-static uint32_t
-hash_group(const struct group *g)
-{
-	const char *parts[4] = { g->host, g->rule_name, g->repo, g->version };
-	uint32_t h = 2166136261u;
-	const char *s;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		for (s = parts[i]; *s != '\0'; s++)
-			h = (h ^ (unsigned char)*s) * 16777619u;
-		h = (h ^ 0x1f) * 16777619u;     /* field separator */
-	}
-	return h;
-}
-
-static int
-same_group(const struct group *a, const struct group *b)
-{
-	return strcmp(a->version, b->version) == 0 && strcmp(a->repo, b->repo) == 0 &&
-	    strcmp(a->rule_name, b->rule_name) == 0 && strcmp(a->host, b->host) == 0;
-}
-
 static struct entry **
 map_slot(struct journal *j, const struct group *g, uint32_t h)
 {
 	struct entry **pp = &j->buckets[h & (j->n_buckets - 1)];
 
-	while (*pp != NULL && !((*pp)->hash == h && same_group(&(*pp)->g, g)))
+	while (*pp != NULL && !((*pp)->hash == h && group_equal(&(*pp)->g, g)))
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -305,7 +282,7 @@ map_grow(struct journal *j)
 static uint64_t
 map_append(struct journal *j, const struct group *g, uint64_t seq, size_t rec_len)
 {
-	uint32_t h = hash_group(g);
+	uint32_t h = group_hash(g);
 	struct entry **pp = map_slot(j, g, h), *e;
 	uint64_t prev;
 
@@ -320,7 +297,6 @@ map_append(struct journal *j, const struct group *g, uint64_t seq, size_t rec_le
 	e->seq = seq;
 	e->rec_len = rec_len;
 	e->g = *g;
-	e->g.rule = 0;              /* indexes do not survive reloads; the name does */
 	*pp = e;
 	j->n_entries++;
 	j->live_bytes += rec_len;
@@ -336,7 +312,7 @@ map_append(struct journal *j, const struct group *g, uint64_t seq, size_t rec_le
 static void
 map_undo(struct journal *j, const struct group *g, uint64_t seq, uint64_t prev)
 {
-	struct entry **pp = map_slot(j, g, hash_group(g)), *e = *pp;
+	struct entry **pp = map_slot(j, g, group_hash(g)), *e = *pp;
 
 	if (e == NULL || e->seq != seq)
 		return;              /* a later append or a done owns the entry now */
@@ -354,7 +330,7 @@ map_undo(struct journal *j, const struct group *g, uint64_t seq, uint64_t prev)
 static int
 map_done(struct journal *j, const struct group *g, uint64_t seq)
 {
-	struct entry **pp = map_slot(j, g, hash_group(g)), *e = *pp;
+	struct entry **pp = map_slot(j, g, group_hash(g)), *e = *pp;
 
 	if (e == NULL || e->seq > seq)
 		return 0;
@@ -841,7 +817,7 @@ journal_latest(struct journal *j, const struct group *g)
 	uint64_t seq;
 
 	pthread_mutex_lock(&j->mu);
-	e = *map_slot(j, g, hash_group(g));
+	e = *map_slot(j, g, group_hash(g));
 	seq = e != NULL ? e->seq : 0;
 	pthread_mutex_unlock(&j->mu);
 	return seq;

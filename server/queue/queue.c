@@ -37,26 +37,12 @@ struct queue {
 };
 
 static int
-same_group(const struct group *a, const struct group *b)
-{
-	/* Rule names survive configuration reloads; indexes only when no name is known. */
-	if (a->rule_name[0] != '\0' || b->rule_name[0] != '\0') {
-		if (strcmp(a->rule_name, b->rule_name) != 0)
-			return 0;
-	} else if (a->rule != b->rule) {
-		return 0;
-	}
-	return strcmp(a->version, b->version) == 0 && strcmp(a->repo, b->repo) == 0 &&
-	    strcmp(a->host, b->host) == 0;
-}
-
-static int
 is_running(struct queue *q, const struct group *g)
 {
 	size_t i;
 
 	for (i = 0; i < q->n_workers; i++)
-		if (q->busy[i] && same_group(&q->running[i].g, g))
+		if (q->busy[i] && group_equal(&q->running[i].g, g))
 			return 1;
 	return 0;
 }
@@ -113,7 +99,7 @@ add_pending(struct queue *q, const struct group *g, long long due, unsigned atte
 	size_t i;
 
 	for (i = 0; i < q->n_pending; i++)
-		if (same_group(&q->pending[i].g, g))
+		if (group_equal(&q->pending[i].g, g))
 			return 0;
 	if (q->n_pending == q->cap_pending) {
 		q->cap_pending = q->cap_pending ? q->cap_pending * 2 : 64;
@@ -218,7 +204,7 @@ queue_push_after(struct queue *q, const struct group *g, long delay_ms)
 
 	pthread_mutex_lock(&q->mu);
 	for (i = 0; i < q->n_workers; i++) {
-		if (q->busy[i] && same_group(&q->running[i].g, g)) {
+		if (q->busy[i] && group_equal(&q->running[i].g, g)) {
 			/* Re-run after the current pass: it may have read old content. */
 			q->running[i].rerun = 1;
 			goto out;

@@ -238,7 +238,7 @@ reconcile_groups(const struct cfg *cfg, const char *host, struct rc_matches *m,
 		g = &groups[(*n)++];
 		memset(g, 0, sizeof(*g));
 		(void)am_fmt(g->g.host, sizeof(g->g.host), "%s", host);
-		g->g.rule = m->v[i].rule;
+		(void)am_fmt(g->g.rule_name, sizeof(g->g.rule_name), "%s", r->name);
 		(void)am_fmt(g->rule, sizeof(g->rule), "%s", r->name);
 		(void)am_fmt(g->g.repo, sizeof(g->g.repo), "%s", m->v[i].repo);
 		(void)am_fmt(g->g.version, sizeof(g->g.version), "%s", m->v[i].version);
@@ -389,9 +389,13 @@ from_outcome(enum asm_outcome o)
 static void
 process_group(const struct reconcile_env *env, struct rc_group *g)
 {
-	const struct rule *r = &env->cfg->rules[g->g.rule];
+	/* By name in the pass's own configuration: the one its listing was matched with. */
+	const struct rule *r = cfg_rule_by_name(env->cfg, g->g.rule_name);
 	struct asm_result res;
 	char tag[NAME_MAX_TAG];
+
+	if (r == NULL)
+		return;
 
 	if (tmpl_expand_tag(&r->target, g->g.version, NULL, tag, sizeof(tag)) == 0)
 		(void)am_fmt(g->target, sizeof(g->target), "%s:%s", g->g.repo, tag);
@@ -399,7 +403,7 @@ process_group(const struct reconcile_env *env, struct rc_group *g)
 		/* Known from the tag list: no registry request needed to say so. */
 		g->result = RC_WAITING;
 		char name[GROUP_NAME_MAX], detail[sizeof(g->missing) + 16];
-		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g->g.host, g->g.repo, g->g.version);
+		(void)group_name(&g->g, name, sizeof(name));
 		(void)am_fmt(detail, sizeof(detail), "missing %s", g->missing);
 		log_kv(LOG_INFO, "reconcile", LOG_S("group", name), LOG_S("rule", r->name),
 		    LOG_S("target", g->target), LOG_S("result", "waiting"), LOG_S("detail", detail));
@@ -410,7 +414,7 @@ process_group(const struct reconcile_env *env, struct rc_group *g)
 		int fresh = env->enqueue(env->ctx, &g->g);   /* not inside log_debug: it may not run */
 		g->result = RC_QUEUED;
 		char name[GROUP_NAME_MAX];
-		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g->g.host, g->g.repo, g->g.version);
+		(void)group_name(&g->g, name, sizeof(name));
 		log_kv(LOG_DEBUG, "reconcile", LOG_S("group", name), LOG_S("rule", r->name),
 		    LOG_S("result", "queued"), LOG_I("new", fresh));
 		return;

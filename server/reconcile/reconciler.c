@@ -67,6 +67,22 @@ sleep_interval(struct reconciler *r)
 	return !atomic_load(&r->stop);
 }
 
+/*
+ * One pass under the configuration generation in force now (a reload may
+ * have reordered, added or removed rules since startup); held for the
+ * whole pass so matching and naming use the same rules.
+ */
+static void
+run_pass(struct reconciler *r, struct reconcile_report *rep)
+{
+	const struct service_view *v = service_acquire(r->svc);
+
+	r->env.cfg = v->cfg;
+	reconcile_run(&r->env, rep);
+	r->env.cfg = r->cfg;
+	service_release(r->svc, v);
+}
+
 static void *
 loop(void *arg)
 {
@@ -83,7 +99,7 @@ loop(void *arg)
 		if (atomic_load(&r->stop))
 			break;
 		pthread_mutex_unlock(&r->mu);
-		reconcile_run(&r->env, &rep);
+		run_pass(r, &rep);
 		reconcile_report_free(&rep);
 		pthread_mutex_lock(&r->mu);
 	}

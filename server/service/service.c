@@ -177,18 +177,11 @@ service_release(struct service *s, const struct service_view *v)
 		snap_release(s, (struct snap *)(void *)v);
 }
 
-/* The group's rule in this configuration: by name, by index only for nameless groups. */
+/* The group's rule in the generation in force now: by name, never by index. */
 static const struct rule *
 find_rule(const struct cfg *c, const struct group *g)
 {
-	size_t i;
-
-	if (g->rule_name[0] == '\0')
-		return g->rule < c->n_rules ? &c->rules[g->rule] : NULL;
-	for (i = 0; i < c->n_rules; i++)
-		if (strcmp(c->rules[i].name, g->rule_name) == 0)
-			return &c->rules[i];
-	return NULL;
+	return cfg_rule_by_name(c, g->rule_name);
 }
 
 static void
@@ -424,19 +417,11 @@ service_enqueue(void *service, const struct group *gin)
 {
 	struct service *s = service;
 	struct group g = *gin;
-	struct snap *sn;
 	char err[512];
 
-	if (g.rule_name[0] == '\0') {
-		/* Callers that only know the index: name it now, names survive reloads. */
-		sn = snap_acquire(s);
-		if (g.rule < sn->view.cfg->n_rules)
-			(void)am_fmt(g.rule_name, sizeof(g.rule_name), "%s", sn->view.cfg->rules[g.rule].name);
-		snap_release(s, sn);
-	}
 	if (s->journal != NULL && journal_append(s->journal, &g, NULL, err, sizeof(err)) != AM_OK) {
 		char name[GROUP_NAME_MAX];
-		(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
+		(void)group_name(&g, name, sizeof(name));
 		log_kv(LOG_ERROR, "journal append", LOG_S("result", "failed"), LOG_S("group", name),
 		    LOG_S("detail", err));
 		return -1;

@@ -71,6 +71,17 @@ class Skopeo:
         argv += self._args(creds) + [f"docker://{ref}"]
         return json.loads(_run(argv, env=self.env))
 
+    def copy(self, src: str, dst: str):
+        """`skopeo copy docker://SRC docker://DST` on the same registry (manifest kept byte for byte)."""
+        _loopback_ref(src)
+        _loopback_ref(dst)
+        creds = f"{self.username}:{self.password}" if self.username is not None else None
+        argv = [SKOPEO, "copy", "--preserve-digests", "--src-tls-verify=true", "--dest-tls-verify=true"]
+        if self.cert_dir:
+            argv += ["--src-cert-dir", self.cert_dir, "--dest-cert-dir", self.cert_dir]
+        argv += ["--src-creds", creds, "--dest-creds", creds] if creds else ["--src-no-creds", "--dest-no-creds"]
+        _run(argv + [f"docker://{src}", f"docker://{dst}"], env=self.env, timeout=60)
+
     def inspect_raw_bytes(self, ref: str, creds: Optional[str] = None) -> bytes:
         """Exact manifest bytes (for digest comparisons)."""
         _loopback_ref(ref)

