@@ -339,30 +339,12 @@ enqueue_noted(void *svc, const struct group *g)
 	return service_enqueue(svc, g);
 }
 
-enum am_err
-http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
-    char *err, size_t errlen)
+/* CivetWeb's options from the configuration (the strings live in h); NULL-terminated. */
+static void
+server_options(struct http_server *h, const struct cfg *cfg, const char **opts)
 {
-	struct http_server *h = xcalloc(1, sizeof(*h));
-	struct mg_callbacks cb;
-	struct mg_init_data init;
-	struct mg_error_data ed;
-	char ebuf[256] = "";
-	const char *opts[32];
 	int i = 0;
 
-	h->cfg = cfg;
-	h->env.cfg = cfg;
-	h->env.secret = service_secret(svc);
-	h->env.enqueue = enqueue_noted;
-	h->env.sig_hint = sigwait_find;
-	h->env.remember = service_remember;
-	h->env.written = service_written(svc);
-	h->env.ctx = svc;
-	if ((h->ep = endpoints_new(cfg, svc, err, errlen)) == NULL) {
-		free(h);
-		return AM_EINVAL;
-	}
 	(void)am_fmt(h->ports, sizeof(h->ports), "%s%s%s%s", cfg->listen, cfg->plain_http ? "" : "s",
 	    cfg->status_listen ? "," : "", cfg->status_listen ? cfg->status_listen : "");
 	/* CivetWeb's request timeout bounds the request line and headers (and the
@@ -396,7 +378,39 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 		opts[i++] = "4";   /* TLS 1.2 and later */
 	}
 	opts[i] = NULL;
+}
 
+/* What every webhook decision needs, wired to the service. */
+static void
+webhook_env_for(struct webhook_env *env, const struct cfg *cfg, struct service *svc)
+{
+	env->cfg = cfg;
+	env->secret = service_secret(svc);
+	env->enqueue = enqueue_noted;
+	env->sig_hint = sigwait_find;
+	env->remember = service_remember;
+	env->written = service_written(svc);
+	env->ctx = svc;
+}
+
+enum am_err
+http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
+    char *err, size_t errlen)
+{
+	struct http_server *h = xcalloc(1, sizeof(*h));
+	struct mg_callbacks cb;
+	struct mg_init_data init;
+	struct mg_error_data ed;
+	char ebuf[256] = "";
+	const char *opts[32];
+
+	h->cfg = cfg;
+	webhook_env_for(&h->env, cfg, svc);
+	if ((h->ep = endpoints_new(cfg, svc, err, errlen)) == NULL) {
+		free(h);
+		return AM_EINVAL;
+	}
+	server_options(h, cfg, opts);
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = on_log;
 	cb.http_error = on_http_error;
@@ -409,8 +423,7 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	memset(&ed, 0, sizeof(ed));
 	ed.text = ebuf;
 	ed.text_buffer_size = sizeof(ebuf);
-	h->ctx = mg_start2(&init, &ed);
-	if (h->ctx == NULL) {
+	if ((h->ctx = mg_start2(&init, &ed)) == NULL) {
 		endpoints_free(h->ep);
 		free(h->acl);
 		free(h);

@@ -575,54 +575,41 @@ resync(const unsigned char *data, size_t size, size_t from)
 	return size;
 }
 
+/* The whole file into *data (caller frees), *size bytes read. */
 static enum am_err
-replay(struct journal *j, char *err, size_t errlen)
+read_all(struct journal *j, int fd, unsigned char **data, size_t *size, char *err, size_t errlen)
 {
-	unsigned char *data = NULL;
-	struct group g;
 	struct stat sb;
-	size_t size = 0, off, next;
-	uint64_t seq;
 	ssize_t r;
-	long n;
-	char type;
-	enum am_err rc = AM_OK;
-	int fd;
 
-	if ((fd = open(j->path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT)
-			return AM_OK;
-		return am_fail(err, errlen, AM_EIO, "cannot open %s: %s", j->path, strerror(errno));
-	}
-	if (fstat(fd, &sb) != 0) {
-		rc = am_fail(err, errlen, AM_EIO, "cannot stat %s: %s", j->path, strerror(errno));
-		goto done;
-	}
-	data = xmalloc((size_t)sb.st_size + 1);
-	while (size < (size_t)sb.st_size) {
-		r = read(fd, data + size, (size_t)sb.st_size - size);
+	*data = NULL;
+	*size = 0;
+	if (fstat(fd, &sb) != 0)
+		return am_fail(err, errlen, AM_EIO, "cannot stat %s: %s", j->path, strerror(errno));
+	*data = xmalloc((size_t)sb.st_size + 1);
+	while (*size < (size_t)sb.st_size) {
+		r = read(fd, *data + *size, (size_t)sb.st_size - *size);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0) {
-			rc = am_fail(err, errlen, AM_EIO, "cannot read %s: %s", j->path, strerror(errno));
-			goto done;
-		}
+		if (r < 0)
+			return am_fail(err, errlen, AM_EIO, "cannot read %s: %s", j->path, strerror(errno));
 		if (r == 0)
 			break;
-		size += (size_t)r;
+		*size += (size_t)r;
 	}
-	if (size < MAGIC_LEN) {
-		/* Cut short right after creation: only its start may be there. */
-		if (memcmp(data, MAGIC, size) != 0)
-			rc = am_fail(err, errlen, AM_EINVAL, "%s is not an archmerge journal "
-			    "(move it away if this state_dir belongs to something else)", j->path);
-		goto done;
-	}
-	if (memcmp(data, MAGIC, MAGIC_LEN) != 0) {
-		rc = am_fail(err, errlen, AM_EINVAL, "%s is not an archmerge journal "
-		    "(move it away if this state_dir belongs to something else)", j->path);
-		goto done;
-	}
+	return AM_OK;
+}
+
+/* Every record after the magic applied in order; torn tails and corrupt runs skipped, logged. */
+static void
+apply_all(struct journal *j, const unsigned char *data, size_t size)
+{
+	struct group g;
+	size_t off, next;
+	uint64_t seq;
+	long n;
+	char type;
+
 	for (off = MAGIC_LEN; off < size; ) {
 		n = dec_record(data + off, size - off, &type, &seq, &g);
 		if (n > 0) {
@@ -640,6 +627,31 @@ replay(struct journal *j, char *err, size_t errlen)
 		    LOG_I("offset", off), LOG_I("bytes", next - off));
 		off = next;
 	}
+}
+
+static enum am_err
+replay(struct journal *j, char *err, size_t errlen)
+{
+	unsigned char *data = NULL;
+	size_t size = 0;
+	enum am_err rc;
+	int fd;
+
+	if ((fd = open(j->path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return AM_OK;
+		return am_fail(err, errlen, AM_EIO, "cannot open %s: %s", j->path, strerror(errno));
+	}
+	if ((rc = read_all(j, fd, &data, &size, err, errlen)) != AM_OK)
+		goto done;
+	/* A file cut short right after creation holds only the start of the magic. */
+	if (memcmp(data, MAGIC, size < MAGIC_LEN ? size : MAGIC_LEN) != 0) {
+		rc = am_fail(err, errlen, AM_EINVAL, "%s is not an archmerge journal "
+		    "(move it away if this state_dir belongs to something else)", j->path);
+		goto done;
+	}
+	if (size >= MAGIC_LEN)
+		apply_all(j, data, size);
 done:
 	free(data);
 	close(fd);
