@@ -6,6 +6,7 @@
  * them while workers run.
  */
 #include "server/service/service.h"
+#include "server/service/decide.h"
 #include "config/plan.h"
 
 #include <pthread.h>
@@ -214,9 +215,6 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	plan_clear(&plan);
 }
 
-/* Looks again at a waiting group (short backoff) before leaving it to the next event. */
-#define WAITING_RECHECKS 2
-
 /* How a run ended, for the log line: retry_ms < 0 means no retry follows. */
 struct run_note {
 	unsigned attempt;
@@ -252,26 +250,6 @@ log_outcome(const struct cfg *c, const struct group *g, const struct asm_result 
 	observe_assembly(g, r != NULL ? r->name : g->rule_name, out, ms, lvl, &rt);
 }
 
-/* Exponential backoff with jitter (half to all of the step), never below Retry-After. */
-static long
-backoff_ms(const struct cfg *c, unsigned attempt, long retry_after_ms)
-{
-	static _Thread_local unsigned seed;
-	long long step = c->retry_initial_ms;
-	unsigned i;
-
-	if (seed == 0)
-		seed = (unsigned)am_now_ms() ^ (unsigned)(size_t)&step;
-	for (i = 0; i < attempt && step < c->retry_max_ms; i++)
-		step *= 2;
-	if (step > c->retry_max_ms)
-		step = c->retry_max_ms;
-	step = step / 2 + (long long)(rand_r(&seed) % (int)(step / 2 + 1));
-	if (retry_after_ms > step)
-		step = retry_after_ms;
-	return (long)step;
-}
-
 /* A worker's run of one group: assemble, then retry later or mark it done. */
 static long
 run_group(void *ctx, const struct group *g, unsigned attempt)
@@ -281,6 +259,8 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 	uint64_t seq = s->journal != NULL ? journal_latest(s->journal, g) : 0;
 	struct snap *sn = snap_acquire(s);
 	struct run_note rn = { attempt, -1, 0 };
+	static _Thread_local unsigned seed;
+	struct run_decision d;
 	struct asm_result res;
 	long long t0 = am_now_ms();
 	int stopping;
@@ -289,20 +269,16 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 	pthread_mutex_lock(&s->mu);
 	stopping = s->stopping;
 	pthread_mutex_unlock(&s->mu);
-	if (res.outcome == ASM_FAILED && res.err == AM_ETRANSIENT) {
-		if (stopping && s->journal != NULL)
-			rn.left_in_journal = 1;
-		else
-			rn.retry_ms = backoff_ms(sn->view.cfg, attempt, res.retry_after_ms);
-	} else if (res.outcome == ASM_WAITING && attempt < WAITING_RECHECKS && !stopping) {
-		/* distribution sends a manifest push's notification before it links
-		 * the tag: the very tag of the hint may be missing for a moment. */
-		rn.retry_ms = backoff_ms(sn->view.cfg, attempt, -1);
-	}
+	if (seed == 0)
+		seed = (unsigned)am_now_ms() ^ (unsigned)(size_t)&seed;
+	run_decide(&res, attempt, stopping, s->journal != NULL, seq, sn->view.cfg->retry_initial_ms,
+	    sn->view.cfg->retry_max_ms, &seed, &d);
+	rn.retry_ms = d.retry_ms;
+	rn.left_in_journal = d.left_in_journal;
 	if (res.unsigned_child)
 		sigwait_note(g, res.unsigned_repo, res.unsigned_digest);
 	log_outcome(sn->view.cfg, g, &res, am_now_ms() - t0, &rn);
-	if (rn.retry_ms < 0 && !rn.left_in_journal && seq > 0)
+	if (d.mark_done)
 		journal_done(s->journal, g, seq);
 	asm_result_clear(&res);
 	snap_release(s, sn);
