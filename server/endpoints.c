@@ -25,6 +25,7 @@
 #include "server/observe/metrics.h"
 #include "server/observe/status.h"
 #include "server/queue/journal.h"
+#include "server/service/regopts.h"
 
 
 #define CHECK_INTERVAL_MS 5000   /* between background check rounds */
@@ -260,13 +261,7 @@ check_credentials(const struct cfg_registry *r, const char *password, char *err,
 
 	if (r->username == NULL)
 		return AM_OK;
-	memset(&o, 0, sizeof(o));
-	o.url = r->url;
-	o.ca_file = r->ca_file;
-	o.insecure = r->insecure;
-	o.username = r->username;
-	o.password = password;
-	o.timeout_ms = r->timeout_ms < CHECK_TIMEOUT_MS ? r->timeout_ms : CHECK_TIMEOUT_MS;
+	regopts_access(r, password, CHECK_TIMEOUT_MS, &o);
 	return reg_access_probe(&o, NULL, &acc, err, errlen);
 }
 
@@ -281,13 +276,8 @@ check_registry(const struct cfg_registry *r, const char *password, struct reg_st
 
 	memset(out, 0, sizeof(*out));
 	(void)am_fmt(out->host, sizeof(out->host), "%s", r->host);
-	memset(&o, 0, sizeof(o));
-	o.url = r->url;
-	o.ca_file = r->ca_file;
-	o.insecure = r->insecure;
-	o.username = r->username;
-	o.password = password;
-	o.timeout_ms = r->timeout_ms < CHECK_TIMEOUT_MS ? r->timeout_ms : CHECK_TIMEOUT_MS;
+	regopts_client(r, password, CHECK_TIMEOUT_MS, &o);
+	o.max_concurrent = 0;   /* its own client: one request at a time is all it makes */
 	if ((c = reg_client_new(&o, err, sizeof(err))) == NULL)
 		rc = AM_EINVAL;
 	else

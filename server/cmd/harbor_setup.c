@@ -19,6 +19,7 @@
 #include "registry/client/access.h"
 #include "registry/harbor/harbor.h"
 #include "server/cmd/commands.h"
+#include "server/service/regopts.h"
 
 #define POLICY_PAGE 100
 #define POLICY_PAGES_MAX 50
@@ -225,13 +226,7 @@ check_robot(const struct cfg_registry *r, const char *project)
 		return -1;
 	}
 	(void)am_fmt(repo, sizeof(repo), "%s/archmerge-access-check", project);
-	memset(&o, 0, sizeof(o));
-	o.url = r->url;
-	o.ca_file = r->ca_file;
-	o.insecure = r->insecure;
-	o.username = r->username;
-	o.password = password;
-	o.timeout_ms = r->timeout_ms;
+	regopts_access(r, password, 0, &o);
 	if (reg_access_probe(&o, repo, &acc, err, sizeof(err)) != AM_OK) {
 		fprintf(stderr, "project %s: robot check failed: %s\n", project, err);
 	} else if (!acc.verified) {

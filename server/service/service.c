@@ -7,6 +7,7 @@
  */
 #include "server/service/service.h"
 #include "server/service/decide.h"
+#include "server/service/regopts.h"
 #include "config/plan.h"
 
 #include <pthread.h>
@@ -110,15 +111,8 @@ snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 	sn->view.clients = sn->clients;
 	for (i = 0; i < cfg->n_registries; i++) {
 		const struct cfg_registry *r = &cfg->registries[i];
-		memset(&o, 0, sizeof(o));
-		o.url = r->url;
-		o.ca_file = r->ca_file;
-		o.insecure = r->insecure;
-		o.username = r->username;
-		o.timeout_ms = r->timeout_ms;
+		regopts_client(r, sn->passwords[i], 0, &o);
 		o.on_exchange = on_registry_exchange;
-		o.max_concurrent = r->max_concurrent;
-		o.password = sn->passwords[i];
 		sn->clients[i] = reg_client_new(&o, err, errlen);
 		if (sn->clients[i] == NULL) {
 			rc = AM_EINVAL;
