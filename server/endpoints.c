@@ -42,7 +42,6 @@ struct reg_state {
 struct endpoints {
 	const struct cfg *cfg;
 	struct service *svc;
-	char *secret;             /* whole Authorization value for /metrics and /status; NULL: open */
 	int status_port;          /* port of server.status_listen; 0: none */
 	struct status_rec *status;
 
@@ -109,11 +108,29 @@ endpoints_on_status_port(const struct endpoints *e, const struct mg_connection *
  * Common checks: exact path, GET only, the status listener when the endpoint
  * lives there, the secret when protected. 0: go on; else the status written.
  */
+/* The status secret of the generation in force (a reload re-reads it); 0: accepted. */
+static int
+check_status_secret(struct endpoints *e, struct mg_connection *conn)
+{
+	const struct service_view *v = service_acquire(e->svc);
+	const char *auth = mg_get_header(conn, "Authorization"), *secret = v->status_secret;
+	int st = 0;
+
+	/* A "Basic ..." secret gets a Basic challenge: browsers then ask for it (/ui). */
+	if (secret != NULL &&
+	    (auth == NULL || !am_secure_equal(auth, strlen(auth), secret, strlen(secret))))
+		st = reply_error(conn, 401, strncmp(secret, "Basic ", 6) == 0 ?
+		    "WWW-Authenticate: Basic realm=\"archmerge\", charset=\"UTF-8\"\r\n" :
+		    "WWW-Authenticate: Bearer realm=\"archmerge\"\r\n",
+		    "missing or wrong Authorization header");
+	service_release(e->svc, v);
+	return st;
+}
+
 static int
 preflight(struct endpoints *e, struct mg_connection *conn, const char *path, int protected_)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	const char *auth;
 
 	if (strcmp(ri->local_uri, path) != 0)
 		return endpoints_not_found(conn);
@@ -121,15 +138,8 @@ preflight(struct endpoints *e, struct mg_connection *conn, const char *path, int
 		return endpoints_not_found(conn);   /* served on the status listener only */
 	if (strcmp(ri->request_method, "GET") != 0)
 		return reply_error(conn, 405, "Allow: GET\r\n", "only GET is accepted");
-	if (protected_ && e->secret != NULL) {
-		auth = mg_get_header(conn, "Authorization");
-		/* A "Basic ..." secret gets a Basic challenge: browsers then ask for it (/ui). */
-		if (auth == NULL || !am_secure_equal(auth, strlen(auth), e->secret, strlen(e->secret)))
-			return reply_error(conn, 401, strncmp(e->secret, "Basic ", 6) == 0 ?
-			    "WWW-Authenticate: Basic realm=\"archmerge\", charset=\"UTF-8\"\r\n" :
-			    "WWW-Authenticate: Bearer realm=\"archmerge\"\r\n",
-			    "missing or wrong Authorization header");
-	}
+	if (protected_)
+		return check_status_secret(e, conn);
 	return 0;
 }
 
@@ -478,16 +488,13 @@ endpoints_new(const struct cfg *cfg, struct service *svc, char *err, size_t errl
 	const char *colon;
 	long long port;
 
+	(void)err;      /* nothing here can fail any more: secrets live in the generation */
+	(void)errlen;
 	e->cfg = cfg;
 	e->svc = svc;
 	e->status = status_global();
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cv, NULL);
-	if (cfg->status_secret_file != NULL &&
-	    am_read_secret(cfg->status_secret_file, &e->secret, err, errlen) != AM_OK) {
-		endpoints_free(e);
-		return NULL;
-	}
 	/* The first state_dir verdict before any request: at startup, not in a handler. */
 	e->dir_ok = probe_state_dir(cfg->state_dir, e->dir_err, sizeof(e->dir_err));
 	e->dir_checked_ms = am_now_ms();
@@ -530,7 +537,6 @@ endpoints_free(struct endpoints *e)
 		pthread_mutex_unlock(&e->lock);
 		pthread_join(e->thread, NULL);
 	}
-	am_secret_free(e->secret);
 	free(e->regs);
 	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->lock);

@@ -35,6 +35,7 @@ struct snap {
 	int refs;
 	struct cfg *owned;               /* NULL for the borrowed startup configuration */
 	char *secret;
+	char *status_secret;
 	char **passwords;                /* parallel to cfg->registries; read once per generation */
 	struct reg_client **clients;     /* parallel to cfg->registries */
 	struct harbor **harbors;         /* parallel too; NULL unless a rule cleans up */
@@ -72,6 +73,7 @@ snap_free(struct snap *sn)
 	free(sn->passwords);
 	harbors_free(sn->view.cfg, sn->harbors);
 	am_secret_free(sn->secret);
+	am_secret_free(sn->status_secret);
 	cfg_free(sn->owned);
 	free(sn);
 }
@@ -98,6 +100,10 @@ snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 	    (rc = am_read_secret(cfg->webhook_secret_file, &sn->secret, err, errlen)) != AM_OK)
 		goto fail;
 	sn->view.secret = sn->secret;
+	if (cfg->status_secret_file != NULL &&
+	    (rc = am_read_secret(cfg->status_secret_file, &sn->status_secret, err, errlen)) != AM_OK)
+		goto fail;
+	sn->view.status_secret = sn->status_secret;
 	/* The one place password files are read: every consumer of this generation
 	 * (clients, Harbor clients, registry checks) gets the same secret. */
 	sn->passwords = xcalloc(cfg->n_registries ? cfg->n_registries : 1, sizeof(*sn->passwords));

@@ -74,6 +74,7 @@ int service_journal_stats(struct service *s, struct journal_stats *out);
 struct service_view {
 	const struct cfg *cfg;
 	const char *secret;        /* whole expected Authorization value; NULL: none */
+	const char *status_secret; /* the same for /metrics, /status, /ui (status_secret_file); NULL: none */
 	const char *const *passwords;     /* per registry (NULL: anonymous), read at this generation */
 	struct reg_client *const *clients;   /* per registry, with those passwords */
 };

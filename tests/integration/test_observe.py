@@ -516,3 +516,20 @@ def test_harbor_setup_failures(env, archmerge, harbor, tmp_path):
     p = setup_cli(harbor, str(bad_cfg), pwfile, "--project", "library")
     assert p.returncode == 1 and "were not accepted" in p.stderr, p.stderr
     assert harbor.violations == [f"GET /api/v2.0/projects/library/webhook/policies: no or wrong Basic credentials"]
+
+
+def test_status_secret_is_read_again_on_reload(env, archmerge, tmp_path):
+    """A rotated status_secret_file reaches /status, /metrics and /ui after SIGHUP."""
+    import signal
+    old = "Bearer " + secrets.token_urlsafe(16)
+    new = "Bearer " + secrets.token_urlsafe(16)
+    secret_file = write_secret(str(tmp_path / "status.secret"), old)
+    am = archmerge(archmerge.config(server_extra={"status_secret_file": secret_file}))
+    assert get(am.url + "/status", env.ca_file, auth=old).status == 200
+    write_secret(secret_file, new)
+    am.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: get(am.url + "/status", env.ca_file, auth=new).status == 200, 10, 0.2,
+               message="the rotated status secret was not taken after SIGHUP")
+    for path in ("/status", "/metrics", "/ui"):
+        assert get(am.url + path, env.ca_file, auth=old).status == 401
+        assert get(am.url + path, env.ca_file, auth=new).status == 200
