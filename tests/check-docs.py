@@ -6,11 +6,14 @@ cmd_* function, a->dry_run / a->json, and the strcmp()s in parse_args/main);
 each must appear in `archmerge --help`, `archmerge CMD --help`, the man page
 and docs/commands.md. Config keys: every { "key", K_... } row of
 config/config.c must be a row of docs/configuration.md. Metrics: every
-archmerge_* family registered in server/ (read from the source, so no service
-needs starting) must be in docs/operation.md's metrics table and vice versa.
+archmerge_* family a live instance exports (the binary started briefly on
+loopback, plain HTTP, against an unreachable registry) and every one named in
+the sources must be in docs/operation.md's metrics table, and vice versa.
+Troubleshooting: every message README quotes as archmerge's is text the
+sources write.
 Prints each drift on its own line; exit 1 when there is any.
 """
-import re, subprocess, sys, glob, os
+import re, subprocess, sys, glob, os, socket, tempfile, time, urllib.request
 
 BIN = os.environ.get("ARCHMERGE_BIN", "./archmerge")
 drift = []
@@ -59,10 +62,46 @@ for key in re.findall(r'\{ "([a-z_]+)", K_[A-Z]+', src("config/config.c")):
 # --- metrics
 code = "".join(src(f) for f in glob.glob("server/**/*.c", recursive=True))
 have = set(re.findall(r'"(archmerge_[a-z_]+?)(?:_bucket|_sum|_count)?[" {]', code))
+
+
+def live_families():
+    """The metric families a running instance exports (None: it could not be started)."""
+    with tempfile.TemporaryDirectory() as d:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        conf = os.path.join(d, "a.conf")
+        with open(conf, "w") as f:
+            f.write('state_dir = "%s/state";\nserver = { listen = "127.0.0.1:%d"; plain_http = true; '
+                    'allow_unauthenticated = true; };\nregistries = ( { host = "r.example"; '
+                    'url = "http://127.0.0.1:9"; } );\nrules = ( { name = "r"; repositories = [ "library/*" ]; '
+                    'source = "{repo}:{version}-{arch}"; target = "{repo}:{version}"; '
+                    'architectures = [ "amd64" ]; } );\n' % (d, port))
+        p = subprocess.Popen([BIN, "serve", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                try:
+                    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2).read().decode()
+                    return set(re.findall(r"^# TYPE (archmerge_[a-z_]+) ", text, re.M))
+                except OSError:
+                    time.sleep(0.1)
+            return None
+        finally:
+            p.terminate()
+            p.wait(10)
+
+
+live = live_families()
+if live is None:
+    drift.append("could not start %s serve to read its /metrics" % BIN)
+else:
+    have |= live
 ops = src("docs/operation.md")
 table = set(re.findall(r'^\| `(archmerge_[a-z_]+)`', ops, re.M))
 for m in sorted(have - table): drift.append("metric %s missing from docs/operation.md" % m)
 for m in sorted(table - have): drift.append("metric %s in docs/operation.md is not exported" % m)
+for m in sorted((live or set()) - table): drift.append("metric %s (exported live) missing from docs/operation.md" % m)
 
 # --- log and error messages quoted in README's troubleshooting table
 # What follows "archmerge:" (or a check-config / serve row) in backticks must be
