@@ -1,0 +1,78 @@
+/* /readyz decided from state alone: local checks fatal, registries reported only. */
+#include "tests/unit/harness.h"
+
+#include "handlers/ops.h"
+
+static int
+failing_has(json_t *body, const char *name)
+{
+	json_t *f = json_object_get(body, "failing");
+	size_t i;
+
+	for (i = 0; i < json_array_size(f); i++)
+		if (strcmp(json_string_value(json_array_get(f, i)), name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+run_tests(void)
+{
+	struct ops_registry regs[1];
+	struct ops_ready_in in;
+	json_t *b, *a;
+	int st;
+
+	memset(regs, 0, sizeof(regs));
+	(void)snprintf(regs[0].host, sizeof(regs[0].host), "harbor.example.com");
+	(void)snprintf(regs[0].last_error, sizeof(regs[0].last_error), "timed out");
+	memset(&in, 0, sizeof(in));
+	in.config_path = "/etc/archmerge/archmerge.conf";
+	in.state_dir = "/var/lib/archmerge";
+	in.dir_checked_ms = 1000;
+	in.dir_ok = 1;
+	in.regs = regs;
+	in.n_regs = 1;
+	in.journal_known = 1;
+
+	/* An unreachable registry does not fail readiness: it is reported, non-fatal. */
+	b = ops_ready(&in, &st);
+	CHECK(st == 200 && json_array_size(json_object_get(b, "failing")) == 0);
+	CHECK(json_array_size(json_object_get(b, "checks")) == 5);
+	json_decref(b);
+	/* Not checked yet, a full state_dir, a failed append newer than the probe, shutdown: 503. */
+	in.dir_checked_ms = 0;
+	b = ops_ready(&in, &st);
+	CHECK(st == 503 && failing_has(b, "state_dir"));
+	json_decref(b);
+	in.dir_checked_ms = 1000;
+	in.journal_failing = 1;
+	in.journal_last_fail_ms = 1500;
+	b = ops_ready(&in, &st);
+	CHECK(st == 503 && failing_has(b, "journal"));
+	json_decref(b);
+	in.journal_last_fail_ms = 500;   /* a good probe since: the disk takes blocks again */
+	b = ops_ready(&in, &st);
+	CHECK(st == 200);
+	json_decref(b);
+	in.journal_broken = 1;
+	b = ops_ready(&in, &st);
+	CHECK(st == 503 && failing_has(b, "journal"));
+	json_decref(b);
+	in.journal_broken = 0;
+	in.stopping = 1;
+	b = ops_ready(&in, &st);
+	CHECK(st == 503 && failing_has(b, "shutdown"));
+	json_decref(b);
+
+	regs[0].reachable = 1;
+	regs[0].checked = 0;
+	a = ops_registries_json(regs, 1);
+	CHECK(json_array_size(a) == 1);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "checked")), "1970-01-01T00:00:00Z");
+	CHECK(json_is_true(json_object_get(json_array_get(a, 0), "reachable")));
+	CHECK(json_is_false(json_object_get(json_array_get(a, 0), "credentials_ok")));
+	json_decref(a);
+}
+
+TEST_MAIN("ops")
