@@ -113,15 +113,16 @@ check_envelope(const char *body, size_t size)
 static int
 check_group(void *ctx, const struct group *g)
 {
+	const struct rule *r = cfg_rule_by_name(cfg, g->rule_name);
 	char tag[RULE_MAX_TAG];
 
 	(void)ctx;
 	FUZZ_ASSERT(cfg_registry_by_host(cfg, g->host) != NULL);
-	FUZZ_ASSERT(g->rule < cfg->n_rules);
-	FUZZ_ASSERT(name_valid_repo(g->repo) && rule_covers(&cfg->rules[g->rule], g->repo));
+	FUZZ_ASSERT(r != NULL);
+	FUZZ_ASSERT(name_valid_repo(g->repo) && rule_covers(r, g->repo));
 	FUZZ_ASSERT(name_valid_tag(g->version));
 	/* The target tag is derived from the version later: it is valid or refused, never malformed. */
-	if (tmpl_expand_tag(&cfg->rules[g->rule].target, g->version, NULL, tag, sizeof(tag)) == 0)
+	if (tmpl_expand_tag(&r->target, g->version, NULL, tag, sizeof(tag)) == 0)
 		FUZZ_ASSERT(name_valid_tag(tag));
 	return 1;
 }
