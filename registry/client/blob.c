@@ -240,19 +240,8 @@ reg_blob_put(struct reg_client *c, const char *repo, const char *digest,
 		return am_fail(err, errlen, AM_EINVAL, "blob put: repository or digest too long");
 	if ((rc = cl_do_request(c, &rq, &r, err, errlen)) != AM_ENOTFOUND)
 		goto done;
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "POST";
-	rq.repo = repo;
-	(void)am_fmt(rq.path, sizeof(rq.path), "/v2/%s/blobs/uploads/", repo);
-	reg_reply_clear(&r);
-	if ((rc = cl_do_request(c, &rq, &r, err, errlen)) != AM_OK)
+	if ((rc = blob_session(c, repo, loc, sizeof(loc), err, errlen)) != AM_OK)
 		goto done;
-	if (r.status != 202 || r.location[0] == '\0') {
-		rc = am_fail(err, errlen, AM_EDENIED, "POST /v2/%s/blobs/uploads/: status %ld without "
-		    "an upload location", repo, r.status);
-		goto done;
-	}
-	(void)am_fmt(loc, sizeof(loc), "%s", r.location);
 	memset(&rq, 0, sizeof(rq));
 	rq.method = "PUT";
 	rq.repo = repo;
