@@ -201,6 +201,7 @@ static const struct spec server_spec[] = {
 	{ "max_body_bytes", K_INT, 0, 1024, 16 * 1024 * 1024, offsetof(struct cfg, max_body_bytes), "" },
 	{ "request_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, request_timeout_ms), "" },
 	{ "max_connections", K_INT, 0, 1, 4096, offsetof(struct cfg, max_connections), "" },
+	{ "max_connections_per_client", K_INT, 0, 0, 4096, offsetof(struct cfg, max_connections_per_client), "" },
 	{ "max_header_bytes", K_INT, 0, 1024, 1048576, offsetof(struct cfg, max_header_bytes), "" },
 	{ "shutdown_timeout_ms", K_INT, 0, 0, 600000, offsetof(struct cfg, shutdown_timeout_ms), "" },
 	{ "status_secret_file", K_STR, 0, 0, 0, offsetof(struct cfg, status_secret_file), "file" },
@@ -756,6 +757,7 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	c->request_timeout_ms = 10000;
 	c->log_level = LOG_INFO;
 	c->max_connections = 64;
+	c->max_connections_per_client = 16;
 	c->max_header_bytes = 16384;
 	c->header_timeout_ms = 2000;
 	c->keep_alive_timeout_ms = 2000;
