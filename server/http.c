@@ -13,6 +13,7 @@
 #include "handlers/webhook.h"
 #include "server/endpoints.h"
 #include "server/base/log.h"
+#include "server/conncap.h"
 #include "server/observe/observe.h"
 #include "server/observe/status.h"
 #include "server/service/sigwait.h"
@@ -312,7 +313,14 @@ acl_from_cfg(const struct cfg *cfg)
 	return acl;
 }
 
-/* Called by CivetWeb with its fresh SSL_CTX: load our certificate and key. */
+/* A TLS connection shut at its handshake: its address holds max_connections_per_client. */
+static void
+on_cap_refused(const char *addr)
+{
+	observe_refusal("too_many_connections", addr, 0);
+}
+
+/* Called by CivetWeb with its fresh SSL_CTX: load our certificate and key, set the cap. */
 static int
 on_init_ssl(void *ssl_ctx, void *user_data)
 {
@@ -327,6 +335,16 @@ on_init_ssl(void *ssl_ctx, void *user_data)
 		    LOG_S("private_key", h->cfg->tls_private_key),
 		    LOG_S("detail", "cannot load them (PEM files that match)"));
 		return -1;
+	}
+	if (h->cfg->max_connections_per_client > 0) {
+		/* Only worker threads hold counted connections: that many addresses at most. */
+		struct conncap *cc = conncap_new((unsigned)h->cfg->max_connections_per_client,
+		    (size_t)h->cfg->max_connections + 8, on_cap_refused);
+		if (conncap_attach(ctx, cc) != 0) {
+			conncap_free(cc);
+			log_kv(LOG_ERROR, "tls", LOG_S("detail", "cannot set up the per-client connection cap"));
+			return -1;
+		}
 	}
 	return 1;   /* set up here: CivetWeb must not load a certificate itself */
 }
@@ -365,6 +383,12 @@ server_options(struct http_server *h, const struct cfg *cfg, const char **opts)
 	opts[i++] = h->maxreq;
 	opts[i++] = "tcp_nodelay";
 	opts[i++] = "1";
+	/* A burst of refused connections (allow-list, per-client cap) is closed in
+	 * microseconds, but while it waits for accept() it fills the kernel's
+	 * queue; CivetWeb's default of 200 overflowed in the attack tests and
+	 * Harbor's SYN was dropped (1 s retransmit). */
+	opts[i++] = "listen_backlog";
+	opts[i++] = "1024";
 	opts[i++] = "enable_keep_alive";
 	opts[i++] = "yes";
 	opts[i++] = "keep_alive_timeout_ms";
