@@ -124,14 +124,10 @@ class World:
                                         "max_concurrent": self.max_concurrent})
         return self
 
-    def start_archmerge(self, env=None):
-        old = dict(os.environ)
-        os.environ.update(env or {})
-        try:
-            am = self.factory(self.factory.config(workers=self.workers))
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
+    def start_archmerge(self, debug=False):
+        """debug: log_level debug, whose `registry request` lines carry libcurl's timing breakdown."""
+        extra = {"log_level": "debug"} if debug else None
+        am = self.factory(self.factory.config(workers=self.workers, extra=extra))
         time.sleep(0.3)
         return am
 

@@ -12,7 +12,29 @@ def _f(x, fmt="{:.1f}"):
     return "-" if x is None else fmt.format(x)
 
 
-def render(w, args, results, lat, b, elapsed):
+def curl_timing(log):
+    """Medians of libcurl's breakdown per method from archmerge's debug `registry request` lines."""
+    import re
+    rows = {}
+    for line in log.splitlines():
+        if "registry request" not in line or "total_us=" not in line:
+            continue
+        f = dict(re.findall(r"(\w+)=(\S+)", line))
+        key = (f.get("method"), f.get("new_conns") != "0")
+        rows.setdefault(key, []).append({k: int(f[k]) for k in ("dns_us", "connect_us", "tls_us", "sent_us",
+                                                                  "first_byte_us", "total_us") if k in f})
+    L = ["## libcurl timing per registry request (archmerge, debug log, median us)", "",
+         "| method | new connection | n | dns | connect | tls | request sent | first byte | total |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for (method, new), xs in sorted(rows.items()):
+        med = {k: statistics.median(x[k] for x in xs) for k in xs[0]}
+        L.append(f"| {method} | {'yes' if new else 'no'} | {len(xs)} | " + " | ".join(
+            f"{med.get(k, 0):.0f}" for k in ("dns_us", "connect_us", "tls_us", "sent_us", "first_byte_us",
+                                              "total_us")) + " |")
+    return L + [""]
+
+
+def render(w, args, results, lat, b, elapsed, timing=None):
     L = []
     now = datetime.datetime.now(datetime.timezone.utc)
     L.append(f"# archmerge benchmark, {now:%Y-%m-%d %H:%M} UTC")
@@ -70,6 +92,8 @@ def render(w, args, results, lat, b, elapsed):
     for (mode, key), reqs in sorted(getattr(lat, "request_list", {}).items()):
         L.append(f"- {mode} {key}: " + ", ".join(reqs))
     L.append("")
+    if timing:
+        L += timing
     if b:
         L += burst_lines(w, b)
     L += target_lines(modes, med, lat, b)

@@ -37,6 +37,9 @@ def main():
     ap.add_argument("--max-concurrent", type=int, default=4, help="registries[].max_concurrent")
     ap.add_argument("--section", choices=["all", "hostile"], default="all",
                     help="hostile: only the held-connections figures (bench/hostile.py)")
+    ap.add_argument("--curl-timing", action="store_true",
+                    help="archmerge at log_level debug: per-request libcurl timing breakdown in the report "
+                         "(the debug log itself costs a little time)")
     ap.add_argument("--label", default="", help="suffix of the result file name")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="archmerge-bench-")
@@ -64,18 +67,19 @@ def main():
 def run_all(w, work, args, t_start):
     peers = args.peers.split(",") if args.peers else None
     results = {}
-    env = {"ARCHMERGE_CURL_TIMING": "1"} if os.environ.get("BENCH_TIMING") else None
-    am = w.start_archmerge(env)
+    am = w.start_archmerge(args.curl_timing)
     lat = latency.Latency(w, am, work, args.indexes, args.repeats, peers)
     for mode in args.modes.split(","):
         results[mode] = lat.measure(mode)
     am.stop()
+    am_log = am.log_path
     b = None
     if args.burst:
         am = w.start_archmerge()
         b = burst_mod.run(w, am, work, args.burst, args.burst_mode)
         am.stop()
-    return report.render(w, args, results, lat, b, time.time() - t_start)
+    timing = report.curl_timing(open(am_log).read()) if args.curl_timing else None
+    return report.render(w, args, results, lat, b, time.time() - t_start, timing)
 
 
 if __name__ == "__main__":
