@@ -118,7 +118,9 @@ def run(w, am, work, n, mode="tls"):
     tok = floor.token_for(w.tokens.realm, ROBOT, w.users[ROBOT], repo, ca) if mode == "tls" else None
     floor_s = floor.burst(w.regs[mode].url, repo, [f"3.{i}" for i in range(n)], w.workers, w.max_concurrent,
                           ca, tok, target=lambda v: v + "-floor")
+    floor_rc_s = floor.burst(w.regs[mode].url, repo, [f"3.{i}" for i in range(n)], w.workers, w.max_concurrent,
+                             ca, tok, target=lambda v: v + "-floor-rc", recheck=True)
     return {"n": n, "mode": mode, "push_s": push_s, "rate": 2 * n / secs if secs else 0.0, "wrk_rate": float(m.group(1)) if m else 0.0,
             "requests": int(total.group(1)) if total else 0, "non2xx": bad,
             "failed": failed, "wrong": wrong, "t_all": t_all, "rss_idle": rss_idle, "rss_peak": rss_peak,
-            "floor_s": floor_s, "reg_requests": len(ours), "wrk": wrk_out}
+            "floor_s": floor_s, "floor_rc_s": floor_rc_s, "reg_requests": len(ours), "wrk": wrk_out}

@@ -1,4 +1,4 @@
-"""The floor probe: a minimal client issuing exactly archmerge's request set
+"""The floor probe (per index: floor_probe.c through CProbe; the burst: Probe, below): a minimal client issuing exactly archmerge's request set
 for one 2-arch index (cold: GET manifest x2, GET config blob x2, HEAD target,
 PUT; warm: no config GETs), on kept-alive connections made before timing,
 with a bearer token fetched before timing (archmerge caches one per
@@ -11,7 +11,9 @@ import base64
 import hashlib
 import http.client
 import json
+import os
 import ssl
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -22,6 +24,45 @@ ACCEPT = ", ".join(["application/vnd.oci.image.index.v1+json",
                     "application/vnd.docker.distribution.manifest.v2+json"])
 LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 UA = "floor-probe/1"
+
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor_probe.c")
+
+
+def build(work):
+    """bench/floor_probe.c -> WORK/floor_probe (libcurl, Jansson: archmerge's own build deps)."""
+    out = os.path.join(work, "floor_probe")
+    subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-o", out, SRC,
+                    "-lcurl", "-ljansson"], check=True)
+    return out
+
+
+class CProbe:
+    """The per-index floor: floor_probe.c on three kept-alive connections, timed inside."""
+
+    def __init__(self, binary, url, repo, cafile=None, token=None):
+        self.repo = repo
+        self.p = subprocess.Popen([binary, url, repo, token or "-", cafile or "-"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.last_us = None
+
+    def _do(self, shape, version, warm, target, recheck):
+        self.p.stdin.write(f"{shape} {1 if warm else 0} {version} {target or version} {1 if recheck else 0}\n")
+        self.p.stdin.flush()
+        ans = self.p.stdout.readline().strip()
+        if not ans or ans.startswith("ERR"):
+            raise RuntimeError(f"floor probe: {shape} {version}: {ans or 'exited'}")
+        self.last_us = int(ans)
+
+    def serial(self, version, warm, target=None, recheck=False):
+        self._do("s", version, warm, target, recheck)
+
+    def parallel(self, version, warm, target=None, recheck=False):
+        self._do("p", version, warm, target, recheck)
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(10)
 
 
 class Conn:
@@ -101,8 +142,9 @@ class Probe:
         self.head(c, target or version)
         self.put(c, target or version, kids)
 
-    def parallel(self, version, warm, target=None, gate=None):
-        """gate: a semaphore bounding requests in flight (the burst's per-registry bound)."""
+    def parallel(self, version, warm, target=None, gate=None, recheck=False):
+        """gate: a semaphore bounding requests in flight (the burst's per-registry bound);
+        recheck: both source HEADs at once after the PUT, as archmerge re-checks."""
         kids = [None, None, None]
 
         def run(i, fn):
@@ -124,9 +166,18 @@ class Probe:
                 self.put(self.conns[0], target or version, kids[:2])
         else:
             self.put(self.conns[0], target or version, kids[:2])
+        if recheck:
+            fns = [lambda: self.head(self.conns[0], f"{version}-amd64"),
+                   lambda: self.head(self.conns[1], f"{version}-arm64")]
+            jobs = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(fns)]
+            for j in jobs:
+                j.start()
+            for j in jobs:
+                j.join()
 
 
-def burst(url, repo, versions, workers, max_concurrent, cafile=None, token=None, target=lambda v: v):
+def burst(url, repo, versions, workers, max_concurrent, cafile=None, token=None, target=lambda v: v,
+          recheck=False):
     """versions' indexes, `workers` at once, at most max_concurrent requests in flight
     (archmerge's workers and registries[].max_concurrent): seconds for all."""
     todo = list(versions)
@@ -140,7 +191,7 @@ def burst(url, repo, versions, workers, max_concurrent, cafile=None, token=None,
                 if not todo:
                     return
                 v = todo.pop(0)
-            p.parallel(v, False, target(v), gate)
+            p.parallel(v, False, target(v), gate, recheck)
     t0 = time.perf_counter()
     ts = [threading.Thread(target=work, args=(p,)) for p in probes]
     for t in ts:

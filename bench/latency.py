@@ -28,6 +28,7 @@ class Latency:
         self.only_peers = only_peers
         self.tail = LogTail(am.log_path)
         self.requests = {}      # (mode, key) -> [requests per index]
+        self.probe_bin = floor.build(work)
 
     # ------------------------------------------------------------ archmerge
     def archmerge(self, mode, repo, v, pair):
@@ -58,15 +59,20 @@ class Latency:
                           ("am-warm", "archmerge, warm (configs cached)")):
             repo = f"library/{key}-{mode}"
             out.append(Tool(key, name, repo, None))
-        for key, name, shape, warm in (
-                ("fl-ser-cold", "floor: cold requests, serial, one warm connection", "serial", False),
-                ("fl-par-cold", "floor: cold requests, chains + HEAD in parallel", "parallel", False),
-                ("fl-ser-warm", "floor: warm requests, serial", "serial", True),
-                ("fl-par-warm", "floor: warm requests, parallel", "parallel", True)):
+        for key, name, shape, warm, recheck in (
+                ("fl-ser-cold", "floor: cold 6 requests, serial, one warm connection", "serial", False, False),
+                ("fl-par-cold", "floor: cold 6 requests, chains + HEAD in parallel", "parallel", False, False),
+                ("fl-rc-cold", "floor: cold 6 + source re-check HEAD x2 (archmerge's 8), parallel", "parallel",
+                 False, True),
+                ("fl-ser-warm", "floor: warm 4 requests, serial", "serial", True, False),
+                ("fl-par-warm", "floor: warm 4 requests, parallel", "parallel", True, False),
+                ("fl-rc-warm", "floor: warm 4 + re-check HEAD x2 (archmerge's 6), parallel", "parallel", True,
+                 True)):
             repo = f"library/{key}-{mode}"
-            probe = floor.Probe(url, repo, ca, token(repo))
+            probe = floor.CProbe(self.probe_bin, url, repo, ca, token(repo))
             fn = getattr(probe, shape)
-            out.append(Tool(key, name, repo, (lambda fn, warm: lambda v: fn(v, warm))(fn, warm)))
+            out.append(Tool(key, name, repo, (lambda fn, warm, rc: lambda v: fn(v, warm, recheck=rc))(
+                fn, warm, recheck)))
             out[-1].probe = probe
         for cls in peers.ALL:
             if self.only_peers is not None and cls.__name__.lower() not in self.only_peers:
@@ -104,7 +110,7 @@ class Latency:
                     self.archmerge(mode, t.repo, "p" + v, self.pairs["am-warm/pre"]["p" + v])
             elif t.key.startswith("fl-") and t.key.endswith("warm"):
                 for v in vs:
-                    t.probe.serial("p" + v, False)
+                    t.probe.serial("p" + v, False)   # the same content read once cold (untimed)
             try:
                 self.one(mode, t, "w.0")
             except RuntimeError as exc:
@@ -117,6 +123,8 @@ class Latency:
             return self.archmerge(mode, t.repo, v, self.pairs[t.key][v])
         t0 = time.perf_counter()
         t.run(v)
+        if getattr(t, "probe", None) is not None:
+            return t.probe.last_us / 1000.0     # timed inside the probe
         return (time.perf_counter() - t0) * 1000.0
 
     def measure(self, mode):

@@ -116,7 +116,10 @@ def burst_lines(w, b):
     L.append(f"| archmerge: first webhook -> every index published | {b['t_all']:.2f} s ({am_rate:.1f} indexes/s) |")
     L.append(f"| floor probe, same indexes, {w.workers} at once, <= {w.max_concurrent} requests in flight "
              f"| {b['floor_s']:.2f} s ({fl_rate:.1f} indexes/s) |")
-    L.append(f"| publish time archmerge / floor | {b['t_all'] / b['floor_s']:.2f}x |")
+    L.append(f"| floor probe with archmerge's 8 requests (source re-check HEADs after the PUT) "
+             f"| {b['floor_rc_s']:.2f} s ({b['n'] / b['floor_rc_s']:.1f} indexes/s) |")
+    L.append(f"| publish time archmerge / floor (6 requests) | {b['t_all'] / b['floor_s']:.2f}x |")
+    L.append(f"| publish time archmerge / floor (8 requests) | {b['t_all'] / b['floor_rc_s']:.2f}x |")
     L.append(f"| archmerge registry requests in the burst | {b['reg_requests']} ({b['reg_requests'] / b['n']:.2f} "
              "per index) |")
     L.append(f"| archmerge RSS idle / peak (VmHWM) | {b['rss_idle'] / 1024:.1f} / {b['rss_peak'] / 1024:.1f} MiB |")
@@ -134,6 +137,10 @@ def target_lines(modes, med, lat, b):
             am, fl = med.get((mode, f"am-{heat}")), med.get((mode, f"fl-par-{heat}"))
             if am and fl:
                 row(f"archmerge <= 1.0x parallel floor, {mode} {heat}", f"{am / fl:.2f}x", am <= fl)
+            rc = med.get((mode, f"fl-rc-{heat}"))
+            if am and rc:
+                row(f"(same, against the floor with archmerge's re-check HEADs), {mode} {heat}",
+                    f"{am / rc:.2f}x", am <= rc)
         mt = med.get((mode, "manifesttool"))
         am = med.get((mode, "am-cold"))
         if mt and am:
@@ -147,6 +154,8 @@ def target_lines(modes, med, lat, b):
     if b:
         r = b["t_all"] / b["floor_s"]
         row("burst publish time <= 1.3x floor", f"{r:.2f}x", r <= 1.3)
+        r8 = b["t_all"] / b["floor_rc_s"]
+        row("(same, against the floor with archmerge's re-check HEADs)", f"{r8:.2f}x", r8 <= 1.3)
         row("burst >= 5,000 webhooks/s accepted", f"{b['rate']:.0f}/s", b["rate"] >= 5000)
         row("burst: 0 errors, every index right", f"{b['non2xx'] + b['failed'] + b['wrong']}",
             b["non2xx"] + b["failed"] + b["wrong"] == 0)
