@@ -703,57 +703,99 @@ note_present(const struct asm_ctx *c)
 	}
 }
 
-/* One architecture's chain (manifest, then its config blob), run on its own thread. */
+/*
+ * Independent registry reads at once: the assembly waits for the slowest
+ * instead of the sum (the registry client bounds how many requests one
+ * registry sees at a time). jobs[0] runs on the calling thread; a thread
+ * that cannot be started runs its job inline. The threads only wait on the
+ * network, so a small stack does (glibc keeps it cached for the next run).
+ */
+struct par_job {
+	void (*run)(void *);
+	void *arg;
+	pthread_t thread;
+	int started;
+};
+
+#define PAR_STACK (256 * 1024)
+
+static void *
+par_job_main(void *ud)
+{
+	struct par_job *j = ud;
+
+	j->run(j->arg);
+	return NULL;
+}
+
+static void
+run_parallel(struct par_job *jobs, size_t n)
+{
+	pthread_attr_t attr;
+	int have_attr = pthread_attr_init(&attr) == 0;
+	size_t i;
+
+	if (have_attr)
+		(void)pthread_attr_setstacksize(&attr, PAR_STACK);
+	for (i = 1; i < n; i++)
+		jobs[i].started = pthread_create(&jobs[i].thread, have_attr ? &attr : NULL, par_job_main,
+		    &jobs[i]) == 0;
+	if (have_attr)
+		pthread_attr_destroy(&attr);
+	if (n > 0)
+		jobs[0].run(jobs[0].arg);
+	for (i = 1; i < n; i++) {
+		if (jobs[i].started)
+			pthread_join(jobs[i].thread, NULL);
+		else
+			jobs[i].run(jobs[i].arg);
+	}
+}
+
+/* One architecture's chain (manifest, then its config blob). */
 struct arch_job {
 	const struct reg_api *api;
 	const struct plan_arch *want;
 	struct kid *k;
 	enum am_err rc;
 	char err[768];
-	pthread_t thread;
-	int started;
 };
 
-static void *
+static void
 arch_job_run(void *ud)
 {
 	struct arch_job *j = ud;
 
 	j->rc = resolve_arch(j->api, j->k->src_repo, j->k->src_tag, j->want, j->k, j->err,
 	    sizeof(j->err));
-	return NULL;
 }
 
-/*
- * Every architecture's chain at once: the chains are independent, so the
- * assembly waits for the slowest instead of the sum (the registry client
- * bounds how many requests one registry sees at a time). The first
- * architecture runs on the calling thread; a thread that cannot be started
- * runs inline.
- */
-static void
-resolve_parallel(struct arch_job *jobs, size_t n)
-{
-	size_t i;
+/* One manifest HEAD (the target before the PUT, a source tag after it). */
+struct head_job {
+	const struct reg_api *api;
+	const char *repo, *ref;
+	size_t kid;                       /* a source tag's: which architecture */
+	struct reg_reply head;
+	enum am_err rc;
+	char err[768];
+};
 
-	for (i = 1; i < n; i++)
-		jobs[i].started = pthread_create(&jobs[i].thread, NULL, arch_job_run, &jobs[i]) == 0;
-	arch_job_run(&jobs[0]);
-	for (i = 1; i < n; i++) {
-		if (jobs[i].started)
-			pthread_join(jobs[i].thread, NULL);
-		else
-			arch_job_run(&jobs[i]);
-	}
+static void
+head_job_run(void *ud)
+{
+	struct head_job *j = ud;
+
+	j->rc = j->api->manifest_head(j->api->ctx, j->repo, j->ref, &j->head, j->err, sizeof(j->err));
 }
 
 /* Resolve every architecture; fills missing (required) and absent (optional) name lists. */
 static enum am_err
-resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t alen,
-    char *err, size_t errlen)
+resolve_all(struct asm_ctx *c, struct head_job *target, char *missing, size_t mlen, char *absent,
+    size_t alen, char *err, size_t errlen)
 {
 	const struct plan *p = c->p;
 	struct arch_job *jobs = xcalloc(p->n_archs ? p->n_archs : 1, sizeof(*jobs));
+	struct par_job *par = xcalloc(p->n_archs + 1, sizeof(*par));
 	size_t i, moff = 0, aoff = 0;
 	enum am_err rc = AM_OK;
 
@@ -764,9 +806,14 @@ resolve_all(struct asm_ctx *c, char *missing, size_t mlen, char *absent, size_t 
 		jobs[i].api = c->api;
 		jobs[i].want = &p->archs[i];
 		jobs[i].k = k;
+		par[i].run = arch_job_run;
+		par[i].arg = &jobs[i];
 	}
-	if (p->n_archs > 0)
-		resolve_parallel(jobs, p->n_archs);
+	/* The target's HEAD does not depend on the reads: it runs alongside them. */
+	par[p->n_archs].run = head_job_run;
+	par[p->n_archs].arg = target;
+	run_parallel(par, p->n_archs + 1);
+	free(par);
 	/* In architecture order, as a serial run would have met them. */
 	for (i = 0; i < p->n_archs; i++) {
 		struct kid *k = &c->kids[i];
@@ -857,6 +904,23 @@ keep_unchanged(struct asm_ctx *c, int dry_run)
 	sign_current(c);
 }
 
+/* Did this source tag move (or go away) since resolve read it? Logs and notes it when so. */
+static int
+source_moved(struct asm_ctx *c, const struct head_job *j)
+{
+	const struct kid *k = &c->kids[j->kid];
+	char src[NAME_MAX_REPO + NAME_MAX_TAG + 2];
+
+	if (!(j->rc == AM_ENOTFOUND || (j->rc == AM_OK && strcmp(j->head.digest, k->tag_digest) != 0)))
+		return 0;
+	note(c->out, "%s:%s moved while assembling (was %s)", k->src_repo, k->src_tag, k->tag_digest);
+	(void)am_fmt(src, sizeof(src), "%s:%s", k->src_repo, k->src_tag);
+	log_kv(LOG_WARN, "assembly source moved", LOG_S("source", src), LOG_S("read", k->tag_digest),
+	    LOG_S("now", j->rc == AM_OK ? j->head.digest : "absent"), LOG_S("target", c->out->target),
+	    LOG_S("note", "assembling again"));
+	return 1;
+}
+
 /*
  * After the target PUT: does every source tag still name what resolve read
  * (HEAD, digest only)? Another replica may have published a newer index
@@ -866,30 +930,33 @@ keep_unchanged(struct asm_ctx *c, int dry_run)
 static int
 sources_moved(struct asm_ctx *c)
 {
-	struct reg_reply head;
-	char err[512];
-	size_t i;
+	struct head_job *heads = xcalloc(c->p->n_archs + 1, sizeof(*heads));
+	struct par_job *par = xcalloc(c->p->n_archs + 1, sizeof(*par));
+	size_t i, n = 0;
 	int moved = 0;
-	enum am_err rc;
 
-	for (i = 0; i < c->p->n_archs && !moved; i++) {
+	/* Independent HEADs: all at once. */
+	for (i = 0; i < c->p->n_archs; i++) {
 		const struct kid *k = &c->kids[i];
 		if (!k->present || k->from_target || k->tag_digest[0] == '\0')
 			continue;
-		reg_reply_init(&head);
-		rc = c->api->manifest_head(c->api->ctx, k->src_repo, k->src_tag, &head, err, sizeof(err));
-		if (rc == AM_ENOTFOUND || (rc == AM_OK && strcmp(head.digest, k->tag_digest) != 0)) {
-			char src[NAME_MAX_REPO + NAME_MAX_TAG + 2];
-			moved = 1;
-			note(c->out, "%s:%s moved while assembling (was %s)", k->src_repo, k->src_tag,
-			    k->tag_digest);
-			(void)am_fmt(src, sizeof(src), "%s:%s", k->src_repo, k->src_tag);
-			log_kv(LOG_WARN, "assembly source moved", LOG_S("source", src),
-			    LOG_S("read", k->tag_digest), LOG_S("now", rc == AM_OK ? head.digest : "absent"),
-			    LOG_S("target", c->out->target), LOG_S("note", "assembling again"));
-		}
-		reg_reply_clear(&head);
+		heads[n].api = c->api;
+		heads[n].repo = k->src_repo;
+		heads[n].ref = k->src_tag;
+		reg_reply_init(&heads[n].head);
+		par[n].run = head_job_run;
+		par[n].arg = &heads[n];
+		heads[n].kid = i;
+		n++;
 	}
+	run_parallel(par, n);
+	for (i = 0; i < n; i++) {
+		if (!moved)
+			moved = source_moved(c, &heads[i]);
+		reg_reply_clear(&heads[i].head);
+	}
+	free(heads);
+	free(par);
 	return moved;
 }
 
@@ -922,20 +989,16 @@ publish(struct asm_ctx *c)
 	sign_current(c);
 }
 
-/* Compare the built index with the target (one HEAD) and write what differs. */
+/* Compare the built index with the target (its HEAD, read alongside the sources) and write what differs. */
 static void
-publish_if_new(struct asm_ctx *c, int dry_run)
+publish_if_new(struct asm_ctx *c, const struct head_job *target, int dry_run)
 {
-	struct reg_reply head;
-	char err[768];
-	enum am_err rc;
+	enum am_err rc = target->rc;
 
-	reg_reply_init(&head);
-	rc = c->api->manifest_head(c->api->ctx, c->repo, c->target_tag, &head, err, sizeof(err));
-	if (rc == AM_OK && strcmp(head.digest, c->out->doc.digest) == 0)
+	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) == 0)
 		keep_unchanged(c, dry_run);
 	else if (rc != AM_OK && rc != AM_ENOTFOUND)
-		fail_with(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc, err);
+		fail_with(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc, target->err);
 	else if (!children_signed(c))
 		;   /* refused, naming the unsigned child */
 	else if (dry_run) {
@@ -944,7 +1007,6 @@ publish_if_new(struct asm_ctx *c, int dry_run)
 		note(c->out, "%s", rc == AM_ENOTFOUND ? "target does not exist yet" : "target differs");
 	} else
 		publish(c);
-	reg_reply_clear(&head);
 }
 
 /* One assembly; returns 1 when a source tag moved under its PUT (publish()). */
@@ -952,6 +1014,7 @@ static int
 assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out)
 {
 	struct asm_ctx c;
+	struct head_job target;
 	char err[768], missing[512] = "", absent[512] = "";
 	size_t i;
 	enum am_err rc;
@@ -964,13 +1027,18 @@ assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, stru
 	c.target_tag = p->target_tag;
 	c.out = out;
 	c.kids = xcalloc(p->n_archs ? p->n_archs : 1, sizeof(*c.kids));
+	memset(&target, 0, sizeof(target));
+	target.api = api;
+	target.repo = p->repo;
+	target.ref = p->target_tag;
+	reg_reply_init(&target.head);
 	if (p->target_tag[0] != '\0')
 		(void)am_fmt(out->target, sizeof(out->target), "%s:%s", p->repo, p->target_tag);
 	if (p->refusal[0] != '\0') {
 		out->outcome = ASM_REFUSED;
 		out->err = AM_EINVAL;
 		(void)am_fmt(out->detail, sizeof(out->detail), "%s", p->refusal);
-	} else if ((rc = resolve_all(&c, missing, sizeof(missing), absent, sizeof(absent), err,
+	} else if ((rc = resolve_all(&c, &target, missing, sizeof(missing), absent, sizeof(absent), err,
 	    sizeof(err))) != AM_OK) {
 		fail_with(out, rc, err);
 	} else if (missing[0] != '\0') {
@@ -982,8 +1050,9 @@ assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, stru
 		(void)am_fmt(out->digest, sizeof(out->digest), "%s", out->doc.digest);
 		if (absent[0] != '\0')
 			note(out, "without optional %s", absent);
-		publish_if_new(&c, dry_run);
+		publish_if_new(&c, &target, dry_run);
 	}
+	reg_reply_clear(&target.head);
 	note_present(&c);
 	manifest_free(&c.pub);
 	for (i = 0; i < p->n_archs; i++)

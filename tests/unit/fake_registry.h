@@ -32,8 +32,9 @@ struct fake {
 	long put_retry_after_ms;          /* Retry-After the failing PUT carries (> 0: a 429) */
 	char deleted[8][256];             /* "repo ref tag" of tag_delete calls */
 	char put_refs[32][128];           /* "repo:ref" of manifest PUTs */
-	int get_delay_us;                 /* each manifest GET takes this long (overlap tests) */
-	int inflight, max_inflight;       /* manifest GETs under way at once */
+	int get_delay_us;                 /* each manifest GET and HEAD takes this long (overlap tests) */
+	int inflight, max_inflight;       /* manifest GETs and HEADs under way at once */
+	int head_inflight, head_max_inflight;   /* manifest HEADs alone */
 };
 
 /* The assembly reads from several threads at once: counters under one lock. */
@@ -130,6 +131,17 @@ f_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char
 	struct fake *f = ctx;
 	(void)err; (void)errlen;
 	fake_count(&f->heads, 1);
+	if (f->get_delay_us > 0) {
+		pthread_mutex_lock(&fake_lock);
+		if (++f->inflight > f->max_inflight)
+			f->max_inflight = f->inflight;
+		if (++f->head_inflight > f->head_max_inflight)
+			f->head_max_inflight = f->head_inflight;
+		pthread_mutex_unlock(&fake_lock);
+		usleep((useconds_t)f->get_delay_us);
+		fake_count(&f->inflight, -1);
+		fake_count(&f->head_inflight, -1);
+	}
 	reg_reply_clear(out);
 	return fill(find(f, repo, ref), out, 0);
 }

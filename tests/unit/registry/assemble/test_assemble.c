@@ -256,8 +256,10 @@ test_assemble_parallel_reads(void)
 	f.get_delay_us = 50000;
 	assemble_rule(&api, &R, repo, "1.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
-	CHECK(f.max_inflight == 2);
-	CHECK(f.gets == 2 && f.puts == 1);
+	/* both chains and the target's HEAD at once; after the PUT both source HEADs at once */
+	CHECK(f.max_inflight == 3);
+	CHECK(f.head_max_inflight == 2);
+	CHECK(f.gets == 2 && f.heads == 3 && f.puts == 1);
 	CHECK(strstr(res.doc.body, d1) < strstr(res.doc.body, d2));   /* still rule order */
 	asm_result_clear(&res);
 	fake_free(&f);
@@ -324,7 +326,9 @@ test_config_cache(void)
 	api.configs = cache_new(sizeof(struct image_info), 16);
 	push_image(&f, repo, "1.0-amd64", "amd64", NULL, 0, d1);
 	assemble_rule(&api, &R, repo, "1.0", 0, &res);          /* waiting: reads amd64's config */
-	CHECK(res.outcome == ASM_WAITING && f.blob_gets == 1);
+	/* the target's HEAD ran alongside the reads: spent on a waiting run */
+	CHECK(res.outcome == ASM_WAITING && f.blob_gets == 1 && f.heads == 1);
+	f.heads = 0;
 	asm_result_clear(&res);
 	push_image(&f, repo, "1.0-arm64", "arm64", NULL, 0, d2);
 	assemble_rule(&api, &R, repo, "1.0", 0, &res);          /* only arm64's config is new */
