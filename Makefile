@@ -31,7 +31,7 @@ CMD_SRCS := $(filter server/cmd/%.c, $(ALL_SRCS))
 LIB_SRCS := $(filter-out server/cmd/%.c, $(ALL_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CMD_OBJS := $(CMD_SRCS:%.c=$(BUILD)/%.o)
-UNIT_SRCS := $(sort $(shell find tests/unit -name 'test_*.c'))
+UNIT_SRCS := $(sort $(shell find tests/unit -name 'test_*.c' 2>/dev/null))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(if $(filter 1,$(SANITIZE)),archmerge-san,archmerge)
@@ -130,4 +130,5 @@ valgrind:
 	    /definitely lost:/ { x = $$4; gsub(",", "", x); d += x } END { printf "valgrind: %d processes, %d errors, %d bytes definitely lost\n", n, e, d }'; \
 	rm -rf $$t; exit $$rc
 
-include tests/fuzz/fuzz.mk
+# Optional: deploy/Dockerfile builds from the sources alone (no tests/).
+-include tests/fuzz/fuzz.mk
