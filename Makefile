@@ -36,7 +36,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(if $(filter 1,$(SANITIZE)),archmerge-san,archmerge)
 
-.PHONY: all deps test unit integration demo clean install check-banned check-layers check-docs bench image verify-deploy verify-systemd
+.PHONY: all deps test unit integration demo clean install check-banned check-layers check-docs bench image verify-deploy verify-systemd verify-compose
 
 all: $(BIN)
 
@@ -71,6 +71,8 @@ test: deps
 	$(MAKE) SANITIZE=1 unit integration
 	$(MAKE) fuzz
 	$(MAKE) valgrind
+	@if /usr/bin/python3 tests/integration/harness/engine.py check; then $(MAKE) verify-compose; \
+	else echo "skipped: make verify-compose (dockerd cannot start here, see the line above)"; fi
 
 demo: deps $(BIN)
 	/usr/bin/python3 tests/demo.py
@@ -101,6 +103,11 @@ verify-deploy: archmerge
 # Container image with buildah, smoke-tested (slow, root; not in `make test`).
 image:
 	./deploy/image.sh
+
+# deploy/compose.yaml with Debian's docker-compose in a private dockerd, on the
+# image of `make image` (slow, root; in `make test` when dockerd can start).
+verify-compose:
+	@./tests/verify-compose.sh
 
 # The systemd unit under a real systemd in systemd-nspawn (slow, root).
 verify-systemd: archmerge
