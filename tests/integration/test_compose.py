@@ -28,9 +28,12 @@ webhooks get the index published (read back with the harness client and
 skopeo: both children, their platforms); a group accepted while the registry
 is down stays in the journal across `docker-compose down` (exit 0, container
 exit 0, "shutdown complete" logged, journal in the named volume) and is
-published on `up` with the registry back, replayed, with no webhook sent again.
+published on `up` with the registry back, replayed, with no webhook sent again
+(reconcile is off in this configuration: only the journal can bring it); then a
+second registry's own notifications (a second `registries` entry, matched by
+its address) get another index published by the same container.
 
-Slow (about a minute, plus the image build): only with ARCHMERGE_VERIFY_COMPOSE=1,
+Slow (about 25 s, plus the image build): only with ARCHMERGE_VERIFY_COMPOSE=1,
 which `make verify-compose` sets.
 """
 
@@ -50,9 +53,10 @@ from harness.archmerge import REPO_ROOT
 from harness.engine import Engine, EngineUnavailable
 from harness.images import RegistryClient
 from harness.registry import Registry
-from harness.tools import Skopeo
 from harness.netns import Forward
+from harness.tools import Skopeo
 from harness.util import free_port, wait_until
+from test_notifications import notifying_registry
 
 pytestmark = pytest.mark.skipif(os.environ.get("ARCHMERGE_VERIFY_COMPOSE") != "1",
                                 reason="slow: run by `make verify-compose` (ARCHMERGE_VERIFY_COMPOSE=1)")
@@ -114,8 +118,10 @@ def load_image(engine: Engine, workdir: str) -> float:
     return time.monotonic() - t0
 
 
-def make_config_dir(env, project_dir: str, registry: Registry) -> str:
-    """config/ and harbor-ca.crt as docs/deployment.md describes; returns the webhook secret."""
+def make_config_dir(env, project_dir: str, registry: Registry, notifying: Registry) -> str:
+    """config/ and harbor-ca.crt as docs/deployment.md describes; returns the webhook secret.
+    `registry` is Harbor's place (webhooks name harbor.example.com); `notifying`, a
+    second entry, is matched by its own address (its notifications' request.host)."""
     config = os.path.join(project_dir, "config")
     os.makedirs(os.path.join(config, "tls"))
     # A certificate from a CA the sender trusts instead of make-secrets.sh's self-signed one
@@ -128,8 +134,12 @@ def make_config_dir(env, project_dir: str, registry: Registry) -> str:
                    env=dict(os.environ, ROBOT_SECRET=env.robot_password), capture_output=True)
     with open(os.path.join(DEPLOY, "archmerge.minimal.conf")) as f:
         conf = f.read()
+    second = (f'  {{ host = "{notifying.host}"; url = "{notifying.url}"; ca_file = "/etc/ssl/harbor/ca.crt";\n'
+              f'    username = "robot$library+archmerge"; password_file = "/etc/archmerge/robot-secret"; }}\n')
     for old, new in (('url = "https://harbor.example.com";',
-                      f'url = "{registry.url}"; ca_file = "/etc/ssl/harbor/ca.crt";'),):
+                      f'url = "{registry.url}"; ca_file = "/etc/ssl/harbor/ca.crt";'),
+                     ('password_file = "/etc/archmerge/robot-secret"; }\n);',
+                      'password_file = "/etc/archmerge/robot-secret"; },\n' + second + ');')):
         assert old in conf, f"deploy/archmerge.minimal.conf no longer has {old!r}"
         conf = conf.replace(old, new)
     # No reconcile pass: after the restart only the journal can bring the index.
@@ -241,7 +251,10 @@ def down_cleanly(engine: Engine, compose: Compose, loop: Loopbacks, volume: str)
                          "--format", "{{json .Actor.Attributes}}").stdout.split()
     assert len(died) == 1, died
     assert json.loads(died[0])["exitCode"] == "0", died
-    assert re.search(r"shutting down signal=15 ", tail) and "shutdown complete" in tail, tail[-3000:]
+    assert re.search(r"shutting down signal=15 ", tail), tail[-3000:]
+    done = re.search(r"shutdown complete ms=(\d+)", tail)
+    assert done, tail[-3000:]
+    print(f"\ndown: container exit code 0, {done.group(0)}")
     assert engine.docker("ps", "-a", "-q", "--filter", f"name={CONTAINER}").stdout.strip() == ""
     mount = engine.docker("volume", "inspect", "--format", "{{.Mountpoint}}", volume).stdout.strip()
     return r.seconds, os.path.getsize(os.path.join(mount, "journal"))
@@ -273,12 +286,18 @@ def test_compose_file_for_real(env, tmp_path):
     os.makedirs(project)
     compose = None
     loop = Loopbacks(engine, [reg.port, urlsplit(env.tokens.realm).port])
+    # The registry's own sender, posting to the container through the same forward.
+    nreg = notifying_registry(env, str(tmp_path / "nreg"), loop.url + "/hooks/harbor")
+    loop.ports.append(nreg.port)
     try:
         times["image load"] = load_image(engine, str(tmp_path))
         # Harbor's network, as its installer leaves it; internal: no route out of it.
         engine.docker("network", "create", "--internal", NETWORK)
         reg.start()
-        secret = make_config_dir(env, project, reg)
+        secret = make_config_dir(env, project, reg, nreg)
+        # The secret make-secrets.sh made, in the registry's notifications headers.
+        nreg.config["notifications"]["endpoints"][0]["headers"] = {"Authorization": [secret]}
+        nreg.start()
         compose = Compose(engine, project)
         client = RegistryClient(reg.url, env.admin_user, env.admin_password, env.ca_file)
 
@@ -328,13 +347,26 @@ def test_compose_file_for_real(env, tmp_path):
         assert re.search(r"library/app:3\.9\.0 .*result=published", log), log[-3000:]
         assert "outcome=queued" not in log, log[-3000:]       # no webhook reached this container
         assert client.get_manifest(REPO, "3.8.5").digest == first
+
+        # ---- the registry's own notifications (no test webhook): published too
+        nclient = RegistryClient(nreg.url, env.admin_user, env.admin_password, env.ca_file)
+        t0 = time.monotonic()
+        amd3, arm3, kids3 = push_group(nclient, "4.0.0")
+        wait_index(nclient, "4.0.0", kids3)
+        times["index from notifications"] = time.monotonic() - t0
+        assert re.search(r"outcome=queued type=notification", logs(engine)), logs(engine)[-3000:]
         times["final down"], _ = down_cleanly(engine, compose, loop, volume)
         versions = f"dockerd {engine.version()}, docker-compose {compose('version', '--short').stdout.strip()}"
+    except BaseException:
+        print(f"\n--- container log ---\n{logs(engine)[-6000:]}\n--- notifying registry log ---\n"
+              f"{nreg.log_text()[-3000:]}")
+        raise
     finally:
         loop.stop()
         if compose is not None:
             compose("down", "--volumes", check=False)
         reg.stop()
+        nreg.stop()
         engine.stop()
     times["total"] = time.monotonic() - t_start
     print(f"\nverify-compose: {versions}, image {IMAGE}; journal {journal} bytes kept across down")
