@@ -238,17 +238,18 @@ on_http_error(struct mg_connection *conn, int status, const char *msg)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	const char *reason, *text = fixed_error(status, &reason);
-	char out[512];
+	char body[128], out[512];
 
 	(void)msg;
 	if (handler_error)
 		return 1;
 	if (status < 100 || status > 599)
 		status = 400;
-	if (am_fmt(out, sizeof(out), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
-	    "{\"status\":\"rejected\",\"error\":\"%s\"}\n", status,
-	    mg_get_response_code_text(NULL, status), strlen(text) + 34, text) == 0)
+	/* The body first: its Content-Length is measured, never counted by hand. */
+	if (am_fmt(body, sizeof(body), "{\"status\":\"rejected\",\"error\":\"%s\"}\n", text) == 0 &&
+	    am_fmt(out, sizeof(out), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n%s", status,
+	    mg_get_response_code_text(NULL, status), strlen(body), body) == 0)
 		mg_write(conn, out, strlen(out));
 	observe_refusal(reason, ri ? ri->remote_addr : NULL, status);
 	return 0;

@@ -83,6 +83,24 @@ def test_header_injection_reply_has_no_request_text(archmerge):
     assert b"healthz" not in answer
 
 
+def test_fixed_error_replies_carry_exactly_their_content_length(archmerge):
+    """CivetWeb's own refusals (unknown path, malformed request line) are
+    archmerge's fixed JSON; the Content-Length must be the body's length, or
+    clients wait for a byte that never comes (curl: exit 18, found by the
+    image's smoke test)."""
+    am = archmerge()
+    for request in (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    b"GET /healthz HTTP/1.1 x\r\n\r\n"):
+        with tls_connect(am) as s:
+            s.sendall(request)
+            answer = read_all(s)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        lengths = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")]
+        assert lengths == [len(body)], answer
+        assert json.loads(body)["status"] == "rejected", answer
+
+
 def test_wrong_secret_is_refused_before_the_body_and_closed(archmerge):
     am = archmerge()
     with tls_connect(am, src=ATTACKER) as s:

@@ -12,73 +12,22 @@ Skipped with the reason when dockerd is missing or cannot start.
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 
+from harness.engine import Engine, EngineUnavailable
 from harness.tools import DockerCLI
-from harness.util import wait_until
 from test_notifications import notifying_registry, use_registry, wait_index
-
-DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
-
-
-class Engine:
-    def __init__(self):
-        # Short path: the socket must fit sun_path (108 bytes).
-        self.root = tempfile.mkdtemp(prefix="am-dockerd-", dir="/tmp")
-        self.sock = os.path.join(self.root, "docker.sock")
-        self.log_path = os.path.join(self.root, "dockerd.log")
-        self.proc = None
-
-    def start(self, timeout=60):
-        if not os.access(DOCKERD, os.X_OK):
-            pytest.skip(f"dockerd not found at {DOCKERD} (Debian package docker.io)")
-        argv = [DOCKERD, "--storage-driver", "vfs", "--bridge", "none", "--iptables=false",
-                "--ip6tables=false", "--data-root", os.path.join(self.root, "data"),
-                "--exec-root", os.path.join(self.root, "exec"), "--pidfile", os.path.join(self.root, "pid"),
-                "-H", "unix://" + self.sock]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = open(self.log_path, errors="replace").read()[-1500:]
-                self.stop()
-                pytest.skip(f"dockerd cannot start here (exit {self.proc.returncode}): {tail}")
-            if os.path.exists(self.sock) and self.docker("version", check=False).returncode == 0:
-                return self
-            time.sleep(0.3)
-        self.stop()
-        pytest.skip(f"dockerd did not answer within {timeout}s")
-
-    def docker(self, *args, check=True, env=None, input=None):
-        e = dict(env or os.environ, DOCKER_HOST="unix://" + self.sock, DOCKER_BUILDKIT="0")
-        r = subprocess.run(["docker", *args], env=e, input=input, capture_output=True, text=True, timeout=180)
-        if check and r.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
-        return r
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
-                self.proc.wait(10)
-        # vfs layers and containerd state: remove the whole temp root.
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @pytest.fixture
 def engine():
-    e = Engine().start()
+    try:
+        e = Engine().start()
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
     try:
         yield e
     finally:
@@ -131,5 +80,5 @@ def test_docker_engine_login_build_push_pull_by_platform(env, archmerge, engine,
             assert plats == ["amd64", "arm64"]
     finally:
         cli.cleanup()
-    print(f"engine: {engine.docker('version', '--format', '{{.Server.Version}}').stdout.strip()} "
+    print(f"engine: {engine.version()} "
           f"run {time.monotonic() - t0:.1f}s")
