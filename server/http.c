@@ -384,12 +384,6 @@ server_options(struct http_server *h, const struct cfg *cfg, const char **opts)
 	opts[i++] = h->maxreq;
 	opts[i++] = "tcp_nodelay";
 	opts[i++] = "1";
-	/* A burst of refused connections (allow-list, per-client cap) is closed in
-	 * microseconds, but while it waits for accept() it fills the kernel's
-	 * queue; CivetWeb's default of 200 overflowed in the attack tests and
-	 * Harbor's SYN was dropped (1 s retransmit). */
-	opts[i++] = "listen_backlog";
-	opts[i++] = "1024";
 	opts[i++] = "enable_keep_alive";
 	opts[i++] = "yes";
 	opts[i++] = "keep_alive_timeout_ms";
