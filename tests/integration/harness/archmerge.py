@@ -21,7 +21,7 @@ import subprocess
 from typing import Dict, List, Optional, Sequence
 
 from . import webhook
-from .util import GiveUp, child_popen_kwargs, free_port, tls_handshake_ok, wait_until
+from .util import GiveUp, child_popen_kwargs, free_port, read_log, tls_handshake_ok, wait_until
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEFAULT_BIN = os.path.join(REPO_ROOT, "archmerge")
@@ -168,11 +168,7 @@ class ArchmergeProcess:
         return self.proc.returncode
 
     def log_text(self) -> str:
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def send(self, payload, content_type: str = webhook.CT_DEFAULT, auth_header: Optional[str] = "default", **kw):
         """webhook.send to this instance; auth defaults to the configured secret."""

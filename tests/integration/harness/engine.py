@@ -20,6 +20,11 @@ import sys
 import tempfile
 import time
 
+try:
+    from .util import read_log
+except ImportError:          # run as a script: `python3 engine.py check`
+    from util import read_log
+
 DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 
 
@@ -82,11 +87,7 @@ class Engine:
         return self.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
 
     def log_text(self) -> str:
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from typing import List, Optional, Tuple
 
-from .util import GiveUp, child_popen_kwargs, client_tls_context, free_port, wait_until
+from .util import GiveUp, child_popen_kwargs, client_tls_context, free_port, read_log, wait_until
 
 REGISTRY_BIN = os.environ.get("REGISTRY_BIN", "/usr/bin/docker-registry")
 
@@ -116,11 +116,7 @@ class Registry:
         return out
 
     def log_text(self) -> str:
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def __enter__(self):
         return self.start()

@@ -66,6 +66,15 @@ def tls_handshake_ok(host: str, port: int, cafile: Optional[str], timeout: float
         return False
 
 
+def read_log(path: str) -> str:
+    """A process's log so far ("" before it exists); undecodable bytes replaced."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
