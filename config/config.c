@@ -209,6 +209,7 @@ static const struct spec server_spec[] = {
 	{ "allowed_clients", K_STRARRAY, 0, 0, 0, NONE, "CIDR ranges allowed to connect" },
 	{ "header_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, header_timeout_ms), "" },
 	{ "keep_alive_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, keep_alive_timeout_ms), "" },
+	{ "replicas", K_INT, 0, 1, 1024, offsetof(struct cfg, replicas), "archmerge instances publishing the same targets" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -761,6 +762,7 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	c->max_header_bytes = 16384;
 	c->header_timeout_ms = 2000;
 	c->keep_alive_timeout_ms = 2000;
+	c->replicas = 1;
 	c->shutdown_timeout_ms = 10000;
 	c->reconcile_interval_s = 300;
 	c->reconcile_on_start = 1;

@@ -43,6 +43,7 @@ struct cfg {
 	char **allowed_clients;    /* CIDR texts; NULL (n = 0): every client may connect */
 	size_t n_allowed_clients;
 	long shutdown_timeout_ms;  /* SIGTERM: time allowed to finish in-flight work */
+	long replicas;             /* archmerge instances publishing to the same registries; > 1: re-check sources after a PUT */
 	char *status_secret_file;  /* protects /status and /metrics; NULL: open */
 	char *status_listen;       /* "host:port", plain HTTP for /status, /metrics, probes; NULL: none */
 	char *state_dir;           /* journal and remembered repositories */

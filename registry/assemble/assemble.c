@@ -981,7 +981,12 @@ publish(struct asm_ctx *c)
 		return;
 	}
 	c->out->outcome = ASM_PUBLISHED;
-	if (sources_moved(c)) {
+	/*
+	 * A single instance needs no re-check: a source pushed while it read
+	 * brings a webhook that runs the group again after this run (the queue's
+	 * rerun). Other replicas' webhooks never reach this one.
+	 */
+	if (c->p->recheck_sources && sources_moved(c)) {
 		c->moved = 1;         /* assemble again: no cleanup or signature for a stale index */
 		return;
 	}

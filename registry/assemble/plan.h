@@ -53,6 +53,7 @@ struct plan {
 	int created_annotation;          /* org.opencontainers.image.created from the newest child */
 	int inherit_annotations;         /* source/revision from the children when they agree */
 	int cleanup;                     /* remove per-architecture tags after publishing */
+	int recheck_sources;             /* other writers (replicas) publish the same target: HEAD the sources after the PUT */
 	/* Signatures (borrowed from the configuration, which outlives the run). */
 	const char *sign_key_file;       /* sign the current index with this key; NULL or "" off */
 	int require_signed;              /* every child signed by one of child_keys */

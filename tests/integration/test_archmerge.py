@@ -187,6 +187,48 @@ def test_unchanged_index_not_pushed_again_and_changed_child_republished(env, adm
     assert second.digest != first.digest
 
 
+@pytest.mark.parametrize("replicas, cold, warm", [(1, 6, 4), (2, 8, 6)])
+def test_registry_requests_per_index(env, admin_client, archmerge, replicas, cold, warm):
+    """Issue 14: one instance reads a cold 2-arch index with 6 registry requests
+    (2 manifests, 2 config blobs, the target's HEAD, the PUT) and a warm one (configs
+    cached) with 4. With `server.replicas` above 1 it HEADs both source tags again
+    after the PUT (issue 9.4): 8 and 6."""
+    am = archmerge(archmerge.config(server_extra={"replicas": replicas} if replicas > 1 else {},
+                                    extra={"reconcile": {"on_start": False, "interval_s": 0}}))
+    repo = f"library/requests-{replicas}"
+    amd = admin_client.push_image(repo, "1.0-amd64", arch="amd64", salt=repo)
+    arm = admin_client.push_image(repo, "1.0-arm64", arch="arm64", salt=repo)
+    for pushed in (amd, arm):           # the same images as version 2.0: their configs are cached
+        admin_client.put_manifest(repo, pushed.ref.replace("1.0", "2.0"), pushed.body, pushed.media_type)
+
+    def ours():
+        return [(m, p) for m, p, _ in env.registry.access_log(user_agent="archmerge/", pings=False)
+                if p.startswith(f"/v2/{repo}/")]
+
+    def settled():
+        before, last = -1, len(ours())
+        while before != last:
+            time.sleep(0.5)
+            before, last = last, len(ours())
+        return ours()
+
+    # The process's first requests learn the token realm from a 401, once per lifetime.
+    first = admin_client.push_image(f"{repo}-first", "0.1-amd64", arch="amd64", salt=repo + "-first")
+    assert hook(am, f"{repo}-first", first, "0.1-amd64")[0] == 202
+    wait_log(am, re.escape(f"{repo}-first:0.1") + r" .*result=waiting")
+    counts = []
+    for version in ("1.0", "2.0"):
+        seen = len(ours())
+        assert hook(am, repo, arm, f"{version}-arm64")[0] == 202    # both present: one run
+        wait_log(am, re.escape(f"{repo}:{version}") + r" .*result=published")
+        made = settled()[seen:]
+        counts.append(len(made))
+        heads = [p for m, p in made if m == "HEAD"]
+        assert heads.count(f"/v2/{repo}/manifests/{version}") == 1, made
+        assert len(heads) == (3 if replicas > 1 else 1), made
+    assert counts == [cold, warm], (counts, made)
+
+
 def test_own_index_push_coming_back_is_ignored_without_registry_traffic(env, admin_client, archmerge):
     am = archmerge()
     repo = "library/selfhook"

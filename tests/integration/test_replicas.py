@@ -93,10 +93,12 @@ def test_two_replicas_converge_on_newest_children(env, admin_client, archmerge, 
     quiet = {"reconcile": {"on_start": False, "interval_s": 0}}
     proxy = FaultProxy(env.registry.url, env.ca_file, env.pki.server.cert, env.pki.server.key).start()
     try:
-        a = archmerge(archmerge.config(extra=quiet))
+        # Both told they are replicas: each re-checks its sources after a PUT.
+        two = {"replicas": 2}
+        a = archmerge(archmerge.config(extra=quiet, server_extra=two))
         b_state = str(tmp_path / "state-b")
         os.makedirs(b_state, mode=0o700)
-        b = archmerge(archmerge.config(port=free_port(), state_dir=b_state, extra=quiet,
+        b = archmerge(archmerge.config(port=free_port(), state_dir=b_state, extra=quiet, server_extra=two,
                                        registries=[dict(r, url=proxy.url) for r in archmerge.registries]))
         newest = sorted([new_amd.digest, arm.digest])
         stale, late = [], []

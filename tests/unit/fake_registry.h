@@ -276,14 +276,23 @@ fake_free(struct fake *f)
 
 /* The service's path: the rule's plan for (repo, version), then the assembly. */
 static void
-assemble_rule(const struct reg_api *api, const struct rule *r, const char *repo, const char *version,
-    int dry_run, struct asm_result *out)
+assemble_rule_as(const struct reg_api *api, const struct rule *r, const char *repo,
+    const char *version, int dry_run, int replicas, struct asm_result *out)
 {
 	struct plan p;
 
 	rule_plan(r, repo, version, &p);
+	p.recheck_sources = replicas > 1;     /* as server/service/service.c sets it */
 	assemble(api, &p, dry_run, out);
 	plan_clear(&p);
+}
+
+/* One instance (server.replicas = 1, the default). */
+static inline void
+assemble_rule(const struct reg_api *api, const struct rule *r, const char *repo, const char *version,
+    int dry_run, struct asm_result *out)
+{
+	assemble_rule_as(api, r, repo, version, dry_run, 1, out);
 }
 
 #endif
