@@ -92,9 +92,9 @@ class LogTail:
 
 
 class World:
-    def __init__(self, work, workers=4, max_concurrent=4):
+    def __init__(self, work, workers=4, max_concurrent=4, replicas=1):
         self.work = work
-        self.workers, self.max_concurrent = workers, max_concurrent
+        self.workers, self.max_concurrent, self.replicas = workers, max_concurrent, replicas
         self.regs, self.clients = {}, {}
 
     def start(self):
@@ -129,7 +129,8 @@ class World:
     def start_archmerge(self, debug=False):
         """debug: log_level debug, whose `registry request` lines carry libcurl's timing breakdown."""
         extra = {"log_level": "debug"} if debug else None
-        am = self.factory(self.factory.config(workers=self.workers, extra=extra))
+        server = {"replicas": self.replicas} if self.replicas > 1 else None
+        am = self.factory(self.factory.config(workers=self.workers, extra=extra, server_extra=server))
         time.sleep(0.3)
         return am
 

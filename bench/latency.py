@@ -25,8 +25,9 @@ def stats(xs):
 
 
 class Latency:
-    def __init__(self, world, am, work, n, repeats, only_peers=None):
+    def __init__(self, world, am, work, n, repeats, only_peers=None, recheck=False):
         self.w, self.am, self.work = world, am, work
+        self.recheck = recheck  # archmerge runs with server.replicas > 1: add the floor with its HEADs
         self.n, self.repeats = n, repeats
         self.only_peers = only_peers
         self.tail = LogTail(am.log_path)
@@ -77,19 +78,21 @@ class Latency:
 
         def token(repo):
             return floor.token_for(w.tokens.realm, ROBOT, w.users[ROBOT], repo, ca) if mode == "tls" else None
-        for key, name in (("am-cold", "archmerge, cold (configs not cached)"),
-                          ("am-warm", "archmerge, warm (configs cached)")):
+        replicas = f", server.replicas = {self.w.replicas}" if self.w.replicas > 1 else ""
+        for key, name in (("am-cold", f"archmerge, cold (configs not cached){replicas}"),
+                          ("am-warm", f"archmerge, warm (configs cached){replicas}")):
             repo = f"library/{key}-{mode}"
             out.append(Tool(key, name, repo, None))
-        for key, name, shape, warm, recheck in (
-                ("fl-ser-cold", "floor: cold 6 requests, serial, one warm connection", "serial", False, False),
-                ("fl-par-cold", "floor: cold 6 requests, chains + HEAD in parallel", "parallel", False, False),
-                ("fl-rc-cold", "floor: cold 6 + source re-check HEAD x2 (archmerge's 8), parallel", "parallel",
-                 False, True),
-                ("fl-ser-warm", "floor: warm 4 requests, serial", "serial", True, False),
-                ("fl-par-warm", "floor: warm 4 requests, parallel", "parallel", True, False),
-                ("fl-rc-warm", "floor: warm 4 + re-check HEAD x2 (archmerge's 6), parallel", "parallel", True,
-                 True)):
+        floors = [
+            ("fl-ser-cold", "floor: cold 6 requests, serial, one warm connection", "serial", False, False),
+            ("fl-par-cold", "floor: cold 6 requests, chains + HEAD in parallel", "parallel", False, False),
+            ("fl-rc-cold", "floor: cold 6 + source re-check HEAD x2 (replicas: 8), parallel", "parallel",
+             False, True),
+            ("fl-ser-warm", "floor: warm 4 requests, serial", "serial", True, False),
+            ("fl-par-warm", "floor: warm 4 requests, parallel", "parallel", True, False),
+            ("fl-rc-warm", "floor: warm 4 + re-check HEAD x2 (replicas: 6), parallel", "parallel", True,
+             True)]
+        for key, name, shape, warm, recheck in (f for f in floors if self.recheck or not f[4]):
             repo = f"library/{key}-{mode}"
             probe = floor.CProbe(self.probe_bin, url, repo, ca, token(repo))
             fn = getattr(probe, shape)

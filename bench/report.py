@@ -96,7 +96,7 @@ def render(w, args, results, lat, b, elapsed, timing=None):
         L += timing
     if b:
         L += burst_lines(w, b)
-    L += target_lines(modes, med, lat, b)
+    L += target_lines(w, modes, med, lat, b)
     if b:
         L.append("")
         L.append("wrk output:\n\n```\n" + b["wrk"].strip() + "\n```")
@@ -111,15 +111,22 @@ def burst_lines(w, b):
     L.append("|---|---|")
     L.append(f"| webhooks accepted/s (wrk, 2 threads, 16 HTTPS keep-alive connections, fsync on, each event once) "
              f"| {b['rate']:.0f}/s |")
+    h = b.get("held")
+    if h:
+        L.append(f"| the same, registry stopped (SIGSTOP) until all were answered: acceptance alone "
+                 f"| {h['rate']:.0f}/s (then published in {h['t_all']:.2f} s; {h['non2xx']} non-202, "
+                 f"{h['failed']} failed, {h['wrong']} wrong) |")
     L.append(f"| non-202 answers / failed or refused assemblies / wrong children (sampled) "
              f"| {b['non2xx']} / {b['failed']} / {b['wrong']} |")
     L.append(f"| archmerge: first webhook -> every index published | {b['t_all']:.2f} s ({am_rate:.1f} indexes/s) |")
     L.append(f"| floor probe, same indexes, {w.workers} at once, <= {w.max_concurrent} requests in flight "
              f"| {b['floor_s']:.2f} s ({fl_rate:.1f} indexes/s) |")
-    L.append(f"| floor probe with archmerge's 8 requests (source re-check HEADs after the PUT) "
-             f"| {b['floor_rc_s']:.2f} s ({b['n'] / b['floor_rc_s']:.1f} indexes/s) |")
+    if b["floor_rc_s"]:
+        L.append(f"| floor probe with the replicas' 8 requests (source re-check HEADs after the PUT) "
+                 f"| {b['floor_rc_s']:.2f} s ({b['n'] / b['floor_rc_s']:.1f} indexes/s) |")
     L.append(f"| publish time archmerge / floor (6 requests) | {b['t_all'] / b['floor_s']:.2f}x |")
-    L.append(f"| publish time archmerge / floor (8 requests) | {b['t_all'] / b['floor_rc_s']:.2f}x |")
+    if b["floor_rc_s"]:
+        L.append(f"| publish time archmerge / floor (8 requests) | {b['t_all'] / b['floor_rc_s']:.2f}x |")
     L.append(f"| archmerge registry requests in the burst | {b['reg_requests']} ({b['reg_requests'] / b['n']:.2f} "
              "per index) |")
     L.append(f"| archmerge RSS idle / peak (VmHWM) | {b['rss_idle'] / 1024:.1f} / {b['rss_peak'] / 1024:.1f} MiB |")
@@ -127,7 +134,7 @@ def burst_lines(w, b):
     return L
 
 
-def target_lines(modes, med, lat, b):
+def target_lines(w, modes, med, lat, b):
     L = ["## Targets (issue 14)", "", "| target | measured | met |", "|---|---|---|"]
 
     def row(name, value, ok):
@@ -139,14 +146,15 @@ def target_lines(modes, med, lat, b):
                 row(f"archmerge <= 1.0x parallel floor, {mode} {heat}", f"{am / fl:.2f}x", am <= fl)
             rc = med.get((mode, f"fl-rc-{heat}"))
             if am and rc:
-                row(f"(same, against the floor with archmerge's re-check HEADs), {mode} {heat}",
+                row(f"(same, against the floor with the replicas' re-check HEADs), {mode} {heat}",
                     f"{am / rc:.2f}x", am <= rc)
         mt = med.get((mode, "manifesttool"))
         am = med.get((mode, "am-cold"))
         if mt and am:
             goal = 3 if mode == "plain" else 10
             row(f"manifest-tool / archmerge >= {goal}x, {mode}", f"{mt / am:.1f}x", mt / am >= goal)
-        for key, goal in (("am-cold", 6), ("am-warm", 4)):
+        extra = 2 if w.replicas > 1 else 0     # the two source re-check HEADs
+        for key, goal in (("am-cold", 6 + extra), ("am-warm", 4 + extra)):
             c = lat.requests.get((mode, key))
             if c:
                 row(f"requests per index {key[3:]} == {goal}, {mode}", f"{min(c)}-{max(c)}",
@@ -154,9 +162,16 @@ def target_lines(modes, med, lat, b):
     if b:
         r = b["t_all"] / b["floor_s"]
         row("burst publish time <= 1.3x floor", f"{r:.2f}x", r <= 1.3)
-        r8 = b["t_all"] / b["floor_rc_s"]
-        row("(same, against the floor with archmerge's re-check HEADs)", f"{r8:.2f}x", r8 <= 1.3)
+        if b["floor_rc_s"]:
+            r8 = b["t_all"] / b["floor_rc_s"]
+            row("(same, against the floor with the replicas' re-check HEADs)", f"{r8:.2f}x", r8 <= 1.3)
         row("burst >= 5,000 webhooks/s accepted", f"{b['rate']:.0f}/s", b["rate"] >= 5000)
+        h = b.get("held")
+        if h:
+            row("(same, registry stopped while they arrive: archmerge's acceptance alone)", f"{h['rate']:.0f}/s",
+                h["rate"] >= 5000)
+            row("(that burst: 0 errors, every index right)", f"{h['non2xx'] + h['failed'] + h['wrong']}",
+                h["non2xx"] + h["failed"] + h["wrong"] == 0)
         row("burst: 0 errors, every index right", f"{b['non2xx'] + b['failed'] + b['wrong']}",
             b["non2xx"] + b["failed"] + b["wrong"] == 0)
         row("peak RSS < 24 MiB", f"{b['rss_peak'] / 1024:.1f} MiB", b["rss_peak"] < 24 * 1024)

@@ -40,10 +40,13 @@ def main():
     ap.add_argument("--curl-timing", action="store_true",
                     help="archmerge at log_level debug: per-request libcurl timing breakdown in the report "
                          "(the debug log itself costs a little time)")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="archmerge's server.replicas: above 1 it re-checks its sources after each PUT "
+                         "(8 / 6 requests), and the floor rows with those HEADs are added")
     ap.add_argument("--label", default="", help="suffix of the result file name")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="archmerge-bench-")
-    w = World(work, args.workers, args.max_concurrent)
+    w = World(work, args.workers, args.max_concurrent, args.replicas)
     t_start = time.time()
     try:
         w.start()
@@ -68,7 +71,7 @@ def run_all(w, work, args, t_start):
     peers = args.peers.split(",") if args.peers else None
     results = {}
     am = w.start_archmerge(args.curl_timing)
-    lat = latency.Latency(w, am, work, args.indexes, args.repeats, peers)
+    lat = latency.Latency(w, am, work, args.indexes, args.repeats, peers, recheck=args.replicas > 1)
     for mode in args.modes.split(","):
         results[mode] = lat.measure(mode)
     am.stop()
@@ -77,6 +80,9 @@ def run_all(w, work, args, t_start):
     if args.burst:
         am = w.start_archmerge()
         b = burst_mod.run(w, am, work, args.burst, args.burst_mode)
+        am.stop()
+        am = w.start_archmerge()
+        b["held"] = burst_mod.run(w, am, work, args.burst, args.burst_mode, hold_registry=True)
         am.stop()
     timing = report.curl_timing(open(am_log).read()) if args.curl_timing else None
     return report.render(w, args, results, lat, b, time.time() - t_start, timing)
