@@ -416,6 +416,19 @@ target_puts(const struct fake *f)
 	return n;
 }
 
+/* Does repo:6.0 name the amd64 child repo:6.0-amd64 holds now, and the arm64 child d2? */
+static int
+index_has_newest_amd64(struct fake *f, const char *repo, const char *d2)
+{
+	const struct obj *amd = find(f, repo, "6.0-amd64"), *idx = find(f, repo, "6.0");
+	char da[80];
+
+	if (amd == NULL || idx == NULL)
+		return 0;
+	digest_sha256(amd->body, amd->len, da, sizeof(da));
+	return strstr(idx->body, da) != NULL && strstr(idx->body, d2) != NULL;
+}
+
 static void
 test_source_moved_under_put(void)
 {
@@ -423,7 +436,6 @@ test_source_moved_under_put(void)
 	struct reg_api api;
 	struct asm_result res;
 	char d2[80];
-	const struct obj *amd, *idx;
 	const char *repo = "library/mov";
 
 	setup_rule(INDEX_OCI);
@@ -439,14 +451,7 @@ test_source_moved_under_put(void)
 	assemble_rule_as(&api, &R, repo, "6.0", 0, 2, &res);
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK(target_puts(&f) == 2);
-	amd = find(&f, repo, "6.0-amd64");
-	idx = find(&f, repo, "6.0");
-	CHECK(amd != NULL && idx != NULL);
-	if (amd != NULL && idx != NULL) {
-		char da[80];
-		digest_sha256(amd->body, amd->len, da, sizeof(da));
-		CHECK(strstr(idx->body, da) != NULL && strstr(idx->body, d2) != NULL);
-	}
+	CHECK(index_has_newest_amd64(&f, repo, d2));
 	asm_result_clear(&res);
 
 	/* Still current: one HEAD of the target, no PUT, no source re-check needed. */
@@ -480,14 +485,7 @@ test_source_moved_under_put(void)
 	assemble_rule(&api, &R, repo, "6.0", 0, &res);   /* that webhook's run */
 	CHECK(res.outcome == ASM_PUBLISHED);
 	CHECK(target_puts(&f) == 7);
-	amd = find(&f, repo, "6.0-amd64");
-	idx = find(&f, repo, "6.0");
-	CHECK(amd != NULL && idx != NULL);
-	if (amd != NULL && idx != NULL) {
-		char da[80];
-		digest_sha256(amd->body, amd->len, da, sizeof(da));
-		CHECK(strstr(idx->body, da) != NULL);
-	}
+	CHECK(index_has_newest_amd64(&f, repo, d2));
 	asm_result_clear(&res);
 	fake_free(&f);
 }
