@@ -16,8 +16,10 @@ from harness.registry import Registry
 from harness.util import wait_until
 
 
-def notifying_registry(env, workdir, webhook_url, *, threshold=3, backoff="1s"):
-    reg = Registry(workdir, tls_cert=env.pki.server.cert, tls_key=env.pki.server.key, cafile=env.ca_file,
+def notifying_registry(env, workdir, webhook_url, *, threshold=3, backoff="1s", cert=None):
+    """cert: the registry's server certificate (default: the session's, SAN 127.0.0.1)."""
+    cert = cert or env.pki.server
+    reg = Registry(workdir, tls_cert=cert.cert, tls_key=cert.key, cafile=env.ca_file,
                    token_realm=env.tokens.realm, token_service=TOKEN_SERVICE, token_issuer=TOKEN_ISSUER,
                    token_rootcertbundle=env.registry.config["auth"]["token"]["rootcertbundle"])
     reg.config["notifications"] = {"endpoints": [{

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 try:
     from .util import read_log
@@ -33,7 +34,14 @@ class EngineUnavailable(Exception):
 
 
 class Engine:
-    def __init__(self):
+    def __init__(self, netns_address: Optional[str] = None):
+        """netns_address: run dockerd in a network namespace of its own whose
+        loopback also carries this address (e.g. 10.213.0.1): a registry reached
+        there is outside 127.0.0.0/8, which dockerd treats as insecure (no
+        certificate check), so the engine must trust it through certs.d.
+        Nothing is reachable from that namespace but what the test forwards
+        into it (harness/netns.py)."""
+        self.netns_address = netns_address
         # Short path: the socket must fit sun_path (108 bytes).
         self.root = tempfile.mkdtemp(prefix="am-dockerd-", dir="/tmp")
         self.sock = os.path.join(self.root, "docker.sock")
@@ -57,6 +65,10 @@ class Engine:
                 "--ip6tables=false", "--data-root", os.path.join(self.root, "data"),
                 "--exec-root", os.path.join(self.root, "exec"), "--pidfile", os.path.join(self.root, "pid"),
                 "-H", self.host]
+        if self.netns_address is not None:
+            setup = (f"ip link set lo up && ip addr add {self.netns_address}/32 dev lo && "
+                     'exec "$0" "$@"')
+            argv = ["unshare", "--net", "--", "sh", "-c", setup] + argv
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -82,6 +94,17 @@ class Engine:
         if check and r.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
         return r
+
+    @property
+    def netns(self) -> str:
+        """The engine's network namespace (with netns_address)."""
+        return f"/proc/{self.proc.pid}/ns/net"
+
+    def in_netns(self, argv, env=None, timeout=120):
+        """Run argv (a client such as `docker manifest inspect`, which talks to the
+        registry itself) in the engine's network namespace."""
+        return subprocess.run(["nsenter", f"--net={self.netns}", "--"] + list(argv), env=env,
+                              capture_output=True, text=True, timeout=timeout)
 
     def version(self) -> str:
         return self.docker("version", "--format", "{{.Server.Version}}").stdout.strip()

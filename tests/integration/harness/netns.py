@@ -13,6 +13,9 @@ short-lived thread that enters it first. Needs root (CAP_SYS_ADMIN).
 
     fwd = Forward(listen_ns=None, listen_port=p, connect_ns=f"/proc/{pid}/ns/net", connect_port=8443)
     fwd.start(); ...; fwd.stop()
+
+listen_host lets the listener take another address of the listening
+namespace's loopback (one the test added to `lo` in a namespace it made).
 """
 
 import ctypes
@@ -70,8 +73,8 @@ def _pump(src: socket.socket, dst: socket.socket):
 
 class Forward:
     def __init__(self, *, listen_ns: Optional[str], listen_port: int, connect_ns: Optional[str],
-                 connect_port: int):
-        self.listen_ns, self.listen_port = listen_ns, listen_port
+                 connect_port: int, listen_host: str = "127.0.0.1"):
+        self.listen_ns, self.listen_port, self.listen_host = listen_ns, listen_port, listen_host
         self.connect_ns, self.connect_port = connect_ns, connect_port
         self.listener: Optional[socket.socket] = None
         self.connections = 0
@@ -82,7 +85,7 @@ class Forward:
     def start(self) -> "Forward":
         s = socket_in(self.listen_ns)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.listen_port))
+        s.bind((self.listen_host, self.listen_port))
         s.listen(64)
         self.listener = s
         threading.Thread(target=self._accept, daemon=True).start()
