@@ -25,9 +25,8 @@ def stats(xs):
 
 
 class Latency:
-    def __init__(self, world, am, work, n, repeats, only_peers=None, recheck=False):
+    def __init__(self, world, am, work, n, repeats, only_peers=None):
         self.w, self.am, self.work = world, am, work
-        self.recheck = recheck  # archmerge runs with server.replicas > 1: add the floor with its HEADs
         self.n, self.repeats = n, repeats
         self.only_peers = only_peers
         self.tail = LogTail(am.log_path)
@@ -92,7 +91,8 @@ class Latency:
             ("fl-par-warm", "floor: warm 4 requests, parallel", "parallel", True, False),
             ("fl-rc-warm", "floor: warm 4 + re-check HEAD x2 (replicas: 6), parallel", "parallel", True,
              True)]
-        for key, name, shape, warm, recheck in (f for f in floors if self.recheck or not f[4]):
+        # the floor with the re-check HEADs only when archmerge makes them (server.replicas > 1)
+        for key, name, shape, warm, recheck in (f for f in floors if w.replicas > 1 or not f[4]):
             repo = f"library/{key}-{mode}"
             probe = floor.CProbe(self.probe_bin, url, repo, ca, token(repo))
             fn = getattr(probe, shape)

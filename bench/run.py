@@ -71,7 +71,7 @@ def run_all(w, work, args, t_start):
     peers = args.peers.split(",") if args.peers else None
     results = {}
     am = w.start_archmerge(args.curl_timing)
-    lat = latency.Latency(w, am, work, args.indexes, args.repeats, peers, recheck=args.replicas > 1)
+    lat = latency.Latency(w, am, work, args.indexes, args.repeats, peers)
     for mode in args.modes.split(","):
         results[mode] = lat.measure(mode)
     am.stop()
