@@ -335,24 +335,24 @@ rule_match_source(const struct rule *r, const char *repo, const char *tag,
 	return found == 1;
 }
 
-int
+enum rule_output
 rule_match_target(const struct rule *r, const char *repo, const char *tag)
 {
 	char ver[RULE_MAX_TAG];
 	size_t i;
 
 	if (!rule_covers(r, repo))
-		return 0;
+		return RULE_OUT_NONE;
 	if (part_match(&r->target.tag, tag, NULL, ver, sizeof(ver)) && version_match(r, ver, NULL))
-		return 1;
+		return RULE_OUT_TARGET;
 	for (i = 0; r->has_copy_tag && i < r->n_archs; i++)
 		if (part_match(&r->copy_tag, tag, r->archs[i].name, ver, sizeof(ver)) &&
 		    version_match(r, ver, NULL))
-			return 1;
+			return RULE_OUT_COPY;
 	for (i = 0; i < r->n_extra_tags; i++)
 		if (strchr(r->extra_tags[i], '{') == NULL && strcmp(r->extra_tags[i], tag) == 0)
-			return 1;
-	return 0;
+			return RULE_OUT_EXTRA;
+	return RULE_OUT_NONE;
 }
 
 int

@@ -129,11 +129,14 @@ int rule_covers(const struct rule *r, const char *repo);
 int rule_match_source(const struct rule *r, const char *repo, const char *tag,
     struct rule_match *m);
 
+/* Which of a rule's outputs a tag is; RULE_OUT_NONE (0) when none. */
+enum rule_output { RULE_OUT_NONE, RULE_OUT_TARGET, RULE_OUT_COPY, RULE_OUT_EXTRA };
+
 /*
  * Is repo:tag one of the rule's outputs (target tag, copy tag, literal extra
- * tag)? Used to explain why such a push is ignored.
+ * tag), and which? Used to explain why such a push is ignored.
  */
-int rule_match_target(const struct rule *r, const char *repo, const char *tag);
+enum rule_output rule_match_target(const struct rule *r, const char *repo, const char *tag);
 
 /*
  * For reconcile: map a listed (repo, tag) to its group. Fills g->repo and

@@ -47,7 +47,7 @@ is_manifest(const char *media_type, const char *url)
 static void
 invalid(struct notify_event *e, size_t i, const char *what)
 {
-	e->ignored = "invalid event";
+	e->ignored = CLAIM_R_INVALID;
 	(void)am_fmt(e->detail, sizeof(e->detail), "events[%zu]: %s", i, what);
 }
 
@@ -91,7 +91,7 @@ parse_one(json_t *j, size_t i, struct notify_event *e)
 	}
 	(void)am_fmt(e->action, sizeof(e->action), "%s", action);
 	if (strcmp(action, "push") != 0) {
-		e->ignored = "not a push event";
+		e->ignored = CLAIM_R_NOT_PUSH;
 		return;
 	}
 	target = json_object_get(j, "target");
@@ -102,7 +102,7 @@ parse_one(json_t *j, size_t i, struct notify_event *e)
 	mt = member_str(target, "mediaType");
 	url = member_str(target, "url");
 	if (!is_manifest(mt, url)) {
-		e->ignored = "blob push";
+		e->ignored = CLAIM_R_BLOB;
 		return;
 	}
 	repo = member_str(target, "repository");
@@ -131,7 +131,7 @@ parse_one(json_t *j, size_t i, struct notify_event *e)
 	}
 	tag = member_str(target, "tag");
 	if (tag == NULL || tag[0] == '\0') {
-		e->ignored = "pushed by digest (no tag)";
+		e->ignored = CLAIM_R_BY_DIGEST;
 		return;
 	}
 	if (!name_valid_tag(tag)) {

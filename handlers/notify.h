@@ -10,14 +10,15 @@
 #include <stddef.h>
 #include "server/base/common.h"
 #include "registry/oci/names.h"
+#include "config/claim.h"
 
 #define NOTIFY_MEDIA_TYPE "application/vnd.docker.distribution.events.v1+json"
 #define NOTIFY_MAX_EVENTS 64
 
 struct notify_event {
-	/* NULL: a manifest push with a tag, to be matched. Else why it needs
-	 * nothing (static text), e.g. "blob push" or "not a push (pull)". */
-	const char *ignored;
+	/* CLAIM_R_NONE: a manifest push with a tag, to be decided. Else why it
+	 * needs nothing, e.g. CLAIM_R_BLOB or CLAIM_R_NOT_PUSH (a pull). */
+	enum claim_reason ignored;
 	char action[16];               /* as sent, validated, for the log */
 	char repo[NAME_MAX_REPO];      /* target.repository */
 	char tag[NAME_MAX_TAG];        /* target.tag */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <jansson.h>
+#include "config/claim.h"
 #include "handlers/notify.h"
 
 #include "registry/sign/sign.h"
@@ -40,36 +41,20 @@ reject(struct webhook_resp *resp, int status, const char *reason)
 	(void)am_fmt(resp->why, sizeof(resp->why), "%s", why);
 }
 
-/* Short stable names of the ignore reasons, for metrics labels. */
-static const char *
-reason_code(const char *why)
+/* The typed fields of an "ignored" answer. */
+static void
+ignored(struct webhook_resp *resp, enum claim_reason why)
 {
-	static const struct { const char *prefix, *code; } codes[] = {
-		{ "not a push event", "not_push" },
-		{ "pushed by digest", "by_digest" },
-		{ "unknown registry host", "unknown_host" },
-		{ "archmerge's own write", "own_push" },
-		{ "no rule matches the tag: it is a target", "target_tag" },
-		{ "no rule matches the tag", "no_rule" },
-		{ "signature tag", "signature" },
-		{ "blob push", "blob" },
-		{ "invalid event", "invalid" },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-		if (strncmp(why, codes[i].prefix, strlen(codes[i].prefix)) == 0)
-			return codes[i].code;
-	return "other";
+	resp->outcome = "ignored";
+	resp->reason = claim_reason_label(why);
+	(void)am_fmt(resp->why, sizeof(resp->why), "%s", claim_reason_text(why));
 }
 
 static void
-ignore(struct webhook_resp *resp, const char *why)
+ignore(struct webhook_resp *resp, enum claim_reason why)
 {
-	reply(resp, 200, json_pack("{s:s, s:s}", "status", "ignored", "reason", why));
-	resp->outcome = "ignored";
-	resp->reason = reason_code(why);
-	(void)am_fmt(resp->why, sizeof(resp->why), "%s", why);
+	reply(resp, 200, json_pack("{s:s, s:s}", "status", "ignored", "reason", claim_reason_text(why)));
+	ignored(resp, why);
 }
 
 size_t
@@ -102,31 +87,19 @@ media_is(const char *ct, const char *want)
 /*
  * A pushed signature tag (sha256-<hex>.sig) re-triggers the group that was
  * refused for want of that image's signature. 1 when tag is a signature
- * tag: *why is then NULL (g filled) or why it is ignored.
+ * tag: *why is then CLAIM_R_NONE (g filled) or CLAIM_R_SIGNATURE.
  */
 static int
 signature_hint(const struct webhook_env *env, const char *host, const char *repo, const char *tag,
-    struct group *g, const char **why)
+    struct group *g, enum claim_reason *why)
 {
 	char digest[80];
 
 	if (sig_digest_of_tag(tag, digest, sizeof(digest)) != 0)
 		return 0;
-	*why = env->sig_hint != NULL && env->sig_hint(env->ctx, host, repo, digest, g) ? NULL :
-	    "signature tag of an image no group waits for";
+	*why = env->sig_hint != NULL && env->sig_hint(env->ctx, host, repo, digest, g) ?
+	    CLAIM_R_NONE : CLAIM_R_SIGNATURE;
 	return 1;
-}
-
-/* Does any rule cover repo (as its target repository)? */
-static int
-covered(const struct cfg *c, const char *repo)
-{
-	size_t i;
-
-	for (i = 0; i < c->n_rules; i++)
-		if (rule_covers(&c->rules[i], repo))
-			return 1;
-	return 0;
 }
 
 static void
@@ -137,53 +110,41 @@ remember(const struct webhook_env *env, const char *host, const char *repo)
 }
 
 /*
- * Why an event resource needs nothing, or NULL when it matched a rule.
+ * Why one pushed manifest (a Harbor resource or an envelope's event) needs
+ * nothing, or CLAIM_R_NONE with g filled when a rule claims it as a source.
  * archmerge's own writes are told by what they are, never by who pushed:
  * the digest it just wrote under that very tag, or a tag that is one of a
  * rule's outputs. A source tag is processed whoever pushed it (a shared
  * account for CI and archmerge is common).
  */
-static const char *
-match_resource(const struct webhook_env *env, const struct event *ev,
-    const struct event_resource *res, struct group *g)
+static enum claim_reason
+decide(const struct webhook_env *env, const char *host, const char *repo, const char *tag,
+    const char *digest, struct group *g)
 {
-	const struct cfg *c = env->cfg;
-	const struct cfg_registry *reg;
-	struct rule_match m;
-	const char *why;
-	size_t i;
+	struct claim cl;
+	enum claim_reason why;
 
-	if (res->by_digest)
-		return "pushed by digest (no tag)";
-	reg = cfg_registry_by_name(c, res->host);
-	if (reg == NULL)
-		return "unknown registry host";
-	if (written_has(env->written, reg->host, ev->repo, res->tag, res->digest)) {
-		if (covered(c, ev->repo))
-			remember(env, reg->host, ev->repo);
-		return "archmerge's own write (the digest it just pushed under this tag)";
+	(void)claim_tag(env->cfg, host, repo, tag, &cl);
+	if (cl.registry == NULL)   /* by digest, or an unknown host */
+		return cl.reason;
+	if (written_has(env->written, cl.registry->host, repo, tag, digest)) {
+		if (cl.cover != NULL)
+			remember(env, cl.registry->host, repo);
+		return CLAIM_R_OWN_WRITE;
 	}
-	if (signature_hint(env, reg->host, ev->repo, res->tag, g, &why))
+	if (signature_hint(env, cl.registry->host, repo, tag, g, &why))
 		return why;
-	for (i = 0; i < c->n_rules; i++) {
-		if (rule_match_source(&c->rules[i], ev->repo, res->tag, &m)) {
-			memset(g, 0, sizeof(*g));
-			(void)am_fmt(g->host, sizeof(g->host), "%s", reg->host);
-			(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", c->rules[i].name);
-			(void)am_fmt(g->repo, sizeof(g->repo), "%s", m.repo);
-			(void)am_fmt(g->version, sizeof(g->version), "%s", m.version);
-			remember(env, reg->host, m.repo);
-			return NULL;
-		}
-	}
-	for (i = 0; i < c->n_rules; i++) {
-		if (rule_match_target(&c->rules[i], ev->repo, res->tag)) {
-			remember(env, reg->host, ev->repo);
-			return "no rule matches the tag: it is a target, extra or copy tag of a rule "
-			    "(archmerge's own output)";
-		}
-	}
-	return "no rule matches the tag";
+	if (cl.kind == CLAIM_OUTPUT)
+		remember(env, cl.registry->host, repo);
+	if (cl.kind != CLAIM_SOURCE)
+		return cl.reason;
+	memset(g, 0, sizeof(*g));
+	(void)am_fmt(g->host, sizeof(g->host), "%s", cl.registry->host);
+	(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", cl.rule->name);
+	(void)am_fmt(g->repo, sizeof(g->repo), "%s", cl.match.repo);
+	(void)am_fmt(g->version, sizeof(g->version), "%s", cl.match.version);
+	remember(env, cl.registry->host, cl.match.repo);
+	return CLAIM_R_NONE;
 }
 
 int
@@ -204,35 +165,25 @@ webhook_precheck(const struct webhook_env *env, const struct webhook_req *req,
 	return 0;
 }
 
-/* One event of an envelope: its answer item; *queued set when it was queued,
- * -1 when it could not be recorded. */
+/* One event of an envelope, decided as it came: its answer item; *queued
+ * counts it when queued, -1 when it could not be recorded. */
 static int
 envelope_event(const struct webhook_env *env, const struct notify_event *n, json_t *items,
-    int *queued, const char **why)
+    int *queued, enum claim_reason *why)
 {
-	static struct event ev_zero;
-	struct event ev = ev_zero;
 	struct group g;
 	char name[NAME_MAX_REPO + NAME_MAX_TAG + 300];
-	const char *r = n->ignored;
+	enum claim_reason r = n->ignored;
 	int q;
 
-	if (r == NULL) {
-		(void)am_fmt(ev.repo, sizeof(ev.repo), "%s", n->repo);
-		(void)am_fmt(ev.operator_, sizeof(ev.operator_), "%s", n->actor);
-		ev.is_push = 1;
-		ev.n_resources = 1;
-		(void)am_fmt(ev.resources[0].tag, sizeof(ev.resources[0].tag), "%s", n->tag);
-		(void)am_fmt(ev.resources[0].digest, sizeof(ev.resources[0].digest), "%s", n->digest);
-		(void)am_fmt(ev.resources[0].host, sizeof(ev.resources[0].host), "%s", n->host);
-		r = match_resource(env, &ev, &ev.resources[0], &g);
-	}
-	if (r != NULL) {
-		if (*why == NULL)
+	if (r == CLAIM_R_NONE)
+		r = decide(env, n->host, n->repo, n->tag, n->digest, &g);
+	if (r != CLAIM_R_NONE) {
+		if (*why == CLAIM_R_NONE)
 			*why = r;
 		json_array_append_new(items, n->detail[0] ? json_pack("{s:s, s:s, s:s}", "status",
-		    "ignored", "reason", r, "error", n->detail) : json_pack("{s:s, s:s}", "status",
-		    "ignored", "reason", r));
+		    "ignored", "reason", claim_reason_text(r), "error", n->detail) :
+		    json_pack("{s:s, s:s}", "status", "ignored", "reason", claim_reason_text(r)));
 		return 0;
 	}
 	if ((q = env->enqueue(env->ctx, &g)) < 0)
@@ -254,16 +205,16 @@ static void
 envelope_handle(const struct webhook_env *env, const struct webhook_req *req,
     struct webhook_resp *resp)
 {
-	struct notify_envelope *nv = malloc(sizeof(*nv));
+	struct notify_envelope *nv = xmalloc(sizeof(*nv));   /* 64 events: too big for a stack */
 	json_t *items = json_array();
-	const char *why = NULL;
+	enum claim_reason why = CLAIM_R_NONE;
 	char err[256];
 	int queued = 0;
 	size_t i;
 
-	if (nv == NULL || notify_parse(req->body, req->body_len, nv, err, sizeof(err)) != AM_OK) {
+	if (notify_parse(req->body, req->body_len, nv, err, sizeof(err)) != AM_OK) {
 		json_decref(items);
-		reject(resp, nv == NULL ? 503 : 400, nv == NULL ? "out of memory" : err);
+		reject(resp, 400, err);
 		free(nv);
 		return;
 	}
@@ -287,11 +238,9 @@ envelope_handle(const struct webhook_env *env, const struct webhook_req *req,
 		resp->outcome = "queued";
 		(void)am_fmt(resp->group, sizeof(resp->group), "%d of %zu events queued", queued, nv->n);
 	} else {
-		reply(resp, 200, json_pack("{s:s, s:s, s:o}", "status", "ignored", "reason", why,
-		    "events", items));
-		resp->outcome = "ignored";
-		resp->reason = reason_code(why);
-		(void)am_fmt(resp->why, sizeof(resp->why), "%s", why);
+		reply(resp, 200, json_pack("{s:s, s:s, s:o}", "status", "ignored", "reason",
+		    claim_reason_text(why), "events", items));
+		ignored(resp, why);
 	}
 	free(nv);
 }
@@ -333,14 +282,16 @@ queue_resources(const struct webhook_env *env, const struct event *ev, struct we
 {
 	struct group g;
 	json_t *groups = json_array();
-	const char *why = NULL;
+	enum claim_reason why = CLAIM_R_NONE;
 	char name[sizeof(resp->group)];
 	int queued = 0, r_enq;
 	size_t i;
 
 	for (i = 0; i < ev->n_resources; i++) {
-		const char *r = match_resource(env, ev, &ev->resources[i], &g);
-		if (r != NULL) {
+		const struct event_resource *res = &ev->resources[i];
+		enum claim_reason r = decide(env, res->host, ev->repo, res->by_digest ? "" : res->tag,
+		    res->digest, &g);
+		if (r != CLAIM_R_NONE) {
 			why = r;
 			continue;
 		}
@@ -389,7 +340,7 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 	}
 	if (!ev.is_push) {
 		(void)am_fmt(resp->type, sizeof(resp->type), "%s", ev.type);
-		ignore(resp, "not a push event");
+		ignore(resp, CLAIM_R_NOT_PUSH);
 		return;
 	}
 	(void)am_fmt(resp->repo, sizeof(resp->repo), "%s", ev.repo);

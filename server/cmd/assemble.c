@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/claim.h"
 #include "config/config.h"
 #include "registry/oci/names.h"
 #include "server/base/log.h"
@@ -14,7 +15,7 @@ static int
 group_of(const struct cfg *c, const struct args *a, struct group *g)
 {
 	const char *registry = args_opt(a, "--registry");
-	size_t i;
+	struct claim cl;
 
 	memset(g, 0, sizeof(*g));
 	if (registry != NULL && cfg_registry_by_host(c, registry) == NULL) {
@@ -26,14 +27,13 @@ group_of(const struct cfg *c, const struct args *a, struct group *g)
 		return -1;
 	}
 	(void)am_fmt(g->host, sizeof(g->host), "%s", registry ? registry : c->registries[0].host);
-	for (i = 0; i < c->n_rules; i++)
-		if (rule_covers(&c->rules[i], a->pos[0]))
-			break;
-	if (i == c->n_rules) {
+	/* The registry is picked: the claim on REPO:VERSION names the rule covering REPO. */
+	(void)claim_tag(c, NULL, a->pos[0], a->pos[1], &cl);
+	if (cl.cover == NULL) {
 		fprintf(stderr, "archmerge: no rule covers repository %s\n", a->pos[0]);
 		return -1;
 	}
-	(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", c->rules[i].name);
+	(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", cl.cover->name);
 	(void)am_fmt(g->repo, sizeof(g->repo), "%s", a->pos[0]);
 	(void)am_fmt(g->version, sizeof(g->version), "%s", a->pos[1]);
 	return 0;

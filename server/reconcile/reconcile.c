@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/claim.h"
 #include "registry/client/client.h"
 #include "registry/oci/names.h"
 #include "server/base/log.h"
@@ -153,25 +154,21 @@ int
 reconcile_match_tag(const struct cfg *cfg, const char *repo, const char *tag,
     struct rc_matches *out)
 {
-	struct rule_match m;
+	struct claim cl;
 	struct rc_match *e;
-	size_t i;
 
-	for (i = 0; i < cfg->n_rules; i++) {
-		if (!rule_match_source(&cfg->rules[i], repo, tag, &m))
-			continue;
-		if (out->n == out->cap) {
-			out->cap = out->cap ? out->cap * 2 : 256;
-			out->v = xrealloc(out->v, out->cap * sizeof(*out->v));
-		}
-		e = &out->v[out->n++];
-		e->rule = i;
-		e->repo = xstrdup(m.repo);
-		e->version = xstrdup(m.version);
-		e->arch = m.arch;
-		return 1;
+	if (claim_tag(cfg, NULL, repo, tag, &cl) != CLAIM_SOURCE)
+		return 0;
+	if (out->n == out->cap) {
+		out->cap = out->cap ? out->cap * 2 : 256;
+		out->v = xrealloc(out->v, out->cap * sizeof(*out->v));
 	}
-	return 0;
+	e = &out->v[out->n++];
+	e->rule = (size_t)(cl.rule - cfg->rules);
+	e->repo = xstrdup(cl.match.repo);
+	e->version = xstrdup(cl.match.version);
+	e->arch = cl.match.arch;
+	return 1;
 }
 
 void

@@ -119,8 +119,8 @@ struct rc_matches {
 };
 
 /*
- * Match one listed tag of repo against the rules (the first matching rule
- * wins, as for webhooks); appends to out and returns 1 on a match.
+ * Match one listed tag of repo against the rules (claim_tag(): the same
+ * decision as for webhooks); appends to out and returns 1 on a source claim.
  */
 int reconcile_match_tag(const struct cfg *cfg, const char *repo, const char *tag,
     struct rc_matches *out);

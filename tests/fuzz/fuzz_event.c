@@ -101,7 +101,7 @@ check_envelope(const char *body, size_t size)
 	for (i = 0; i < nv.n; i++) {
 		const struct notify_event *e = &nv.ev[i];
 		FUZZ_ASSERT(fuzz_log_safe(e->detail));
-		if (e->ignored != NULL)
+		if (e->ignored != CLAIM_R_NONE)
 			continue;
 		FUZZ_ASSERT(name_valid_repo(e->repo) && name_valid_tag(e->tag));
 		FUZZ_ASSERT(e->host[0] != '\0' && fuzz_log_safe(e->host) && strchr(e->host, '/') == NULL);
