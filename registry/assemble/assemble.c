@@ -19,6 +19,7 @@
 #include "registry/assemble/copy.h"
 #include "registry/assemble/signing.h"
 #include "server/base/log.h"
+#include "server/base/parallel.h"
 
 #define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
 #define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
@@ -704,53 +705,10 @@ note_present(const struct asm_ctx *c)
 }
 
 /*
- * Independent registry reads at once: the assembly waits for the slowest
- * instead of the sum (the registry client bounds how many requests one
- * registry sees at a time). jobs[0] runs on the calling thread; a thread
- * that cannot be started runs its job inline. The threads only wait on the
- * network, so a small stack does (glibc keeps it cached for the next run).
+ * Independent registry reads run at once (server/base/parallel.h): the
+ * assembly waits for the slowest instead of the sum; the registry client
+ * bounds how many requests one registry sees at a time.
  */
-struct par_job {
-	void (*run)(void *);
-	void *arg;
-	pthread_t thread;
-	int started;
-};
-
-#define PAR_STACK (256 * 1024)
-
-static void *
-par_job_main(void *ud)
-{
-	struct par_job *j = ud;
-
-	j->run(j->arg);
-	return NULL;
-}
-
-static void
-run_parallel(struct par_job *jobs, size_t n)
-{
-	pthread_attr_t attr;
-	int have_attr = pthread_attr_init(&attr) == 0;
-	size_t i;
-
-	if (have_attr)
-		(void)pthread_attr_setstacksize(&attr, PAR_STACK);
-	for (i = 1; i < n; i++)
-		jobs[i].started = pthread_create(&jobs[i].thread, have_attr ? &attr : NULL, par_job_main,
-		    &jobs[i]) == 0;
-	if (have_attr)
-		pthread_attr_destroy(&attr);
-	if (n > 0)
-		jobs[0].run(jobs[0].arg);
-	for (i = 1; i < n; i++) {
-		if (jobs[i].started)
-			pthread_join(jobs[i].thread, NULL);
-		else
-			jobs[i].run(jobs[i].arg);
-	}
-}
 
 /* One architecture's chain (manifest, then its config blob). */
 struct arch_job {
@@ -812,7 +770,7 @@ resolve_all(struct asm_ctx *c, struct head_job *target, char *missing, size_t ml
 	/* The target's HEAD does not depend on the reads: it runs alongside them. */
 	par[p->n_archs].run = head_job_run;
 	par[p->n_archs].arg = target;
-	run_parallel(par, p->n_archs + 1);
+	par_run(par, p->n_archs + 1);
 	free(par);
 	/* In architecture order, as a serial run would have met them. */
 	for (i = 0; i < p->n_archs; i++) {
@@ -949,7 +907,7 @@ sources_moved(struct asm_ctx *c)
 		heads[n].kid = i;
 		n++;
 	}
-	run_parallel(par, n);
+	par_run(par, n);
 	for (i = 0; i < n; i++) {
 		if (!moved)
 			moved = source_moved(c, &heads[i]);
