@@ -6,7 +6,6 @@
  * run redoes the rest. Cleanup of per-architecture tags follows a publish.
  */
 #include "registry/assemble/assemble.h"
-#include "server/base/num.h"
 #include "registry/assemble/cache.h"
 
 #include <pthread.h>
@@ -14,12 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "registry/assemble/copy.h"
 #include "registry/assemble/signing.h"
 #include "server/base/log.h"
 #include "server/base/parallel.h"
+#include "server/base/rfc3339.h"
 
 #define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
 #define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
@@ -348,61 +347,6 @@ from_published(struct asm_ctx *c, const struct plan_arch *want, struct kid *k,
 
 /* ---- index annotations ---- */
 
-/* Exactly n digits at *p (the number parser stops at a NUL, never reads past it). */
-static int
-digits(const char **p, int n, int *val)
-{
-	long long v;
-
-	if (am_parse_num(*p, (size_t)n, 0, 9999, &v) != 0)
-		return -1;
-	*val = (int)v;
-	*p += n;
-	return 0;
-}
-
-/* RFC 3339 "2026-01-01T10:00:00.5+02:00" to seconds and nanoseconds since the epoch (UTC). */
-static int
-parse_rfc3339(const char *s, long long *sec, long *nsec)
-{
-	static const char seps[] = "--T::";
-	struct tm tm;
-	int v[6], i, oh, om, scale = 100000000;
-	const char *p = s;
-
-	*nsec = 0;
-	for (i = 0; i < 6; i++) {
-		if (digits(&p, i == 0 ? 4 : 2, &v[i]) != 0)
-			return -1;
-		if (i < 5 && *p != seps[i] && !(i == 2 && (*p == 't' || *p == ' ')))
-			return -1;
-		if (i < 5)
-			p++;
-	}
-	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			*nsec += (*p - '0') * scale;
-			scale /= 10;
-		}
-	}
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = v[0] - 1900;
-	tm.tm_mon = v[1] - 1;
-	tm.tm_mday = v[2];
-	tm.tm_hour = v[3];
-	tm.tm_min = v[4];
-	tm.tm_sec = v[5];
-	*sec = (long long)timegm(&tm);
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-		return 0;
-	if ((*p == '+' || *p == '-') && (p++, digits(&p, 2, &oh) == 0) && *p++ == ':' &&
-	    digits(&p, 2, &om) == 0 && *p == '\0') {
-		*sec -= (s[strlen(s) - 6] == '+' ? 1 : -1) * (long long)(oh * 3600 + om * 60);
-		return 0;
-	}
-	return -1;
-}
-
 /* The value every present child agrees on (manifest annotation, else config label), or NULL. */
 static const char *
 agreed(const struct kid *kids, size_t n, int revision)
@@ -438,7 +382,7 @@ annotations(const struct plan *p, const struct kid *kids, size_t n, struct index
 
 	if (p->created_annotation) {
 		for (i = 0; i < n; i++) {
-			if (!kids[i].present || parse_rfc3339(kids[i].info.created, &s, &ns) != 0)
+			if (!kids[i].present || rfc3339_parse(kids[i].info.created, &s, &ns) != 0)
 				continue;
 			if (newest == NULL || s > best_s || (s == best_s && ns > best_ns)) {
 				newest = kids[i].info.created;
