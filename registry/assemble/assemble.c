@@ -5,7 +5,7 @@
  * write, so that a fault part-way leaves the target as it was and the next
  * run redoes the rest. Cleanup of per-architecture tags follows a publish.
  */
-#include "registry/assemble/assemble.h"
+#include "registry/assemble/job.h"
 #include "registry/assemble/cache.h"
 
 #include <pthread.h>
@@ -20,72 +20,8 @@
 #include "server/base/parallel.h"
 #include "server/base/rfc3339.h"
 
-#define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
 #define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
 #define ASM_MOVED_ATTEMPTS 3  /* assemblies in a row whose source tags moved under the PUT */
-
-/* One architecture's contribution to the index. */
-struct kid {
-	int present;
-	int from_target;                  /* taken from the published index: its tag was cleaned up */
-	char src_repo[NAME_MAX_REPO];
-	char src_tag[NAME_MAX_TAG];
-	char tag_digest[80];              /* the artifact src_tag pointed at (what cleanup untags) */
-	struct descriptor image;          /* platform read from the image config */
-	struct descriptor atts[ASM_MAX_ATTS];
-	size_t n_atts;
-	struct image_info info;
-	char ann_source[512];             /* the image manifest's own annotations */
-	char ann_revision[128];
-	char *raw;                        /* the image manifest's bytes (owned), for a copy */
-	size_t raw_len;
-};
-
-struct asm_ctx {
-	const struct reg_api *api;
-	const struct plan *p;
-	const char *repo;                 /* p->repo */
-	const char *target_tag;           /* p->target_tag */
-	struct kid *kids;
-	struct manifest pub;              /* published index, read when a source tag is gone */
-	int pub_state;                    /* 0 not read yet, 1 read, -1 absent or not an index */
-	int moved;                        /* a source tag moved while this run read and wrote */
-	struct asm_result *out;
-};
-
-const char *
-asm_outcome_name(enum asm_outcome o)
-{
-	switch (o) {
-	case ASM_PUBLISHED: return "published";
-	case ASM_UNCHANGED: return "unchanged";
-	case ASM_WAITING: return "waiting";
-	case ASM_REFUSED: return "refused";
-	case ASM_FAILED: return "failed";
-	case ASM_DRY_RUN: return "dry-run";
-	}
-	return "?";
-}
-
-/* Append "; text" to the result's detail (truncation is harmless there). */
-static void note(struct asm_result *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-note(struct asm_result *out, const char *fmt, ...)
-{
-	size_t off = strlen(out->detail);
-	va_list ap;
-	int n;
-
-	if (off > 0 && off + 2 < sizeof(out->detail)) {
-		memcpy(out->detail + off, "; ", 3);
-		off += 2;
-	}
-	va_start(ap, fmt);
-	n = vsnprintf(out->detail + off, sizeof(out->detail) - off, fmt, ap);
-	va_end(ap);
-	(void)n;
-}
 
 /* ---- reading ---- */
 
@@ -300,7 +236,7 @@ done:
  * target repository. AM_ENOTFOUND when there is none.
  */
 static enum am_err
-from_published(struct asm_ctx *c, const struct plan_arch *want, struct kid *k,
+from_published(struct job *c, const struct plan_arch *want, struct kid *k,
     char *err, size_t errlen)
 {
 	struct manifest m;
@@ -411,19 +347,11 @@ annotations(const struct plan *p, const struct kid *kids, size_t n, struct index
 
 /* ---- writing ---- */
 
-static void
-classify_failure(struct asm_result *out, enum am_err rc)
-{
-	out->err = rc;
-	/* Content problems are refusals; registry/network problems are failures. */
-	out->outcome = (rc == AM_EMISMATCH || rc == AM_EINVAL) ? ASM_REFUSED : ASM_FAILED;
-}
-
 enum push_when { PUSH_IF_DIFFERENT, PUSH_IF_MISSING, PUSH_ALWAYS };
 
 /* PUT the index under tag: unless it is current / exists already (HEAD), or unconditionally. */
 static enum am_err
-push_tag(struct asm_ctx *c, const char *tag, enum push_when when, int *pushed, char *err, size_t errlen)
+push_tag(struct job *c, const char *tag, enum push_when when, int *pushed, char *err, size_t errlen)
 {
 	struct reg_reply head, put;
 	const struct index_doc *doc = &c->out->doc;
@@ -461,7 +389,7 @@ done:
 
 /* Extra tags: all of them after a change, only missing ones when the target was current. */
 static enum am_err
-push_extra_tags(struct asm_ctx *c, int only_missing, char *err, size_t errlen)
+push_extra_tags(struct job *c, int only_missing, char *err, size_t errlen)
 {
 	char done_list[256] = "";
 	size_t i, off = 0;
@@ -472,7 +400,7 @@ push_extra_tags(struct asm_ctx *c, int only_missing, char *err, size_t errlen)
 		const char *tag = c->p->extra[i].tag;
 		if (tag[0] == '\0') {
 			if (c->p->extra[i].note[0] != '\0')
-				note(c->out, "%s", c->p->extra[i].note);
+				job_note(c->out, "%s", c->p->extra[i].note);
 			continue;
 		}
 		if ((rc = push_tag(c, tag, only_missing ? PUSH_IF_MISSING : PUSH_IF_DIFFERENT, &pushed,
@@ -485,13 +413,13 @@ push_extra_tags(struct asm_ctx *c, int only_missing, char *err, size_t errlen)
 		}
 	}
 	if (off > 0)
-		note(c->out, "extra tags %s", done_list);
+		job_note(c->out, "extra tags %s", done_list);
 	return AM_OK;
 }
 
 /* Children that live in another repository go into the target repository first. */
 static enum am_err
-copy_children(struct asm_ctx *c, char *err, size_t errlen)
+copy_children(struct job *c, char *err, size_t errlen)
 {
 	struct copy_stats st;
 	int with_atts = strcmp(c->out->doc.media_type, MT_OCI_INDEX) == 0;
@@ -520,7 +448,7 @@ copy_children(struct asm_ctx *c, char *err, size_t errlen)
 	c->out->blobs_uploaded += st.uploaded;
 	c->out->tags_pushed += st.tagged;
 	if (st.manifests > 0 || st.tagged > 0)
-		note(c->out, "copied %u manifests into %s (%u blobs mounted, %u uploaded, %u copy tags)",
+		job_note(c->out, "copied %u manifests into %s (%u blobs mounted, %u uploaded, %u copy tags)",
 		    st.manifests, c->repo, st.mounted, st.uploaded, st.tagged);
 	return rc;
 }
@@ -532,7 +460,7 @@ copy_children(struct asm_ctx *c, char *err, size_t errlen)
  * outcome as it is and is reported in the detail.
  */
 static void
-cleanup(struct asm_ctx *c)
+cleanup(struct job *c)
 {
 	char err[512], first[512] = "";
 	size_t i;
@@ -543,7 +471,7 @@ cleanup(struct asm_ctx *c)
 		return;
 	if (c->api->tag_delete == NULL) {
 		c->out->cleanup_failed = 1;
-		note(c->out, "cleanup skipped: no Harbor API configured");
+		job_note(c->out, "cleanup skipped: no Harbor API configured");
 		return;
 	}
 	for (i = 0; i < c->p->n_archs; i++) {
@@ -561,10 +489,10 @@ cleanup(struct asm_ctx *c)
 	}
 	c->out->tags_removed += removed;
 	if (removed > 0)
-		note(c->out, "cleanup removed %u tags", removed);
+		job_note(c->out, "cleanup removed %u tags", removed);
 	if (first[0] != '\0') {
 		c->out->cleanup_failed = 1;
-		note(c->out, "cleanup failed: %s", first);
+		job_note(c->out, "cleanup failed: %s", first);
 	}
 }
 
@@ -572,7 +500,7 @@ cleanup(struct asm_ctx *c)
 
 /* require_signed_children: every child signed by a trusted key, else refuse naming it. */
 static int
-children_signed(struct asm_ctx *c)
+children_signed(struct job *c)
 {
 	char err[768];
 	size_t i;
@@ -585,7 +513,7 @@ children_signed(struct asm_ctx *c)
 		if ((rc = asm_child_signed(c->api, c->p->child_keys, c->p->n_child_keys, k->src_repo,
 		    k->image.digest, err, sizeof(err))) == AM_OK)
 			continue;
-		classify_failure(c->out, rc == AM_EINVAL ? AM_EMISMATCH : rc);
+		job_classify(c->out, rc == AM_EINVAL ? AM_EMISMATCH : rc);
 		c->out->unsigned_child = c->out->outcome == ASM_REFUSED;
 		(void)am_fmt(c->out->unsigned_repo, sizeof(c->out->unsigned_repo), "%s", k->src_repo);
 		(void)am_fmt(c->out->unsigned_digest, sizeof(c->out->unsigned_digest), "%s", k->image.digest);
@@ -598,7 +526,7 @@ children_signed(struct asm_ctx *c)
 
 /* sign.key_file: the index now current carries this key's signature; a fault retries the group. */
 static void
-sign_current(struct asm_ctx *c)
+sign_current(struct job *c)
 {
 	char err[768];
 	int made = 0;
@@ -611,42 +539,16 @@ sign_current(struct asm_ctx *c)
 	if (rc != AM_OK) {
 		c->out->outcome = ASM_FAILED;
 		c->out->err = rc == AM_EINVAL || rc == AM_ENOTFOUND ? AM_ETRANSIENT : rc;
-		note(c->out, "index published but not signed: %s", err);
+		job_note(c->out, "index published but not signed: %s", err);
 		return;
 	}
 	if (made) {
 		c->out->signatures_made++;
-		note(c->out, "signed %s", c->out->doc.digest);
+		job_note(c->out, "signed %s", c->out->doc.digest);
 	}
 }
 
 /* ---- the job ---- */
-
-/* What was found, for the status page: kept whatever the outcome. */
-static void
-note_present(const struct asm_ctx *c)
-{
-	struct asm_result *out = c->out;
-	size_t i;
-
-	out->n_present = 0;
-	for (i = 0; i < c->p->n_archs && out->n_present < ASM_MAX_PRESENT; i++) {
-		const struct kid *k = &c->kids[i];
-		struct asm_present *p = &out->present[out->n_present];
-		if (!k->present && k->tag_digest[0] == '\0')
-			continue;   /* not found or not read */
-		p->rejected = !k->present;
-		(void)am_fmt(p->arch, sizeof(p->arch), "%s", c->p->archs[i].name);
-		(void)am_fmt(p->source, sizeof(p->source), "%s%s%s", k->from_target ? "" : k->src_repo,
-		    k->from_target ? "" : ":", k->from_target ? "" : k->src_tag);
-		(void)am_fmt(p->digest, sizeof(p->digest), "%s", k->image.digest[0] ? k->image.digest :
-		    k->tag_digest);
-		p->platform[0] = '\0';
-		if (k->image.has_platform)
-			platform_format(&k->image.platform, p->platform, sizeof(p->platform));
-		out->n_present++;
-	}
-}
 
 /*
  * Independent registry reads run at once (server/base/parallel.h): the
@@ -692,7 +594,7 @@ head_job_run(void *ud)
 
 /* Resolve every architecture; fills missing (required) and absent (optional) name lists. */
 static enum am_err
-resolve_all(struct asm_ctx *c, struct head_job *target, char *missing, size_t mlen, char *absent,
+resolve_all(struct job *c, struct head_job *target, char *missing, size_t mlen, char *absent,
     size_t alen, char *err, size_t errlen)
 {
 	const struct plan *p = c->p;
@@ -748,16 +650,9 @@ resolve_all(struct asm_ctx *c, struct head_job *target, char *missing, size_t ml
 	return rc;
 }
 
-static void
-fail_with(struct asm_result *out, enum am_err rc, const char *err)
-{
-	classify_failure(out, rc);
-	(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
-}
-
 /* The index of the present children (and their attestations) into out->doc. */
 static enum am_err
-build_index(struct asm_ctx *c, char *err, size_t errlen)
+build_index(struct job *c, char *err, size_t errlen)
 {
 	const struct plan *p = c->p;
 	struct descriptor *images = xcalloc(p->n_archs ? p->n_archs : 1, sizeof(*images));
@@ -788,7 +683,7 @@ build_index(struct asm_ctx *c, char *err, size_t errlen)
 
 /* The target already holds this index: only missing extra tags, then cleanup. */
 static void
-keep_unchanged(struct asm_ctx *c, int dry_run)
+keep_unchanged(struct job *c, int dry_run)
 {
 	char err[768];
 	enum am_err rc;
@@ -798,8 +693,8 @@ keep_unchanged(struct asm_ctx *c, int dry_run)
 		return;
 	/* Extra tags added to the configuration later still appear; existing ones stay. */
 	if ((rc = push_extra_tags(c, 1, err, sizeof(err))) != AM_OK) {
-		classify_failure(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc);
-		note(c->out, "%s", err);
+		job_classify(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc);
+		job_note(c->out, "%s", err);
 		return;
 	}
 	cleanup(c);
@@ -808,14 +703,14 @@ keep_unchanged(struct asm_ctx *c, int dry_run)
 
 /* Did this source tag move (or go away) since resolve read it? Logs and notes it when so. */
 static int
-source_moved(struct asm_ctx *c, const struct head_job *j)
+source_moved(struct job *c, const struct head_job *j)
 {
 	const struct kid *k = &c->kids[j->kid];
 	char src[NAME_MAX_REPO + NAME_MAX_TAG + 2];
 
 	if (!(j->rc == AM_ENOTFOUND || (j->rc == AM_OK && strcmp(j->head.digest, k->tag_digest) != 0)))
 		return 0;
-	note(c->out, "%s:%s moved while assembling (was %s)", k->src_repo, k->src_tag, k->tag_digest);
+	job_note(c->out, "%s:%s moved while assembling (was %s)", k->src_repo, k->src_tag, k->tag_digest);
 	(void)am_fmt(src, sizeof(src), "%s:%s", k->src_repo, k->src_tag);
 	log_kv(LOG_WARN, "assembly source moved", LOG_S("source", src), LOG_S("read", k->tag_digest),
 	    LOG_S("now", j->rc == AM_OK ? j->head.digest : "absent"), LOG_S("target", c->out->target),
@@ -830,7 +725,7 @@ source_moved(struct asm_ctx *c, const struct head_job *j)
  * or went away; a HEAD that fails otherwise proves nothing and counts as not moved.
  */
 static int
-sources_moved(struct asm_ctx *c)
+sources_moved(struct job *c)
 {
 	struct head_job *heads = xcalloc(c->p->n_archs + 1, sizeof(*heads));
 	struct par_job *par = xcalloc(c->p->n_archs + 1, sizeof(*par));
@@ -864,7 +759,7 @@ sources_moved(struct asm_ctx *c)
 
 /* Every write, the target tag last: copied children, extra tags, the target; then cleanup. */
 static void
-publish(struct asm_ctx *c)
+publish(struct job *c)
 {
 	char err[768];
 	enum am_err rc;
@@ -879,7 +774,7 @@ publish(struct asm_ctx *c)
 		 */
 		c->out->outcome = ASM_FAILED;
 		c->out->err = rc;
-		note(c->out, "%s", err);
+		job_note(c->out, "%s", err);
 		return;
 	}
 	c->out->outcome = ASM_PUBLISHED;
@@ -898,20 +793,20 @@ publish(struct asm_ctx *c)
 
 /* Compare the built index with the target (its HEAD, read alongside the sources) and write what differs. */
 static void
-publish_if_new(struct asm_ctx *c, const struct head_job *target, int dry_run)
+publish_if_new(struct job *c, const struct head_job *target, int dry_run)
 {
 	enum am_err rc = target->rc;
 
 	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) == 0)
 		keep_unchanged(c, dry_run);
 	else if (rc != AM_OK && rc != AM_ENOTFOUND)
-		fail_with(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc, target->err);
+		job_fail_with(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc, target->err);
 	else if (!children_signed(c))
 		;   /* refused, naming the unsigned child */
 	else if (dry_run) {
 		/* The target was just read: it is missing or differs, so its PUT needs no second HEAD. */
 		c->out->outcome = ASM_DRY_RUN;
-		note(c->out, "%s", rc == AM_ENOTFOUND ? "target does not exist yet" : "target differs");
+		job_note(c->out, "%s", rc == AM_ENOTFOUND ? "target does not exist yet" : "target differs");
 	} else
 		publish(c);
 }
@@ -920,7 +815,7 @@ publish_if_new(struct asm_ctx *c, const struct head_job *target, int dry_run)
 static int
 assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out)
 {
-	struct asm_ctx c;
+	struct job c;
 	struct head_job target;
 	char err[768], missing[512] = "", absent[512] = "";
 	size_t i;
@@ -947,20 +842,20 @@ assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, stru
 		(void)am_fmt(out->detail, sizeof(out->detail), "%s", p->refusal);
 	} else if ((rc = resolve_all(&c, &target, missing, sizeof(missing), absent, sizeof(absent), err,
 	    sizeof(err))) != AM_OK) {
-		fail_with(out, rc, err);
+		job_fail_with(out, rc, err);
 	} else if (missing[0] != '\0') {
 		out->outcome = ASM_WAITING;
 		(void)am_fmt(out->detail, sizeof(out->detail), "missing %s", missing);
 	} else if ((rc = build_index(&c, err, sizeof(err))) != AM_OK) {
-		fail_with(out, rc, err);
+		job_fail_with(out, rc, err);
 	} else {
 		(void)am_fmt(out->digest, sizeof(out->digest), "%s", out->doc.digest);
 		if (absent[0] != '\0')
-			note(out, "without optional %s", absent);
+			job_note(out, "without optional %s", absent);
 		publish_if_new(&c, &target, dry_run);
 	}
 	reg_reply_clear(&target.head);
-	note_present(&c);
+	job_note_present(&c);
 	manifest_free(&c.pub);
 	for (i = 0; i < p->n_archs; i++)
 		free(c.kids[i].raw);
@@ -988,7 +883,7 @@ assemble_converging(const struct reg_api *api, const struct plan *p, int dry_run
 	}
 	out->outcome = ASM_FAILED;
 	out->err = AM_ETRANSIENT;
-	note(out, "source tags kept moving: %d assemblies in a row published an index already "
+	job_note(out, "source tags kept moving: %d assemblies in a row published an index already "
 	    "outdated; retrying later", ASM_MOVED_ATTEMPTS);
 }
 
@@ -1100,9 +995,3 @@ assemble(const struct reg_api *api, const struct plan *p, int dry_run, struct as
 	out->retry_after_ms = out->outcome == ASM_FAILED ? n.retry_after_ms : -1;
 }
 
-void
-asm_result_clear(struct asm_result *res)
-{
-	if (res != NULL)
-		index_doc_clear(&res->doc);
-}

@@ -1,0 +1,61 @@
+/*
+ * Private to registry/assemble/: the state of one assembly and the verbs its
+ * phase files share. Nothing outside this folder includes it (tests may).
+ * The phases, in the order assemble.c runs them: resolve.c reads every
+ * architecture's chain, build.c makes the index, publish.c compares and
+ * writes, recheck.c asks after the PUT whether the sources stood still;
+ * result.c fills what the caller reads.
+ */
+#ifndef AM_ASSEMBLE_JOB_H
+#define AM_ASSEMBLE_JOB_H
+
+#include <stddef.h>
+
+#include "registry/assemble/assemble.h"
+#include "registry/oci/manifest.h"
+
+#define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
+
+/* One architecture's contribution to the index. */
+struct kid {
+	int present;
+	int from_target;                  /* taken from the published index: its tag was cleaned up */
+	char src_repo[NAME_MAX_REPO];
+	char src_tag[NAME_MAX_TAG];
+	char tag_digest[80];              /* the artifact src_tag pointed at (what cleanup untags) */
+	struct descriptor image;          /* platform read from the image config */
+	struct descriptor atts[ASM_MAX_ATTS];
+	size_t n_atts;
+	struct image_info info;
+	char ann_source[512];             /* the image manifest's own annotations */
+	char ann_revision[128];
+	char *raw;                        /* the image manifest's bytes (owned), for a copy */
+	size_t raw_len;
+};
+
+/* One assembly: from the plan's reads to its last write. */
+struct job {
+	const struct reg_api *api;
+	const struct plan *p;
+	const char *repo;                 /* p->repo */
+	const char *target_tag;           /* p->target_tag */
+	struct kid *kids;                 /* p->n_archs of them, in the plan's order */
+	struct manifest pub;              /* published index, read when a source tag is gone */
+	int pub_state;                    /* 0 not read yet, 1 read, -1 absent or not an index */
+	int moved;                        /* a source tag moved while this run read and wrote */
+	struct asm_result *out;
+};
+
+/* ---- result.c: what the caller reads ---- */
+
+/* Append "; text" to out->detail (truncation is harmless there). */
+void job_note(struct asm_result *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Outcome and code from rc (content problems refuse, registry problems fail); detail = err. */
+void job_fail_with(struct asm_result *out, enum am_err rc, const char *err);
+void job_classify(struct asm_result *out, enum am_err rc);
+
+/* The architectures found (and the one refused), for the status page: kept whatever the outcome. */
+void job_note_present(const struct job *c);
+
+#endif
