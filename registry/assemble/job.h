@@ -46,6 +46,30 @@ struct job {
 	struct asm_result *out;
 };
 
+/* ---- resolve.c: the reads ---- */
+
+/* One manifest HEAD (the target before the PUT, a source tag after it). */
+struct head_job {
+	const struct reg_api *api;
+	const char *repo, *ref;
+	size_t kid;                       /* a source tag's: which architecture */
+	struct reg_reply head;
+	enum am_err rc;
+	char err[768];
+};
+
+/* par_run job: j->head = HEAD j->repo:j->ref (j->rc, j->err). */
+void job_head_run(void *j);
+
+/*
+ * Resolve every architecture of c->p into c->kids, target's HEAD alongside
+ * (target set up by the caller). missing gets the required architectures
+ * not pushed yet, absent the optional ones, comma-separated. AM_OK, or the
+ * first fault in architecture order (err says which).
+ */
+enum am_err job_resolve(struct job *c, struct head_job *target, char *missing, size_t mlen,
+    char *absent, size_t alen, char *err, size_t errlen);
+
 /* ---- result.c: what the caller reads ---- */
 
 /* Append "; text" to out->detail (truncation is harmless there). */
