@@ -18,74 +18,8 @@
 #include "registry/assemble/signing.h"
 #include "server/base/log.h"
 #include "server/base/parallel.h"
-#include "server/base/rfc3339.h"
 
-#define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
 #define ASM_MOVED_ATTEMPTS 3  /* assemblies in a row whose source tags moved under the PUT */
-
-/* ---- index annotations ---- */
-
-/* The value every present child agrees on (manifest annotation, else config label), or NULL. */
-static const char *
-agreed(const struct kid *kids, size_t n, int revision)
-{
-	const char *v = NULL, *mine;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (!kids[i].present)
-			continue;
-		mine = revision ? (kids[i].ann_revision[0] ? kids[i].ann_revision : kids[i].info.revision) :
-		    (kids[i].ann_source[0] ? kids[i].ann_source : kids[i].info.source);
-		if (mine[0] == '\0' || (v != NULL && strcmp(v, mine) != 0))
-			return NULL;
-		v = mine;
-	}
-	return v;
-}
-
-/*
- * The index annotations of this group: derived ones first, configured ones
- * replacing a derived one of the same key. Pointers borrow from kids and p.
- * created is the newest child's own "created", so unchanged children give
- * unchanged bytes and the index is not pushed again.
- */
-static size_t
-annotations(const struct plan *p, const struct kid *kids, size_t n, struct index_annotation *ann)
-{
-	const char *newest = NULL, *v;
-	long long best_s = 0, s;
-	long best_ns = 0, ns;
-	size_t i, j, count = 0;
-
-	if (p->created_annotation) {
-		for (i = 0; i < n; i++) {
-			if (!kids[i].present || rfc3339_parse(kids[i].info.created, &s, &ns) != 0)
-				continue;
-			if (newest == NULL || s > best_s || (s == best_s && ns > best_ns)) {
-				newest = kids[i].info.created;
-				best_s = s;
-				best_ns = ns;
-			}
-		}
-		if (newest != NULL)
-			ann[count++] = (struct index_annotation){ ANN_CREATED, newest };
-	}
-	if (p->inherit_annotations) {
-		if ((v = agreed(kids, n, 0)) != NULL)
-			ann[count++] = (struct index_annotation){ ANN_SOURCE, v };
-		if ((v = agreed(kids, n, 1)) != NULL)
-			ann[count++] = (struct index_annotation){ ANN_REVISION, v };
-	}
-	for (i = 0; i < p->n_annotations; i++) {
-		for (j = 0; j < count && strcmp(ann[j].key, p->annotations[i].key) != 0; j++)
-			;
-		ann[j] = (struct index_annotation){ p->annotations[i].key, p->annotations[i].value };
-		if (j == count)
-			count++;
-	}
-	return count;
-}
 
 /* ---- writing ---- */
 
@@ -292,37 +226,6 @@ sign_current(struct job *c)
 
 /* ---- the job ---- */
 
-/* The index of the present children (and their attestations) into out->doc. */
-static enum am_err
-build_index(struct job *c, char *err, size_t errlen)
-{
-	const struct plan *p = c->p;
-	struct descriptor *images = xcalloc(p->n_archs ? p->n_archs : 1, sizeof(*images));
-	struct descriptor *atts = xcalloc(p->n_archs * ASM_MAX_ATTS + 1, sizeof(*atts));
-	struct index_annotation ann[ASM_MAX_ANN];
-	struct index_spec spec;
-	size_t i, j;
-	enum am_err rc;
-
-	memset(&spec, 0, sizeof(spec));
-	for (i = 0; i < p->n_archs; i++) {
-		if (!c->kids[i].present)
-			continue;
-		images[spec.n_images++] = c->kids[i].image;
-		for (j = 0; p->keep_attestations && j < c->kids[i].n_atts; j++)
-			atts[spec.n_attestations++] = c->kids[i].atts[j];
-	}
-	spec.images = images;
-	spec.attestations = atts;
-	spec.annotations = ann;
-	spec.n_annotations = annotations(p, c->kids, p->n_archs, ann);
-	spec.format = p->format;
-	rc = index_build_spec(&spec, &c->out->doc, err, errlen);
-	free(images);
-	free(atts);
-	return rc;
-}
-
 /* The target already holds this index: only missing extra tags, then cleanup. */
 static void
 keep_unchanged(struct job *c, int dry_run)
@@ -488,7 +391,7 @@ assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, stru
 	} else if (missing[0] != '\0') {
 		out->outcome = ASM_WAITING;
 		(void)am_fmt(out->detail, sizeof(out->detail), "missing %s", missing);
-	} else if ((rc = build_index(&c, err, sizeof(err))) != AM_OK) {
+	} else if ((rc = job_build(&c, err, sizeof(err))) != AM_OK) {
 		job_fail_with(out, rc, err);
 	} else {
 		(void)am_fmt(out->digest, sizeof(out->digest), "%s", out->doc.digest);

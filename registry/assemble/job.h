@@ -70,6 +70,11 @@ void job_head_run(void *j);
 enum am_err job_resolve(struct job *c, struct head_job *target, char *missing, size_t mlen,
     char *absent, size_t alen, char *err, size_t errlen);
 
+/* ---- build.c: the index ---- */
+
+/* The index of the present children (and their attestations) into c->out->doc. */
+enum am_err job_build(struct job *c, char *err, size_t errlen);
+
 /* ---- result.c: what the caller reads ---- */
 
 /* Append "; text" to out->detail (truncation is harmless there). */
