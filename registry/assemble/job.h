@@ -75,6 +75,15 @@ enum am_err job_resolve(struct job *c, struct head_job *target, char *missing, s
 /* The index of the present children (and their attestations) into c->out->doc. */
 enum am_err job_build(struct job *c, char *err, size_t errlen);
 
+/* ---- recheck.c: after the PUT ---- */
+
+/*
+ * Does every source tag c read still name what it read (HEAD, digest only)?
+ * 1 when one moved or went away (noted in the detail and logged); a HEAD
+ * failing otherwise proves nothing and counts as not moved.
+ */
+int job_sources_moved(struct job *c);
+
 /* ---- result.c: what the caller reads ---- */
 
 /* Append "; text" to out->detail (truncation is harmless there). */
