@@ -75,6 +75,16 @@ enum am_err job_resolve(struct job *c, struct head_job *target, char *missing, s
 /* The index of the present children (and their attestations) into c->out->doc. */
 enum am_err job_build(struct job *c, char *err, size_t errlen);
 
+/* ---- publish.c: the writes ---- */
+
+/*
+ * Compare c->out->doc with the target (target: its HEAD, read alongside the
+ * sources) and write what differs, the target tag last; then cleanup and
+ * the index's signature. dry_run: compare only. Sets c->out's outcome;
+ * c->moved when the sources moved under the PUT (recheck.c).
+ */
+void job_publish(struct job *c, const struct head_job *target, int dry_run);
+
 /* ---- recheck.c: after the PUT ---- */
 
 /*
