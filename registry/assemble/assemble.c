@@ -45,12 +45,12 @@ assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, stru
 		(void)am_fmt(out->detail, sizeof(out->detail), "%s", p->refusal);
 	} else if ((rc = job_resolve(&c, &target, missing, sizeof(missing), absent, sizeof(absent), err,
 	    sizeof(err))) != AM_OK) {
-		job_fail_with(out, rc, err);
+		job_fail_with(out, PHASE_READ, rc, err);
 	} else if (missing[0] != '\0') {
 		out->outcome = ASM_WAITING;
 		(void)am_fmt(out->detail, sizeof(out->detail), "missing %s", missing);
 	} else if ((rc = job_build(&c, err, sizeof(err))) != AM_OK) {
-		job_fail_with(out, rc, err);
+		job_fail_with(out, PHASE_READ, rc, err);
 	} else {
 		(void)am_fmt(out->digest, sizeof(out->digest), "%s", out->doc.digest);
 		if (absent[0] != '\0')

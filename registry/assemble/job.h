@@ -94,14 +94,33 @@ void job_publish(struct job *c, const struct head_job *target, int dry_run);
  */
 int job_sources_moved(struct job *c);
 
+/* ---- errmap.c: what an error code means, by where it came back ---- */
+
+enum job_phase {
+	PHASE_READ,       /* resolving the sources, building the index */
+	PHASE_COMPARE,    /* a HEAD of the target, or of a tag before writing it */
+	PHASE_PUT,        /* one manifest PUT */
+	PHASE_WRITES,     /* the writes of a publish, taken together */
+	PHASE_CHILD_SIG,  /* checking a child's signature (require_signed_children) */
+	PHASE_SIGN,       /* signing the index now current */
+};
+
+/* What the run makes of code rc met in phase: its outcome and the code it reports. */
+struct job_verdict {
+	enum asm_outcome outcome;         /* ASM_REFUSED or ASM_FAILED */
+	enum am_err err;
+};
+struct job_verdict job_errmap(enum job_phase phase, enum am_err rc);
+
+/* out->outcome and out->err from job_errmap(phase, rc); the detail is the caller's. */
+void job_fail(struct asm_result *out, enum job_phase phase, enum am_err rc);
+/* The same, and the detail is err. */
+void job_fail_with(struct asm_result *out, enum job_phase phase, enum am_err rc, const char *err);
+
 /* ---- result.c: what the caller reads ---- */
 
 /* Append "; text" to out->detail (truncation is harmless there). */
 void job_note(struct asm_result *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Outcome and code from rc (content problems refuse, registry problems fail); detail = err. */
-void job_fail_with(struct asm_result *out, enum am_err rc, const char *err);
-void job_classify(struct asm_result *out, enum am_err rc);
 
 /* The architectures found (and the one refused), for the status page: kept whatever the outcome. */
 void job_note_present(const struct job *c);

@@ -31,14 +31,14 @@ push_tag(struct job *c, const char *tag, enum push_when when, int *pushed, char 
 		if (rc == AM_OK && (when == PUSH_IF_MISSING || strcmp(head.digest, doc->digest) == 0))
 			goto done;
 		if (rc != AM_OK && rc != AM_ENOTFOUND) {
-			rc = rc == AM_EINVAL ? AM_ETRANSIENT : rc;
+			rc = job_errmap(PHASE_COMPARE, rc).err;
 			goto done;
 		}
 	}
 	reg_api_note_write(c->api, c->repo, tag, doc->digest);
 	if ((rc = c->api->manifest_put(c->api->ctx, c->repo, tag, doc->media_type, doc->body, doc->len,
 	    &put, err, errlen)) != AM_OK) {
-		rc = rc == AM_EINVAL ? AM_EDENIED : rc;
+		rc = job_errmap(PHASE_PUT, rc).err;
 		goto done;
 	}
 	if (put.digest[0] != '\0' && strcmp(put.digest, doc->digest) != 0) {
@@ -177,7 +177,7 @@ children_signed(struct job *c)
 		if ((rc = asm_child_signed(c->api, c->p->child_keys, c->p->n_child_keys, k->src_repo,
 		    k->image.digest, err, sizeof(err))) == AM_OK)
 			continue;
-		job_classify(c->out, rc == AM_EINVAL ? AM_EMISMATCH : rc);
+		job_fail(c->out, PHASE_CHILD_SIG, rc);
 		c->out->unsigned_child = c->out->outcome == ASM_REFUSED;
 		(void)am_fmt(c->out->unsigned_repo, sizeof(c->out->unsigned_repo), "%s", k->src_repo);
 		(void)am_fmt(c->out->unsigned_digest, sizeof(c->out->unsigned_digest), "%s", k->image.digest);
@@ -201,8 +201,7 @@ sign_current(struct job *c)
 	rc = asm_sign_index(c->api, c->p->sign_key_file, c->repo, c->out->doc.digest, &made, err,
 	    sizeof(err));
 	if (rc != AM_OK) {
-		c->out->outcome = ASM_FAILED;
-		c->out->err = rc == AM_EINVAL || rc == AM_ENOTFOUND ? AM_ETRANSIENT : rc;
+		job_fail(c->out, PHASE_SIGN, rc);
 		job_note(c->out, "index published but not signed: %s", err);
 		return;
 	}
@@ -224,7 +223,7 @@ keep_unchanged(struct job *c, int dry_run)
 		return;
 	/* Extra tags added to the configuration later still appear; existing ones stay. */
 	if ((rc = push_extra_tags(c, 1, err, sizeof(err))) != AM_OK) {
-		job_classify(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc);
+		job_fail(c->out, PHASE_COMPARE, rc);
 		job_note(c->out, "%s", err);
 		return;
 	}
@@ -247,8 +246,7 @@ publish(struct job *c)
 		 * Whatever was written is complete and correct on its own (copied
 		 * children, extra tags); the target is untouched, the next run redoes it.
 		 */
-		c->out->outcome = ASM_FAILED;
-		c->out->err = rc;
+		job_fail(c->out, PHASE_WRITES, rc);
 		job_note(c->out, "%s", err);
 		return;
 	}
@@ -275,7 +273,7 @@ job_publish(struct job *c, const struct head_job *target, int dry_run)
 	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) == 0)
 		keep_unchanged(c, dry_run);
 	else if (rc != AM_OK && rc != AM_ENOTFOUND)
-		job_fail_with(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc, target->err);
+		job_fail_with(c->out, PHASE_COMPARE, rc, target->err);
 	else if (!children_signed(c))
 		;   /* refused, naming the unsigned child */
 	else if (dry_run) {

@@ -39,21 +39,6 @@ job_note(struct asm_result *out, const char *fmt, ...)
 	(void)n;
 }
 
-void
-job_classify(struct asm_result *out, enum am_err rc)
-{
-	out->err = rc;
-	/* Content problems are refusals; registry/network problems are failures. */
-	out->outcome = (rc == AM_EMISMATCH || rc == AM_EINVAL) ? ASM_REFUSED : ASM_FAILED;
-}
-
-void
-job_fail_with(struct asm_result *out, enum am_err rc, const char *err)
-{
-	job_classify(out, rc);
-	(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
-}
-
 /* What was found, for the status page: kept whatever the outcome. */
 void
 job_note_present(const struct job *c)
