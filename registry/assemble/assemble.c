@@ -8,7 +8,7 @@
  */
 #include "registry/assemble/job.h"
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,43 +91,41 @@ assemble_converging(const struct reg_api *api, const struct plan *p, int dry_run
 }
 
 /*
- * The registry as assemble() sees it: the caller's api, noting the longest
- * Retry-After any reply carried, for the caller's backoff.
+ * The run's view of the registry: the caller's verbs, each reply's
+ * Retry-After noted in the run. The reads run on several threads at once;
+ * the note is an atomic maximum of this run alone, so runs on other workers
+ * never see it nor wait for each other.
  */
-struct noting {
-	const struct reg_api *inner;
-	long retry_after_ms;
-};
-
-/* resolve_all calls the api from several threads at once. */
-static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void
-note_retry(struct noting *n, const struct reg_reply *r)
+void
+job_run_note(struct job_run *run, const struct reg_reply *r)
 {
-	pthread_mutex_lock(&note_lock);
-	if (r != NULL && r->retry_after_ms > n->retry_after_ms)
-		n->retry_after_ms = r->retry_after_ms;
-	pthread_mutex_unlock(&note_lock);
+	long seen;
+
+	if (r == NULL)
+		return;
+	seen = atomic_load(&run->retry_after_ms);
+	while (r->retry_after_ms > seen &&
+	    !atomic_compare_exchange_weak(&run->retry_after_ms, &seen, r->retry_after_ms))
+		;   /* seen now holds the value another thread noted: compare again */
 }
 
 static enum am_err
 n_get(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	enum am_err rc = n->inner->manifest_get(n->inner->ctx, repo, ref, out, err, errlen);
+	struct job_run *run = ctx;
+	enum am_err rc = run->inner->manifest_get(run->inner->ctx, repo, ref, out, err, errlen);
 
-	note_retry(n, out);
+	job_run_note(run, out);
 	return rc;
 }
 
 static enum am_err
 n_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	enum am_err rc = n->inner->manifest_head(n->inner->ctx, repo, ref, out, err, errlen);
+	struct job_run *run = ctx;
+	enum am_err rc = run->inner->manifest_head(run->inner->ctx, repo, ref, out, err, errlen);
 
-	note_retry(n, out);
+	job_run_note(run, out);
 	return rc;
 }
 
@@ -135,11 +133,11 @@ static enum am_err
 n_put(void *ctx, const char *repo, const char *ref, const char *media_type, const char *body,
     size_t len, struct reg_reply *out, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	enum am_err rc = n->inner->manifest_put(n->inner->ctx, repo, ref, media_type, body, len, out,
-	    err, errlen);
+	struct job_run *run = ctx;
+	enum am_err rc = run->inner->manifest_put(run->inner->ctx, repo, ref, media_type, body, len,
+	    out, err, errlen);
 
-	note_retry(n, out);
+	job_run_note(run, out);
 	return rc;
 }
 
@@ -147,10 +145,10 @@ static enum am_err
 n_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_reply *out,
     char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	enum am_err rc = n->inner->blob_get(n->inner->ctx, repo, digest, max, out, err, errlen);
+	struct job_run *run = ctx;
+	enum am_err rc = run->inner->blob_get(run->inner->ctx, repo, digest, max, out, err, errlen);
 
-	note_retry(n, out);
+	job_run_note(run, out);
 	return rc;
 }
 
@@ -158,8 +156,8 @@ static enum am_err
 n_mount(void *ctx, const char *dst, const char *src, const char *digest, int *mounted,
     char *location, size_t loclen, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	return n->inner->blob_mount(n->inner->ctx, dst, src, digest, mounted, location, loclen,
+	struct job_run *run = ctx;
+	return run->inner->blob_mount(run->inner->ctx, dst, src, digest, mounted, location, loclen,
 	    err, errlen);
 }
 
@@ -167,34 +165,41 @@ static enum am_err
 n_copy(void *ctx, const char *dst, const char *src, const char *digest, long long size,
     const char *location, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	return n->inner->blob_copy(n->inner->ctx, dst, src, digest, size, location, err, errlen);
+	struct job_run *run = ctx;
+	return run->inner->blob_copy(run->inner->ctx, dst, src, digest, size, location, err, errlen);
 }
 
 static enum am_err
 n_blob_put(void *ctx, const char *repo, const char *digest, const char *body, size_t len,
     char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	return n->inner->blob_put(n->inner->ctx, repo, digest, body, len, err, errlen);
+	struct job_run *run = ctx;
+	return run->inner->blob_put(run->inner->ctx, repo, digest, body, len, err, errlen);
+}
+
+void
+job_run_init(struct job_run *run, const struct reg_api *inner)
+{
+	run->inner = inner;
+	run->api = *inner;   /* configs, written, host, harbor and tag_delete carry over as they are */
+	run->api.ctx = run;
+	run->api.manifest_get = n_get;
+	run->api.manifest_head = n_head;
+	run->api.manifest_put = n_put;
+	run->api.blob_get = n_blob;
+	run->api.blob_mount = inner->blob_mount != NULL ? n_mount : NULL;
+	run->api.blob_copy = inner->blob_copy != NULL ? n_copy : NULL;
+	run->api.blob_put = inner->blob_put != NULL ? n_blob_put : NULL;
+	atomic_init(&run->retry_after_ms, -1);
 }
 
 void
 assemble(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out)
 {
-	struct noting n = { api, -1 };
-	struct reg_api noted = *api;   /* harbor and tag_delete carry over as they are */
+	struct job_run run;
 
-	noted.ctx = &n;
-	noted.manifest_get = n_get;
-	noted.manifest_head = n_head;
-	noted.manifest_put = n_put;
-	noted.blob_get = n_blob;
-	noted.blob_mount = api->blob_mount != NULL ? n_mount : NULL;
-	noted.blob_copy = api->blob_copy != NULL ? n_copy : NULL;
-	noted.blob_put = api->blob_put != NULL ? n_blob_put : NULL;
-
-	assemble_converging(&noted, p, dry_run, out);
-	out->retry_after_ms = out->outcome == ASM_FAILED ? n.retry_after_ms : -1;
+	job_run_init(&run, api);
+	assemble_converging(&run.api, p, dry_run, out);
+	out->retry_after_ms = out->outcome == ASM_FAILED ? atomic_load(&run.retry_after_ms) : -1;
 }
 

@@ -9,6 +9,7 @@
 #ifndef AM_ASSEMBLE_JOB_H
 #define AM_ASSEMBLE_JOB_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "registry/assemble/assemble.h"
@@ -45,6 +46,26 @@ struct job {
 	int moved;                        /* a source tag moved while this run read and wrote */
 	struct asm_result *out;
 };
+
+/* ---- assemble.c: the run ---- */
+
+/*
+ * One call of assemble(); its attempts share it. The phases talk to api:
+ * the caller's verbs, noting in the run the longest Retry-After any reply
+ * carried (for the caller's backoff). The reads run on several threads at
+ * once, hence an atomic; nothing of it is shared with other runs.
+ */
+struct job_run {
+	const struct reg_api *inner;      /* the caller's (borrowed) */
+	struct reg_api api;               /* inner's verbs, noting; api.ctx is this run */
+	atomic_long retry_after_ms;       /* -1: no reply carried one */
+};
+
+/* Set run up over inner (borrowed, outlives the run). Nothing to free. */
+void job_run_init(struct job_run *run, const struct reg_api *inner);
+
+/* Note r's Retry-After in run when it is the longest so far (any thread). */
+void job_run_note(struct job_run *run, const struct reg_reply *r);
 
 /* ---- resolve.c: the reads ---- */
 
