@@ -22,13 +22,13 @@ reference(enum job_phase ph, enum am_err rc)
 	struct job_verdict v = { ASM_FAILED, rc };
 
 	switch (ph) {
-	case PHASE_READ:        /* resolve_all / build_index: fail_with(rc) */
+	case PHASE_READ:        /* the reads and the build: outcome by the code */
 		return classify(rc);
 	case PHASE_COMPARE:     /* target HEAD, extra tags when unchanged, push_tag's HEAD */
 		return classify(rc == AM_EINVAL ? AM_ETRANSIENT : rc);
 	case PHASE_PUT:         /* push_tag's PUT (the code only) */
 		return classify(rc == AM_EINVAL ? AM_EDENIED : rc);
-	case PHASE_WRITES:      /* publish(): always failed, code as is */
+	case PHASE_WRITES:      /* the writes of a publish: always failed, code as is */
 		return v;
 	case PHASE_CHILD_SIG:   /* children_signed */
 		return classify(rc == AM_EINVAL ? AM_EMISMATCH : rc);
