@@ -1,1024 +1,24 @@
 /*
- * The assembly job. Reads first, then decides; writes come last and only
- * when every check passed: children copied into the target repository (when
- * they live elsewhere), extra tags, and the target tag as the very last
- * write, so that a fault part-way leaves the target as it was and the next
- * run redoes the rest. Cleanup of per-architecture tags follows a publish.
+ * One assembly run, phase by phase (job.h): resolve.c reads first, build.c
+ * decides, publish.c writes last and only when every check passed, so a
+ * fault part-way leaves the target as it was and the next run redoes the
+ * rest; recheck.c asks whether the sources stood still under the PUT, and
+ * the run assembles again when they did not. The registry as the run sees
+ * it notes the longest Retry-After, for the caller's backoff.
  */
-#include "registry/assemble/assemble.h"
-#include "server/base/num.h"
-#include "registry/assemble/cache.h"
+#include "registry/assemble/job.h"
 
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "registry/assemble/copy.h"
-#include "registry/assemble/signing.h"
-#include "server/base/log.h"
-
-#define ASM_MAX_ATTS 4        /* attestations kept per image (buildx writes one) */
-#define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
 #define ASM_MOVED_ATTEMPTS 3  /* assemblies in a row whose source tags moved under the PUT */
 
-/* One architecture's contribution to the index. */
-struct kid {
-	int present;
-	int from_target;                  /* taken from the published index: its tag was cleaned up */
-	char src_repo[NAME_MAX_REPO];
-	char src_tag[NAME_MAX_TAG];
-	char tag_digest[80];              /* the artifact src_tag pointed at (what cleanup untags) */
-	struct descriptor image;          /* platform read from the image config */
-	struct descriptor atts[ASM_MAX_ATTS];
-	size_t n_atts;
-	struct image_info info;
-	char ann_source[512];             /* the image manifest's own annotations */
-	char ann_revision[128];
-	char *raw;                        /* the image manifest's bytes (owned), for a copy */
-	size_t raw_len;
-};
-
-struct asm_ctx {
-	const struct reg_api *api;
-	const struct plan *p;
-	const char *repo;                 /* p->repo */
-	const char *target_tag;           /* p->target_tag */
-	struct kid *kids;
-	struct manifest pub;              /* published index, read when a source tag is gone */
-	int pub_state;                    /* 0 not read yet, 1 read, -1 absent or not an index */
-	int moved;                        /* a source tag moved while this run read and wrote */
-	struct asm_result *out;
-};
-
-const char *
-asm_outcome_name(enum asm_outcome o)
-{
-	switch (o) {
-	case ASM_PUBLISHED: return "published";
-	case ASM_UNCHANGED: return "unchanged";
-	case ASM_WAITING: return "waiting";
-	case ASM_REFUSED: return "refused";
-	case ASM_FAILED: return "failed";
-	case ASM_DRY_RUN: return "dry-run";
-	}
-	return "?";
-}
-
-/* Append "; text" to the result's detail (truncation is harmless there). */
-static void note(struct asm_result *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-note(struct asm_result *out, const char *fmt, ...)
-{
-	size_t off = strlen(out->detail);
-	va_list ap;
-	int n;
-
-	if (off > 0 && off + 2 < sizeof(out->detail)) {
-		memcpy(out->detail + off, "; ", 3);
-		off += 2;
-	}
-	va_start(ap, fmt);
-	n = vsnprintf(out->detail + off, sizeof(out->detail) - off, fmt, ap);
-	va_end(ap);
-	(void)n;
-}
-
-/* ---- reading ---- */
-
-/* Fetch an image manifest's config blob and read platform, created and labels. */
-static enum am_err
-image_info(const struct reg_api *api, const char *repo, const struct manifest *m,
-    struct image_info *out, char *err, size_t errlen)
-{
-	struct reg_reply r;
-	enum am_err rc;
-	char digest[80];
-
-	if (cache_get(api->configs, m->config.digest, out))
-		return AM_OK;   /* read (and checked) before: a digest names one content */
-	reg_reply_init(&r);
-	rc = api->blob_get(api->ctx, repo, m->config.digest, CONFIG_MAX_BYTES, &r, err, errlen);
-	if (rc == AM_ENOTFOUND)
-		rc = am_fail(err, errlen, AM_EINVAL, "config blob %s is missing", m->config.digest);
-	if (rc != AM_OK)
-		goto done;
-	digest_sha256(r.body, r.body_len, digest, sizeof(digest));
-	if (strcmp(digest, m->config.digest) != 0) {
-		rc = am_fail(err, errlen, AM_EMISMATCH, "config blob %s has digest %s",
-		    m->config.digest, digest);
-		goto done;
-	}
-	if ((rc = config_parse_info(r.body, r.body_len, out, err, errlen)) == AM_OK)
-		cache_put(api->configs, m->config.digest, out);
-done:
-	reg_reply_clear(&r);
-	return rc;
-}
-
-/* GET a manifest, check its digest, parse it; raw (may be NULL) gets the bytes (caller frees). */
-static enum am_err
-fetch_manifest(const struct reg_api *api, const char *repo, const char *ref,
-    struct manifest *m, char *digest, size_t dlen, size_t *size, char **raw, char *err, size_t errlen)
-{
-	struct reg_reply r;
-	enum am_err rc;
-	char perr[256];
-
-	memset(m, 0, sizeof(*m));
-	reg_reply_init(&r);
-	if ((rc = api->manifest_get(api->ctx, repo, ref, &r, err, errlen)) != AM_OK)
-		goto done;
-	digest_sha256(r.body, r.body_len, digest, dlen);
-	if (r.digest[0] != '\0' && strcmp(r.digest, digest) != 0) {
-		rc = am_fail(err, errlen, AM_EMISMATCH,
-		    "%s:%s: registry says digest %s but the body hashes to %s", repo, ref, r.digest, digest);
-		goto done;
-	}
-	if (ref[0] == 's' && strncmp(ref, "sha256:", 7) == 0 && strcmp(ref, digest) != 0) {
-		rc = am_fail(err, errlen, AM_EMISMATCH, "%s@%s: body hashes to %s", repo, ref, digest);
-		goto done;
-	}
-	*size = r.body_len;
-	if ((rc = manifest_parse(r.body, r.body_len, r.media_type, m, perr, sizeof(perr))) != AM_OK) {
-		rc = am_fail(err, errlen, rc, "%s:%s: %s", repo, ref, perr);
-		goto done;
-	}
-	if (raw != NULL) {
-		*raw = r.body;
-		r.body = NULL;
-	}
-done:
-	reg_reply_clear(&r);
-	return rc;
-}
-
-/* Config media types of container images; anything else (Helm, artifacts) is not one. */
-static int
-is_image_config(const char *mt)
-{
-	return strcmp(mt, "application/vnd.oci.image.config.v1+json") == 0 ||
-	    strcmp(mt, "application/vnd.docker.container.image.v1+json") == 0;
-}
-
-/*
- * The config of the image behind repo:ref (manifest digest). A refusal
- * names the tag, the digest and the cause, the way the platform mismatch
- * does: a Helm chart or an artifact is "not a container image".
- */
-static enum am_err
-image_content(const struct reg_api *api, const char *repo, const char *ref,
-    const struct manifest *m, const char *digest, struct image_info *info, char *err, size_t errlen)
-{
-	char why[512];
-	enum am_err rc;
-
-	if (!is_image_config(m->config.media_type))
-		return am_fail(err, errlen, AM_EINVAL,
-		    "%s:%s (%s) is not a container image: config media type %s", repo, ref, digest,
-		    m->config.media_type[0] ? m->config.media_type : "(none)");
-	rc = image_info(api, repo, m, info, why, sizeof(why));
-	if (rc == AM_EINVAL || rc == AM_EMISMATCH)
-		return am_fail(err, errlen, rc, "%s:%s (%s) is not a container image: config %s", repo,
-		    ref, digest, why);
-	if (rc != AM_OK)
-		(void)am_fmt(err, errlen, "%s", why);
-	return rc;
-}
-
-/* The image part of a kid from image manifest m; its platform must satisfy want. */
-static enum am_err
-take_image(const struct reg_api *api, const char *repo, const char *ref, const struct manifest *m,
-    const char *digest, size_t size, const struct plan_arch *want, struct kid *k,
-    char *err, size_t errlen)
-{
-	char have[96], expect[96];
-	enum am_err rc;
-
-	(void)am_fmt(k->image.media_type, sizeof(k->image.media_type), "%s", m->media_type);
-	(void)am_fmt(k->image.digest, sizeof(k->image.digest), "%s", digest);
-	k->image.size = (long long)size;
-	(void)am_fmt(k->ann_source, sizeof(k->ann_source), "%s", m->source);
-	(void)am_fmt(k->ann_revision, sizeof(k->ann_revision), "%s", m->revision);
-	if ((rc = image_content(api, repo, ref, m, digest, &k->info, err, errlen)) != AM_OK)
-		return rc;
-	k->image.platform = k->info.platform;
-	k->image.has_platform = 1;
-	if (!platform_satisfies(&k->image.platform, &want->platform)) {
-		platform_format(&k->image.platform, have, sizeof(have));
-		platform_format(&want->platform, expect, sizeof(expect));
-		return am_fail(err, errlen, AM_EMISMATCH,
-		    "%s:%s: image config says %s but the tag says %s (%s)", repo, ref, have,
-		    want->name, expect);
-	}
-	return AM_OK;
-}
-
-/* Attestations of index m that point at image digest, kept in their order. */
-static void
-take_attestations(const struct manifest *m, const char *digest, struct kid *k)
-{
-	size_t i;
-
-	k->n_atts = 0;
-	for (i = 0; i < m->n_children && k->n_atts < ASM_MAX_ATTS; i++) {
-		const struct descriptor *d = &m->children[i];
-		if (d->attestation && strcmp(d->ref_digest, digest) == 0 && mt_is_image(d->media_type))
-			k->atts[k->n_atts++] = *d;
-	}
-}
-
-/*
- * Resolve one architecture from its per-architecture tag: the tag's image
- * (or, for an index, its child of the expected platform and that child's
- * attestations), with the platform read from the image config.
- * AM_ENOTFOUND: not pushed yet. AM_EMISMATCH/AM_EINVAL: refuse.
- */
-static enum am_err
-resolve_arch(const struct reg_api *api, const char *repo, const char *tag,
-    const struct plan_arch *want, struct kid *k, char *err, size_t errlen)
-{
-	struct manifest m, child;
-	enum am_err rc;
-	size_t size = 0, i, found = 0, pick = 0;
-	char digest[80], child_ref[80], expect[96];
-
-	memset(&child, 0, sizeof(child));
-	platform_format(&want->platform, expect, sizeof(expect));
-	if ((rc = fetch_manifest(api, repo, tag, &m, digest, sizeof(digest), &size, &k->raw, err,
-	    errlen)) != AM_OK)
-		return rc;
-	(void)am_fmt(k->tag_digest, sizeof(k->tag_digest), "%s", digest);
-	if (m.kind == MANIFEST_INDEX) {
-		/* buildx output: pick the image child of the expected platform. */
-		for (i = 0; i < m.n_children; i++) {
-			const struct descriptor *d = &m.children[i];
-			if (d->attestation || !d->has_platform || !mt_is_image(d->media_type))
-				continue;
-			if (platform_satisfies(&d->platform, &want->platform)) {
-				found++;
-				pick = i;
-			}
-		}
-		if (found != 1) {
-			rc = am_fail(err, errlen, AM_EMISMATCH,
-			    "%s:%s is an index with %s image child for %s", repo, tag,
-			    found == 0 ? "no" : "more than one", expect);
-			goto done;
-		}
-		(void)am_fmt(child_ref, sizeof(child_ref), "%s", m.children[pick].digest);
-		take_attestations(&m, child_ref, k);
-		free(k->raw);   /* the index's bytes: the child's are the ones to keep */
-		k->raw = NULL;
-		if ((rc = fetch_manifest(api, repo, child_ref, &child, digest, sizeof(digest), &size,
-		    &k->raw, err, errlen)) != AM_OK)
-			goto done;
-		if (child.kind != MANIFEST_IMAGE) {
-			rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: child of an index is not an image",
-			    repo, digest);
-			goto done;
-		}
-		rc = take_image(api, repo, tag, &child, digest, size, want, k, err, errlen);
-		k->raw_len = size;
-	} else {
-		k->raw_len = size;
-		rc = take_image(api, repo, tag, &m, digest, size, want, k, err, errlen);
-	}
-done:
-	manifest_free(&m);
-	manifest_free(&child);
-	return rc;
-}
-
-/*
- * With cleanup on, a per-architecture tag that is gone was (normally)
- * removed by archmerge after publishing: the published index still holds
- * that architecture's child, which is re-read and re-checked from the
- * target repository. AM_ENOTFOUND when there is none.
- */
-static enum am_err
-from_published(struct asm_ctx *c, const struct plan_arch *want, struct kid *k,
-    char *err, size_t errlen)
-{
-	struct manifest m;
-	enum am_err rc;
-	size_t size = 0, i, found = 0, pick = 0;
-	char digest[80];
-
-	if (c->pub_state == 0) {
-		rc = fetch_manifest(c->api, c->repo, c->target_tag, &c->pub, digest, sizeof(digest), &size,
-		    NULL, err, errlen);
-		if (rc != AM_OK && rc != AM_ENOTFOUND)
-			return rc;
-		c->pub_state = rc == AM_OK && c->pub.kind == MANIFEST_INDEX ? 1 : -1;
-	}
-	if (c->pub_state < 0)
-		return AM_ENOTFOUND;
-	for (i = 0; i < c->pub.n_children; i++) {
-		const struct descriptor *d = &c->pub.children[i];
-		if (!d->attestation && d->has_platform && mt_is_image(d->media_type) &&
-		    platform_satisfies(&d->platform, &want->platform)) {
-			found++;
-			pick = i;
-		}
-	}
-	if (found != 1)
-		return AM_ENOTFOUND;
-	if ((rc = fetch_manifest(c->api, c->repo, c->pub.children[pick].digest, &m, digest, sizeof(digest),
-	    &size, NULL, err, errlen)) != AM_OK)
-		return rc;
-	if (m.kind != MANIFEST_IMAGE)
-		rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: child of the published index is not an image",
-		    c->repo, digest);
-	else
-		rc = take_image(c->api, c->repo, c->target_tag, &m, digest, size, want, k, err, errlen);
-	manifest_free(&m);
-	if (rc != AM_OK)
-		return rc;
-	take_attestations(&c->pub, digest, k);
-	k->from_target = 1;
-	(void)am_fmt(k->src_repo, sizeof(k->src_repo), "%s", c->repo);
-	k->src_tag[0] = '\0';
-	return AM_OK;
-}
-
-/* ---- index annotations ---- */
-
-/* Exactly n digits at *p (the number parser stops at a NUL, never reads past it). */
-static int
-digits(const char **p, int n, int *val)
-{
-	long long v;
-
-	if (am_parse_num(*p, (size_t)n, 0, 9999, &v) != 0)
-		return -1;
-	*val = (int)v;
-	*p += n;
-	return 0;
-}
-
-/* RFC 3339 "2026-01-01T10:00:00.5+02:00" to seconds and nanoseconds since the epoch (UTC). */
-static int
-parse_rfc3339(const char *s, long long *sec, long *nsec)
-{
-	static const char seps[] = "--T::";
-	struct tm tm;
-	int v[6], i, oh, om, scale = 100000000;
-	const char *p = s;
-
-	*nsec = 0;
-	for (i = 0; i < 6; i++) {
-		if (digits(&p, i == 0 ? 4 : 2, &v[i]) != 0)
-			return -1;
-		if (i < 5 && *p != seps[i] && !(i == 2 && (*p == 't' || *p == ' ')))
-			return -1;
-		if (i < 5)
-			p++;
-	}
-	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			*nsec += (*p - '0') * scale;
-			scale /= 10;
-		}
-	}
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = v[0] - 1900;
-	tm.tm_mon = v[1] - 1;
-	tm.tm_mday = v[2];
-	tm.tm_hour = v[3];
-	tm.tm_min = v[4];
-	tm.tm_sec = v[5];
-	*sec = (long long)timegm(&tm);
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-		return 0;
-	if ((*p == '+' || *p == '-') && (p++, digits(&p, 2, &oh) == 0) && *p++ == ':' &&
-	    digits(&p, 2, &om) == 0 && *p == '\0') {
-		*sec -= (s[strlen(s) - 6] == '+' ? 1 : -1) * (long long)(oh * 3600 + om * 60);
-		return 0;
-	}
-	return -1;
-}
-
-/* The value every present child agrees on (manifest annotation, else config label), or NULL. */
-static const char *
-agreed(const struct kid *kids, size_t n, int revision)
-{
-	const char *v = NULL, *mine;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (!kids[i].present)
-			continue;
-		mine = revision ? (kids[i].ann_revision[0] ? kids[i].ann_revision : kids[i].info.revision) :
-		    (kids[i].ann_source[0] ? kids[i].ann_source : kids[i].info.source);
-		if (mine[0] == '\0' || (v != NULL && strcmp(v, mine) != 0))
-			return NULL;
-		v = mine;
-	}
-	return v;
-}
-
-/*
- * The index annotations of this group: derived ones first, configured ones
- * replacing a derived one of the same key. Pointers borrow from kids and p.
- * created is the newest child's own "created", so unchanged children give
- * unchanged bytes and the index is not pushed again.
- */
-static size_t
-annotations(const struct plan *p, const struct kid *kids, size_t n, struct index_annotation *ann)
-{
-	const char *newest = NULL, *v;
-	long long best_s = 0, s;
-	long best_ns = 0, ns;
-	size_t i, j, count = 0;
-
-	if (p->created_annotation) {
-		for (i = 0; i < n; i++) {
-			if (!kids[i].present || parse_rfc3339(kids[i].info.created, &s, &ns) != 0)
-				continue;
-			if (newest == NULL || s > best_s || (s == best_s && ns > best_ns)) {
-				newest = kids[i].info.created;
-				best_s = s;
-				best_ns = ns;
-			}
-		}
-		if (newest != NULL)
-			ann[count++] = (struct index_annotation){ ANN_CREATED, newest };
-	}
-	if (p->inherit_annotations) {
-		if ((v = agreed(kids, n, 0)) != NULL)
-			ann[count++] = (struct index_annotation){ ANN_SOURCE, v };
-		if ((v = agreed(kids, n, 1)) != NULL)
-			ann[count++] = (struct index_annotation){ ANN_REVISION, v };
-	}
-	for (i = 0; i < p->n_annotations; i++) {
-		for (j = 0; j < count && strcmp(ann[j].key, p->annotations[i].key) != 0; j++)
-			;
-		ann[j] = (struct index_annotation){ p->annotations[i].key, p->annotations[i].value };
-		if (j == count)
-			count++;
-	}
-	return count;
-}
-
-/* ---- writing ---- */
-
-static void
-classify_failure(struct asm_result *out, enum am_err rc)
-{
-	out->err = rc;
-	/* Content problems are refusals; registry/network problems are failures. */
-	out->outcome = (rc == AM_EMISMATCH || rc == AM_EINVAL) ? ASM_REFUSED : ASM_FAILED;
-}
-
-enum push_when { PUSH_IF_DIFFERENT, PUSH_IF_MISSING, PUSH_ALWAYS };
-
-/* PUT the index under tag: unless it is current / exists already (HEAD), or unconditionally. */
-static enum am_err
-push_tag(struct asm_ctx *c, const char *tag, enum push_when when, int *pushed, char *err, size_t errlen)
-{
-	struct reg_reply head, put;
-	const struct index_doc *doc = &c->out->doc;
-	enum am_err rc = AM_OK;
-
-	*pushed = 0;
-	reg_reply_init(&head);
-	reg_reply_init(&put);
-	if (when != PUSH_ALWAYS) {
-		rc = c->api->manifest_head(c->api->ctx, c->repo, tag, &head, err, errlen);
-		if (rc == AM_OK && (when == PUSH_IF_MISSING || strcmp(head.digest, doc->digest) == 0))
-			goto done;
-		if (rc != AM_OK && rc != AM_ENOTFOUND) {
-			rc = rc == AM_EINVAL ? AM_ETRANSIENT : rc;
-			goto done;
-		}
-	}
-	reg_api_note_write(c->api, c->repo, tag, doc->digest);
-	if ((rc = c->api->manifest_put(c->api->ctx, c->repo, tag, doc->media_type, doc->body, doc->len,
-	    &put, err, errlen)) != AM_OK) {
-		rc = rc == AM_EINVAL ? AM_EDENIED : rc;
-		goto done;
-	}
-	if (put.digest[0] != '\0' && strcmp(put.digest, doc->digest) != 0) {
-		rc = am_fail(err, errlen, AM_EMISMATCH, "registry stored %s:%s as %s, expected %s",
-		    c->repo, tag, put.digest, doc->digest);
-		goto done;
-	}
-	*pushed = 1;
-done:
-	reg_reply_clear(&head);
-	reg_reply_clear(&put);
-	return rc;
-}
-
-/* Extra tags: all of them after a change, only missing ones when the target was current. */
-static enum am_err
-push_extra_tags(struct asm_ctx *c, int only_missing, char *err, size_t errlen)
-{
-	char done_list[256] = "";
-	size_t i, off = 0;
-	int pushed;
-	enum am_err rc;
-
-	for (i = 0; i < c->p->n_extra; i++) {
-		const char *tag = c->p->extra[i].tag;
-		if (tag[0] == '\0') {
-			if (c->p->extra[i].note[0] != '\0')
-				note(c->out, "%s", c->p->extra[i].note);
-			continue;
-		}
-		if ((rc = push_tag(c, tag, only_missing ? PUSH_IF_MISSING : PUSH_IF_DIFFERENT, &pushed,
-		    err, errlen)) != AM_OK)
-			return rc;
-		if (pushed) {
-			c->out->tags_pushed++;
-			(void)am_fmt(done_list + off, sizeof(done_list) - off, "%s%s", off ? "," : "", tag);
-			off = strlen(done_list);
-		}
-	}
-	if (off > 0)
-		note(c->out, "extra tags %s", done_list);
-	return AM_OK;
-}
-
-/* Children that live in another repository go into the target repository first. */
-static enum am_err
-copy_children(struct asm_ctx *c, char *err, size_t errlen)
-{
-	struct copy_stats st;
-	int with_atts = strcmp(c->out->doc.media_type, MT_OCI_INDEX) == 0;
-	size_t i, j;
-	enum am_err rc = AM_OK;
-
-	memset(&st, 0, sizeof(st));
-	for (i = 0; i < c->p->n_archs; i++) {
-		const struct kid *k = &c->kids[i];
-		const char *tag = c->p->archs[i].copy_tag;
-		if (!k->present || strcmp(k->src_repo, c->repo) == 0)
-			continue;
-		if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->image.digest, k->image.media_type,
-		    k->raw, k->raw_len, tag[0] != '\0' ? tag : NULL,
-		    &st, err, errlen)) != AM_OK)
-			break;
-		for (j = 0; with_atts && c->p->keep_attestations && j < k->n_atts; j++)
-			if ((rc = copy_manifest(c->api, k->src_repo, c->repo, k->atts[j].digest,
-			    k->atts[j].media_type, NULL, 0, NULL, &st, err, errlen)) != AM_OK)
-				break;
-		if (rc != AM_OK)
-			break;
-	}
-	c->out->manifests_copied += st.manifests;
-	c->out->blobs_mounted += st.mounted;
-	c->out->blobs_uploaded += st.uploaded;
-	c->out->tags_pushed += st.tagged;
-	if (st.manifests > 0 || st.tagged > 0)
-		note(c->out, "copied %u manifests into %s (%u blobs mounted, %u uploaded, %u copy tags)",
-		    st.manifests, c->repo, st.mounted, st.uploaded, st.tagged);
-	return rc;
-}
-
-/*
- * Remove the per-architecture tags the index was built from, through
- * Harbor's tag removal (never artifact deletion). Only tags that are
- * resolved children of the index that is now current; a failure leaves the
- * outcome as it is and is reported in the detail.
- */
-static void
-cleanup(struct asm_ctx *c)
-{
-	char err[512], first[512] = "";
-	size_t i;
-	unsigned removed = 0;
-	enum am_err rc;
-
-	if (!c->p->cleanup)
-		return;
-	if (c->api->tag_delete == NULL) {
-		c->out->cleanup_failed = 1;
-		note(c->out, "cleanup skipped: no Harbor API configured");
-		return;
-	}
-	for (i = 0; i < c->p->n_archs; i++) {
-		const struct kid *k = &c->kids[i];
-		if (!k->present || k->from_target || k->src_tag[0] == '\0')
-			continue;
-		/* Never the group's own output, whatever the templates say. */
-		if (strcmp(k->src_repo, c->repo) == 0 && strcmp(k->src_tag, c->target_tag) == 0)
-			continue;
-		rc = c->api->tag_delete(c->api->harbor, k->src_repo, k->tag_digest, k->src_tag, err, sizeof(err));
-		if (rc == AM_OK)
-			removed++;
-		else if (rc != AM_ENOTFOUND && first[0] == '\0')
-			(void)am_fmt(first, sizeof(first), "%s:%s: %s", k->src_repo, k->src_tag, err);
-	}
-	c->out->tags_removed += removed;
-	if (removed > 0)
-		note(c->out, "cleanup removed %u tags", removed);
-	if (first[0] != '\0') {
-		c->out->cleanup_failed = 1;
-		note(c->out, "cleanup failed: %s", first);
-	}
-}
-
-/* ---- signatures (registry/assemble/signing.c) ---- */
-
-/* require_signed_children: every child signed by a trusted key, else refuse naming it. */
-static int
-children_signed(struct asm_ctx *c)
-{
-	char err[768];
-	size_t i;
-	enum am_err rc;
-
-	for (i = 0; c->p->require_signed && i < c->p->n_archs; i++) {
-		const struct kid *k = &c->kids[i];
-		if (!k->present)
-			continue;
-		if ((rc = asm_child_signed(c->api, c->p->child_keys, c->p->n_child_keys, k->src_repo,
-		    k->image.digest, err, sizeof(err))) == AM_OK)
-			continue;
-		classify_failure(c->out, rc == AM_EINVAL ? AM_EMISMATCH : rc);
-		c->out->unsigned_child = c->out->outcome == ASM_REFUSED;
-		(void)am_fmt(c->out->unsigned_repo, sizeof(c->out->unsigned_repo), "%s", k->src_repo);
-		(void)am_fmt(c->out->unsigned_digest, sizeof(c->out->unsigned_digest), "%s", k->image.digest);
-		(void)am_fmt(c->out->detail, sizeof(c->out->detail), "%s child %s:%s is not signed: %s",
-		    c->p->archs[i].name, k->src_repo, k->src_tag[0] ? k->src_tag : k->image.digest, err);
-		return 0;
-	}
-	return 1;
-}
-
-/* sign.key_file: the index now current carries this key's signature; a fault retries the group. */
-static void
-sign_current(struct asm_ctx *c)
-{
-	char err[768];
-	int made = 0;
-	enum am_err rc;
-
-	if (c->p->sign_key_file == NULL || c->p->sign_key_file[0] == '\0')
-		return;
-	rc = asm_sign_index(c->api, c->p->sign_key_file, c->repo, c->out->doc.digest, &made, err,
-	    sizeof(err));
-	if (rc != AM_OK) {
-		c->out->outcome = ASM_FAILED;
-		c->out->err = rc == AM_EINVAL || rc == AM_ENOTFOUND ? AM_ETRANSIENT : rc;
-		note(c->out, "index published but not signed: %s", err);
-		return;
-	}
-	if (made) {
-		c->out->signatures_made++;
-		note(c->out, "signed %s", c->out->doc.digest);
-	}
-}
-
-/* ---- the job ---- */
-
-/* What was found, for the status page: kept whatever the outcome. */
-static void
-note_present(const struct asm_ctx *c)
-{
-	struct asm_result *out = c->out;
-	size_t i;
-
-	out->n_present = 0;
-	for (i = 0; i < c->p->n_archs && out->n_present < ASM_MAX_PRESENT; i++) {
-		const struct kid *k = &c->kids[i];
-		struct asm_present *p = &out->present[out->n_present];
-		if (!k->present && k->tag_digest[0] == '\0')
-			continue;   /* not found or not read */
-		p->rejected = !k->present;
-		(void)am_fmt(p->arch, sizeof(p->arch), "%s", c->p->archs[i].name);
-		(void)am_fmt(p->source, sizeof(p->source), "%s%s%s", k->from_target ? "" : k->src_repo,
-		    k->from_target ? "" : ":", k->from_target ? "" : k->src_tag);
-		(void)am_fmt(p->digest, sizeof(p->digest), "%s", k->image.digest[0] ? k->image.digest :
-		    k->tag_digest);
-		p->platform[0] = '\0';
-		if (k->image.has_platform)
-			platform_format(&k->image.platform, p->platform, sizeof(p->platform));
-		out->n_present++;
-	}
-}
-
-/*
- * Independent registry reads at once: the assembly waits for the slowest
- * instead of the sum (the registry client bounds how many requests one
- * registry sees at a time). jobs[0] runs on the calling thread; a thread
- * that cannot be started runs its job inline. The threads only wait on the
- * network, so a small stack does (glibc keeps it cached for the next run).
- */
-struct par_job {
-	void (*run)(void *);
-	void *arg;
-	pthread_t thread;
-	int started;
-};
-
-#define PAR_STACK (256 * 1024)
-
-static void *
-par_job_main(void *ud)
-{
-	struct par_job *j = ud;
-
-	j->run(j->arg);
-	return NULL;
-}
-
-static void
-run_parallel(struct par_job *jobs, size_t n)
-{
-	pthread_attr_t attr;
-	int have_attr = pthread_attr_init(&attr) == 0;
-	size_t i;
-
-	if (have_attr)
-		(void)pthread_attr_setstacksize(&attr, PAR_STACK);
-	for (i = 1; i < n; i++)
-		jobs[i].started = pthread_create(&jobs[i].thread, have_attr ? &attr : NULL, par_job_main,
-		    &jobs[i]) == 0;
-	if (have_attr)
-		pthread_attr_destroy(&attr);
-	if (n > 0)
-		jobs[0].run(jobs[0].arg);
-	for (i = 1; i < n; i++) {
-		if (jobs[i].started)
-			pthread_join(jobs[i].thread, NULL);
-		else
-			jobs[i].run(jobs[i].arg);
-	}
-}
-
-/* One architecture's chain (manifest, then its config blob). */
-struct arch_job {
-	const struct reg_api *api;
-	const struct plan_arch *want;
-	struct kid *k;
-	enum am_err rc;
-	char err[768];
-};
-
-static void
-arch_job_run(void *ud)
-{
-	struct arch_job *j = ud;
-
-	j->rc = resolve_arch(j->api, j->k->src_repo, j->k->src_tag, j->want, j->k, j->err,
-	    sizeof(j->err));
-}
-
-/* One manifest HEAD (the target before the PUT, a source tag after it). */
-struct head_job {
-	const struct reg_api *api;
-	const char *repo, *ref;
-	size_t kid;                       /* a source tag's: which architecture */
-	struct reg_reply head;
-	enum am_err rc;
-	char err[768];
-};
-
-static void
-head_job_run(void *ud)
-{
-	struct head_job *j = ud;
-
-	j->rc = j->api->manifest_head(j->api->ctx, j->repo, j->ref, &j->head, j->err, sizeof(j->err));
-}
-
-/* Resolve every architecture; fills missing (required) and absent (optional) name lists. */
-static enum am_err
-resolve_all(struct asm_ctx *c, struct head_job *target, char *missing, size_t mlen, char *absent,
-    size_t alen, char *err, size_t errlen)
-{
-	const struct plan *p = c->p;
-	struct arch_job *jobs = xcalloc(p->n_archs ? p->n_archs : 1, sizeof(*jobs));
-	struct par_job *par = xcalloc(p->n_archs + 1, sizeof(*par));
-	size_t i, moff = 0, aoff = 0;
-	enum am_err rc = AM_OK;
-
-	for (i = 0; i < p->n_archs; i++) {
-		struct kid *k = &c->kids[i];
-		(void)am_fmt(k->src_repo, sizeof(k->src_repo), "%s", p->archs[i].src_repo);
-		(void)am_fmt(k->src_tag, sizeof(k->src_tag), "%s", p->archs[i].src_tag);
-		jobs[i].api = c->api;
-		jobs[i].want = &p->archs[i];
-		jobs[i].k = k;
-		par[i].run = arch_job_run;
-		par[i].arg = &jobs[i];
-	}
-	/* The target's HEAD does not depend on the reads: it runs alongside them. */
-	par[p->n_archs].run = head_job_run;
-	par[p->n_archs].arg = target;
-	run_parallel(par, p->n_archs + 1);
-	free(par);
-	/* In architecture order, as a serial run would have met them. */
-	for (i = 0; i < p->n_archs; i++) {
-		struct kid *k = &c->kids[i];
-		const struct plan_arch *a = &p->archs[i];
-		rc = jobs[i].rc;
-		if (rc == AM_ENOTFOUND && p->cleanup) {
-			/* Reads the published index once for all: serial, after the chains. */
-			free(k->raw);
-			memset(k, 0, sizeof(*k));
-			rc = from_published(c, a, k, jobs[i].err, sizeof(jobs[i].err));
-		}
-		if (rc == AM_ENOTFOUND) {
-			if (a->optional) {
-				(void)am_fmt(absent + aoff, alen - aoff, "%s%s", aoff ? "," : "", a->name);
-				aoff += strlen(absent + aoff);
-			} else {
-				(void)am_fmt(missing + moff, mlen - moff, "%s%s", moff ? "," : "", a->name);
-				moff += strlen(missing + moff);
-			}
-			rc = AM_OK;
-			continue;
-		}
-		if (rc != AM_OK) {
-			(void)am_fmt(err, errlen, "%s", jobs[i].err);
-			break;
-		}
-		k->present = 1;
-	}
-	free(jobs);
-	return rc;
-}
-
-static void
-fail_with(struct asm_result *out, enum am_err rc, const char *err)
-{
-	classify_failure(out, rc);
-	(void)am_fmt(out->detail, sizeof(out->detail), "%s", err);
-}
-
-/* The index of the present children (and their attestations) into out->doc. */
-static enum am_err
-build_index(struct asm_ctx *c, char *err, size_t errlen)
-{
-	const struct plan *p = c->p;
-	struct descriptor *images = xcalloc(p->n_archs ? p->n_archs : 1, sizeof(*images));
-	struct descriptor *atts = xcalloc(p->n_archs * ASM_MAX_ATTS + 1, sizeof(*atts));
-	struct index_annotation ann[ASM_MAX_ANN];
-	struct index_spec spec;
-	size_t i, j;
-	enum am_err rc;
-
-	memset(&spec, 0, sizeof(spec));
-	for (i = 0; i < p->n_archs; i++) {
-		if (!c->kids[i].present)
-			continue;
-		images[spec.n_images++] = c->kids[i].image;
-		for (j = 0; p->keep_attestations && j < c->kids[i].n_atts; j++)
-			atts[spec.n_attestations++] = c->kids[i].atts[j];
-	}
-	spec.images = images;
-	spec.attestations = atts;
-	spec.annotations = ann;
-	spec.n_annotations = annotations(p, c->kids, p->n_archs, ann);
-	spec.format = p->format;
-	rc = index_build_spec(&spec, &c->out->doc, err, errlen);
-	free(images);
-	free(atts);
-	return rc;
-}
-
-/* The target already holds this index: only missing extra tags, then cleanup. */
-static void
-keep_unchanged(struct asm_ctx *c, int dry_run)
-{
-	char err[768];
-	enum am_err rc;
-
-	c->out->outcome = ASM_UNCHANGED;
-	if (dry_run)
-		return;
-	/* Extra tags added to the configuration later still appear; existing ones stay. */
-	if ((rc = push_extra_tags(c, 1, err, sizeof(err))) != AM_OK) {
-		classify_failure(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc);
-		note(c->out, "%s", err);
-		return;
-	}
-	cleanup(c);
-	sign_current(c);
-}
-
-/* Did this source tag move (or go away) since resolve read it? Logs and notes it when so. */
-static int
-source_moved(struct asm_ctx *c, const struct head_job *j)
-{
-	const struct kid *k = &c->kids[j->kid];
-	char src[NAME_MAX_REPO + NAME_MAX_TAG + 2];
-
-	if (!(j->rc == AM_ENOTFOUND || (j->rc == AM_OK && strcmp(j->head.digest, k->tag_digest) != 0)))
-		return 0;
-	note(c->out, "%s:%s moved while assembling (was %s)", k->src_repo, k->src_tag, k->tag_digest);
-	(void)am_fmt(src, sizeof(src), "%s:%s", k->src_repo, k->src_tag);
-	log_kv(LOG_WARN, "assembly source moved", LOG_S("source", src), LOG_S("read", k->tag_digest),
-	    LOG_S("now", j->rc == AM_OK ? j->head.digest : "absent"), LOG_S("target", c->out->target),
-	    LOG_S("note", "assembling again"));
-	return 1;
-}
-
-/*
- * After the target PUT: does every source tag still name what resolve read
- * (HEAD, digest only)? Another replica may have published a newer index
- * meanwhile, and ours just put the older one back. Returns 1 when one moved
- * or went away; a HEAD that fails otherwise proves nothing and counts as not moved.
- */
-static int
-sources_moved(struct asm_ctx *c)
-{
-	struct head_job *heads = xcalloc(c->p->n_archs + 1, sizeof(*heads));
-	struct par_job *par = xcalloc(c->p->n_archs + 1, sizeof(*par));
-	size_t i, n = 0;
-	int moved = 0;
-
-	/* Independent HEADs: all at once. */
-	for (i = 0; i < c->p->n_archs; i++) {
-		const struct kid *k = &c->kids[i];
-		if (!k->present || k->from_target || k->tag_digest[0] == '\0')
-			continue;
-		heads[n].api = c->api;
-		heads[n].repo = k->src_repo;
-		heads[n].ref = k->src_tag;
-		reg_reply_init(&heads[n].head);
-		par[n].run = head_job_run;
-		par[n].arg = &heads[n];
-		heads[n].kid = i;
-		n++;
-	}
-	run_parallel(par, n);
-	for (i = 0; i < n; i++) {
-		if (!moved)
-			moved = source_moved(c, &heads[i]);
-		reg_reply_clear(&heads[i].head);
-	}
-	free(heads);
-	free(par);
-	return moved;
-}
-
-/* Every write, the target tag last: copied children, extra tags, the target; then cleanup. */
-static void
-publish(struct asm_ctx *c)
-{
-	char err[768];
-	enum am_err rc;
-	int pushed;
-
-	if ((rc = copy_children(c, err, sizeof(err))) != AM_OK ||
-	    (rc = push_extra_tags(c, 0, err, sizeof(err))) != AM_OK ||
-	    (rc = push_tag(c, c->target_tag, PUSH_ALWAYS, &pushed, err, sizeof(err))) != AM_OK) {
-		/*
-		 * Whatever was written is complete and correct on its own (copied
-		 * children, extra tags); the target is untouched, the next run redoes it.
-		 */
-		c->out->outcome = ASM_FAILED;
-		c->out->err = rc;
-		note(c->out, "%s", err);
-		return;
-	}
-	c->out->outcome = ASM_PUBLISHED;
-	/*
-	 * A single instance needs no re-check: a source pushed while it read
-	 * brings a webhook that runs the group again after this run (the queue's
-	 * rerun). Other replicas' webhooks never reach this one.
-	 */
-	if (c->p->recheck_sources && sources_moved(c)) {
-		c->moved = 1;         /* assemble again: no cleanup or signature for a stale index */
-		return;
-	}
-	cleanup(c);
-	sign_current(c);
-}
-
-/* Compare the built index with the target (its HEAD, read alongside the sources) and write what differs. */
-static void
-publish_if_new(struct asm_ctx *c, const struct head_job *target, int dry_run)
-{
-	enum am_err rc = target->rc;
-
-	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) == 0)
-		keep_unchanged(c, dry_run);
-	else if (rc != AM_OK && rc != AM_ENOTFOUND)
-		fail_with(c->out, rc == AM_EINVAL ? AM_ETRANSIENT : rc, target->err);
-	else if (!children_signed(c))
-		;   /* refused, naming the unsigned child */
-	else if (dry_run) {
-		/* The target was just read: it is missing or differs, so its PUT needs no second HEAD. */
-		c->out->outcome = ASM_DRY_RUN;
-		note(c->out, "%s", rc == AM_ENOTFOUND ? "target does not exist yet" : "target differs");
-	} else
-		publish(c);
-}
-
-/* One assembly; returns 1 when a source tag moved under its PUT (publish()). */
+/* One assembly; returns 1 when a source tag moved under its PUT (recheck.c). */
 static int
 assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out)
 {
-	struct asm_ctx c;
+	struct job c;
 	struct head_job target;
 	char err[768], missing[512] = "", absent[512] = "";
 	size_t i;
@@ -1043,22 +43,22 @@ assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, stru
 		out->outcome = ASM_REFUSED;
 		out->err = AM_EINVAL;
 		(void)am_fmt(out->detail, sizeof(out->detail), "%s", p->refusal);
-	} else if ((rc = resolve_all(&c, &target, missing, sizeof(missing), absent, sizeof(absent), err,
+	} else if ((rc = job_resolve(&c, &target, missing, sizeof(missing), absent, sizeof(absent), err,
 	    sizeof(err))) != AM_OK) {
-		fail_with(out, rc, err);
+		job_fail_with(out, PHASE_READ, rc, err);
 	} else if (missing[0] != '\0') {
 		out->outcome = ASM_WAITING;
 		(void)am_fmt(out->detail, sizeof(out->detail), "missing %s", missing);
-	} else if ((rc = build_index(&c, err, sizeof(err))) != AM_OK) {
-		fail_with(out, rc, err);
+	} else if ((rc = job_build(&c, err, sizeof(err))) != AM_OK) {
+		job_fail_with(out, PHASE_READ, rc, err);
 	} else {
 		(void)am_fmt(out->digest, sizeof(out->digest), "%s", out->doc.digest);
 		if (absent[0] != '\0')
-			note(out, "without optional %s", absent);
-		publish_if_new(&c, &target, dry_run);
+			job_note(out, "without optional %s", absent);
+		job_publish(&c, &target, dry_run);
 	}
 	reg_reply_clear(&target.head);
-	note_present(&c);
+	job_note_present(&c);
 	manifest_free(&c.pub);
 	for (i = 0; i < p->n_archs; i++)
 		free(c.kids[i].raw);
@@ -1086,48 +86,46 @@ assemble_converging(const struct reg_api *api, const struct plan *p, int dry_run
 	}
 	out->outcome = ASM_FAILED;
 	out->err = AM_ETRANSIENT;
-	note(out, "source tags kept moving: %d assemblies in a row published an index already "
+	job_note(out, "source tags kept moving: %d assemblies in a row published an index already "
 	    "outdated; retrying later", ASM_MOVED_ATTEMPTS);
 }
 
 /*
- * The registry as assemble() sees it: the caller's api, noting the longest
- * Retry-After any reply carried, for the caller's backoff.
+ * The run's view of the registry: the caller's verbs, each reply's
+ * Retry-After noted in the run. The reads run on several threads at once;
+ * the note is an atomic maximum of this run alone, so runs on other workers
+ * never see it nor wait for each other.
  */
-struct noting {
-	const struct reg_api *inner;
-	long retry_after_ms;
-};
-
-/* resolve_all calls the api from several threads at once. */
-static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void
-note_retry(struct noting *n, const struct reg_reply *r)
+void
+job_run_note(struct job_run *run, const struct reg_reply *r)
 {
-	pthread_mutex_lock(&note_lock);
-	if (r != NULL && r->retry_after_ms > n->retry_after_ms)
-		n->retry_after_ms = r->retry_after_ms;
-	pthread_mutex_unlock(&note_lock);
+	long seen;
+
+	if (r == NULL)
+		return;
+	seen = atomic_load(&run->retry_after_ms);
+	while (r->retry_after_ms > seen &&
+	    !atomic_compare_exchange_weak(&run->retry_after_ms, &seen, r->retry_after_ms))
+		;   /* seen now holds the value another thread noted: compare again */
 }
 
 static enum am_err
 n_get(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	enum am_err rc = n->inner->manifest_get(n->inner->ctx, repo, ref, out, err, errlen);
+	struct job_run *run = ctx;
+	enum am_err rc = run->inner->manifest_get(run->inner->ctx, repo, ref, out, err, errlen);
 
-	note_retry(n, out);
+	job_run_note(run, out);
 	return rc;
 }
 
 static enum am_err
 n_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	enum am_err rc = n->inner->manifest_head(n->inner->ctx, repo, ref, out, err, errlen);
+	struct job_run *run = ctx;
+	enum am_err rc = run->inner->manifest_head(run->inner->ctx, repo, ref, out, err, errlen);
 
-	note_retry(n, out);
+	job_run_note(run, out);
 	return rc;
 }
 
@@ -1135,11 +133,11 @@ static enum am_err
 n_put(void *ctx, const char *repo, const char *ref, const char *media_type, const char *body,
     size_t len, struct reg_reply *out, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	enum am_err rc = n->inner->manifest_put(n->inner->ctx, repo, ref, media_type, body, len, out,
-	    err, errlen);
+	struct job_run *run = ctx;
+	enum am_err rc = run->inner->manifest_put(run->inner->ctx, repo, ref, media_type, body, len,
+	    out, err, errlen);
 
-	note_retry(n, out);
+	job_run_note(run, out);
 	return rc;
 }
 
@@ -1147,10 +145,10 @@ static enum am_err
 n_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_reply *out,
     char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	enum am_err rc = n->inner->blob_get(n->inner->ctx, repo, digest, max, out, err, errlen);
+	struct job_run *run = ctx;
+	enum am_err rc = run->inner->blob_get(run->inner->ctx, repo, digest, max, out, err, errlen);
 
-	note_retry(n, out);
+	job_run_note(run, out);
 	return rc;
 }
 
@@ -1158,8 +156,8 @@ static enum am_err
 n_mount(void *ctx, const char *dst, const char *src, const char *digest, int *mounted,
     char *location, size_t loclen, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	return n->inner->blob_mount(n->inner->ctx, dst, src, digest, mounted, location, loclen,
+	struct job_run *run = ctx;
+	return run->inner->blob_mount(run->inner->ctx, dst, src, digest, mounted, location, loclen,
 	    err, errlen);
 }
 
@@ -1167,40 +165,41 @@ static enum am_err
 n_copy(void *ctx, const char *dst, const char *src, const char *digest, long long size,
     const char *location, char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	return n->inner->blob_copy(n->inner->ctx, dst, src, digest, size, location, err, errlen);
+	struct job_run *run = ctx;
+	return run->inner->blob_copy(run->inner->ctx, dst, src, digest, size, location, err, errlen);
 }
 
 static enum am_err
 n_blob_put(void *ctx, const char *repo, const char *digest, const char *body, size_t len,
     char *err, size_t errlen)
 {
-	struct noting *n = ctx;
-	return n->inner->blob_put(n->inner->ctx, repo, digest, body, len, err, errlen);
+	struct job_run *run = ctx;
+	return run->inner->blob_put(run->inner->ctx, repo, digest, body, len, err, errlen);
+}
+
+void
+job_run_init(struct job_run *run, const struct reg_api *inner)
+{
+	run->inner = inner;
+	run->api = *inner;   /* configs, written, host, harbor and tag_delete carry over as they are */
+	run->api.ctx = run;
+	run->api.manifest_get = n_get;
+	run->api.manifest_head = n_head;
+	run->api.manifest_put = n_put;
+	run->api.blob_get = n_blob;
+	run->api.blob_mount = inner->blob_mount != NULL ? n_mount : NULL;
+	run->api.blob_copy = inner->blob_copy != NULL ? n_copy : NULL;
+	run->api.blob_put = inner->blob_put != NULL ? n_blob_put : NULL;
+	atomic_init(&run->retry_after_ms, -1);
 }
 
 void
 assemble(const struct reg_api *api, const struct plan *p, int dry_run, struct asm_result *out)
 {
-	struct noting n = { api, -1 };
-	struct reg_api noted = *api;   /* harbor and tag_delete carry over as they are */
+	struct job_run run;
 
-	noted.ctx = &n;
-	noted.manifest_get = n_get;
-	noted.manifest_head = n_head;
-	noted.manifest_put = n_put;
-	noted.blob_get = n_blob;
-	noted.blob_mount = api->blob_mount != NULL ? n_mount : NULL;
-	noted.blob_copy = api->blob_copy != NULL ? n_copy : NULL;
-	noted.blob_put = api->blob_put != NULL ? n_blob_put : NULL;
-
-	assemble_converging(&noted, p, dry_run, out);
-	out->retry_after_ms = out->outcome == ASM_FAILED ? n.retry_after_ms : -1;
+	job_run_init(&run, api);
+	assemble_converging(&run.api, p, dry_run, out);
+	out->retry_after_ms = out->outcome == ASM_FAILED ? atomic_load(&run.retry_after_ms) : -1;
 }
 
-void
-asm_result_clear(struct asm_result *res)
-{
-	if (res != NULL)
-		index_doc_clear(&res->doc);
-}

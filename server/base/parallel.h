@@ -1,0 +1,28 @@
+/*
+ * Independent blocking calls at once: the caller waits for the slowest of
+ * them instead of their sum. Meant for jobs that mostly wait on the network
+ * (the assembly's registry reads); a small stack each.
+ */
+#ifndef AM_PARALLEL_H
+#define AM_PARALLEL_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+/* One job: the caller sets run and arg; thread and started are par_run's. */
+struct par_job {
+	void (*run)(void *arg);
+	void *arg;
+	pthread_t thread;
+	int started;
+};
+
+/*
+ * Run jobs[0..n) and return when every one has returned. jobs[0] runs on
+ * the calling thread, the others on threads of their own; a thread that
+ * cannot be started runs its job on the calling thread afterwards, so every
+ * job runs exactly once whatever the system allows.
+ */
+void par_run(struct par_job *jobs, size_t n);
+
+#endif
