@@ -546,7 +546,7 @@ service_reload(struct service *s, struct cfg *cfg, char *err, size_t errlen)
 	sn->next = s->all;
 	s->all = sn;
 	pthread_mutex_unlock(&s->mu);
-	snap_release(s, old);        /* freed once the last running job lets go */
+	snap_release(s, old);        /* handed to the reaper once the last holder lets go */
 	return AM_OK;
 }
 
