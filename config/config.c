@@ -1,7 +1,9 @@
 /*
  * Configuration loading. Each group of the file is described by a table
- * (key, type, required, bounds, where it lands); one walker applies the
- * tables, rejects unknown keys and collects "file:line: message" errors.
+ * (key, type, required, bounds, where it lands, default); one walker applies
+ * the tables, rejects unknown keys and collects "file:line: message" errors.
+ * A setting's default lives in its row and nowhere else: defaults() writes
+ * them all before the file's values are applied over them.
  */
 #include "config/config.h"
 #include "server/base/num.h"
@@ -26,6 +28,8 @@ struct spec {
 	long min, max;         /* K_INT bounds */
 	size_t off;            /* offset in the target struct, or (size_t)-1 */
 	const char *help;
+	long dflt;             /* K_INT, K_BOOL: the value when the key is absent */
+	const char *dflt_str;  /* K_STR: the same (NULL: none, the field stays NULL) */
 };
 
 #define NONE ((size_t)-1)
@@ -138,6 +142,7 @@ apply(struct errs *e, const config_setting_t *group, const char *where,
 				add_err(e, line_of(s), "%s.%s must not be empty", where, sp->key);
 				break;
 			}
+			free(*(char **)((char *)base + sp->off));   /* the default, if any */
 			*(char **)((char *)base + sp->off) = xstrdup(v);
 			break;
 		}
@@ -164,105 +169,144 @@ apply(struct errs *e, const config_setting_t *group, const char *where,
 	return e->count - before;
 }
 
+/* Write every default of a table into base, before apply() puts the file's values over them. */
+static void
+defaults(const struct spec *tab, void *base)
+{
+	const struct spec *sp;
+
+	for (sp = tab; sp->key != NULL; sp++) {
+		if (sp->off == NONE)
+			continue;
+		if (sp->kind == K_INT)
+			*(long *)((char *)base + sp->off) = sp->dflt;
+		else if (sp->kind == K_BOOL)
+			*(int *)((char *)base + sp->off) = (int)sp->dflt;
+		else if (sp->kind == K_STR && sp->dflt_str != NULL)
+			*(char **)((char *)base + sp->off) = xstrdup(sp->dflt_str);
+	}
+}
+
+/* The row of key in tab; NULL when none. */
+static const struct spec *
+row(const struct spec *tab, const char *key)
+{
+	for (; tab->key != NULL; tab++)
+		if (strcmp(tab->key, key) == 0)
+			return tab;
+	return NULL;
+}
+
+/*
+ * Rows: O_INT, O_BOOL and O_STR store the value at off of the group's struct
+ * (NONE: loaded by code of its own) and carry its default (O_STR: NULL for
+ * none); O_KEY is a group, a list or a key parsed further by code.
+ */
+#define O_INT(k, req, lo, hi, off, d, help) { k, K_INT, req, lo, hi, off, help, d, NULL }
+#define O_BOOL(k, off, d, help)             { k, K_BOOL, 0, 0, 0, off, help, d, NULL }
+#define O_STR(k, req, off, d, help)         { k, K_STR, req, 0, 0, off, help, 0, d }
+#define O_KEY(k, kind, req, help)           { k, kind, req, 0, 0, NONE, help, 0, NULL }
+#define O_END                               { NULL, 0, 0, 0, 0, 0, NULL, 0, NULL }
+
 static const struct spec top_spec[] = {
-	{ "server", K_GROUP, 1, 0, 0, NONE, "listener and webhook" },
-	{ "registries", K_LIST, 1, 0, 0, NONE, "registries archmerge talks to" },
-	{ "rules", K_LIST, 1, 0, 0, NONE, "naming rules" },
-	{ "log_level", K_STR, 0, 0, 0, NONE, "debug | info | warn | error" },
-	{ "log_format", K_STR, 0, 0, 0, NONE, "logfmt | json" },
-	{ "state_dir", K_STR, 0, 0, 0, offsetof(struct cfg, state_dir), "directory" },
-	{ "reconcile", K_GROUP, 0, 0, 0, NONE, "periodic catch-up from the registry" },
-	{ "retry", K_GROUP, 0, 0, 0, NONE, "backoff of transient registry faults" },
-	{ NULL, 0, 0, 0, 0, 0, NULL },
+	O_KEY("server", K_GROUP, 1, "listener and webhook"),
+	O_KEY("registries", K_LIST, 1, "registries archmerge talks to"),
+	O_KEY("rules", K_LIST, 1, "naming rules"),
+	O_STR("log_level", 0, NONE, "info", "debug | info | warn | error"),
+	O_STR("log_format", 0, NONE, "logfmt", "logfmt | json"),
+	O_STR("state_dir", 0, offsetof(struct cfg, state_dir), "/var/lib/archmerge", "directory"),
+	O_KEY("reconcile", K_GROUP, 0, "periodic catch-up from the registry"),
+	O_KEY("retry", K_GROUP, 0, "backoff of transient registry faults"),
+	O_END,
 };
 
 static const struct spec reconcile_spec[] = {
-	{ "interval_s", K_INT, 0, 0, 7 * 24 * 3600, offsetof(struct cfg, reconcile_interval_s), "" },
-	{ "on_start", K_BOOL, 0, 0, 0, offsetof(struct cfg, reconcile_on_start), "" },
-	{ "repositories", K_STRARRAY, 0, 0, 0, NONE, "" },
-	{ "page_size", K_INT, 0, 1, 10000, offsetof(struct cfg, reconcile_page_size), "" },
-	{ NULL, 0, 0, 0, 0, 0, NULL },
+	O_INT("interval_s", 0, 0, 7 * 24 * 3600, offsetof(struct cfg, reconcile_interval_s), 300, ""),
+	O_BOOL("on_start", offsetof(struct cfg, reconcile_on_start), 1, ""),
+	O_KEY("repositories", K_STRARRAY, 0, ""),
+	O_INT("page_size", 0, 1, 10000, offsetof(struct cfg, reconcile_page_size), 100, ""),
+	O_END,
 };
 
 static const struct spec retry_spec[] = {
-	{ "initial_ms", K_INT, 0, 10, 3600000, offsetof(struct cfg, retry_initial_ms), "" },
-	{ "max_ms", K_INT, 0, 10, 3600000, offsetof(struct cfg, retry_max_ms), "" },
-	{ NULL, 0, 0, 0, 0, 0, NULL },
+	O_INT("initial_ms", 0, 10, 3600000, offsetof(struct cfg, retry_initial_ms), 500, ""),
+	O_INT("max_ms", 0, 10, 3600000, offsetof(struct cfg, retry_max_ms), 60000, ""),
+	O_END,
 };
 
 static const struct spec server_spec[] = {
-	{ "listen", K_STR, 1, 0, 0, offsetof(struct cfg, listen), "host:port" },
-	{ "tls", K_GROUP, 0, 0, 0, NONE, "certificate and key" },
-	{ "plain_http", K_BOOL, 0, 0, 0, offsetof(struct cfg, plain_http), "serve HTTP without TLS" },
-	{ "webhook_path", K_STR, 0, 0, 0, offsetof(struct cfg, webhook_path), "URL path" },
-	{ "webhook_secret_file", K_STR, 0, 0, 0, offsetof(struct cfg, webhook_secret_file), "file" },
-	{ "allow_unauthenticated", K_BOOL, 0, 0, 0, offsetof(struct cfg, allow_unauthenticated), "" },
-	{ "workers", K_INT, 0, 1, 64, offsetof(struct cfg, workers), "assembly threads" },
-	{ "max_body_bytes", K_INT, 0, 1024, 16 * 1024 * 1024, offsetof(struct cfg, max_body_bytes), "" },
-	{ "request_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, request_timeout_ms), "" },
-	{ "max_connections", K_INT, 0, 1, 4096, offsetof(struct cfg, max_connections), "" },
-	{ "max_connections_per_client", K_INT, 0, 0, 4096, offsetof(struct cfg, max_connections_per_client), "" },
-	{ "max_header_bytes", K_INT, 0, 1024, 1048576, offsetof(struct cfg, max_header_bytes), "" },
-	{ "shutdown_timeout_ms", K_INT, 0, 0, 600000, offsetof(struct cfg, shutdown_timeout_ms), "" },
-	{ "status_secret_file", K_STR, 0, 0, 0, offsetof(struct cfg, status_secret_file), "file" },
-	{ "status_listen", K_STR, 0, 0, 0, offsetof(struct cfg, status_listen), "host:port" },
-	{ "allowed_clients", K_STRARRAY, 0, 0, 0, NONE, "CIDR ranges allowed to connect" },
-	{ "header_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, header_timeout_ms), "" },
-	{ "keep_alive_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, keep_alive_timeout_ms), "" },
-	{ "replicas", K_INT, 0, 1, 1024, offsetof(struct cfg, replicas), "archmerge instances publishing the same targets" },
-	{ NULL, 0, 0, 0, 0, 0, NULL },
+	O_STR("listen", 1, offsetof(struct cfg, listen), NULL, "host:port"),
+	O_KEY("tls", K_GROUP, 0, "certificate and key"),
+	O_BOOL("plain_http", offsetof(struct cfg, plain_http), 0, "serve HTTP without TLS"),
+	O_STR("webhook_path", 0, offsetof(struct cfg, webhook_path), "/hooks/harbor", "URL path"),
+	O_STR("webhook_secret_file", 0, offsetof(struct cfg, webhook_secret_file), NULL, "file"),
+	O_BOOL("allow_unauthenticated", offsetof(struct cfg, allow_unauthenticated), 0, ""),
+	O_INT("workers", 0, 1, 64, offsetof(struct cfg, workers), 4, "assembly threads"),
+	O_INT("max_body_bytes", 0, 1024, 16 * 1024 * 1024, offsetof(struct cfg, max_body_bytes), 1024 * 1024, ""),
+	O_INT("request_timeout_ms", 0, 100, 600000, offsetof(struct cfg, request_timeout_ms), 10000, ""),
+	O_INT("max_connections", 0, 1, 4096, offsetof(struct cfg, max_connections), 64, ""),
+	O_INT("max_connections_per_client", 0, 0, 4096, offsetof(struct cfg, max_connections_per_client), 16, ""),
+	O_INT("max_header_bytes", 0, 1024, 1048576, offsetof(struct cfg, max_header_bytes), 16384, ""),
+	O_INT("shutdown_timeout_ms", 0, 0, 600000, offsetof(struct cfg, shutdown_timeout_ms), 10000, ""),
+	O_STR("status_secret_file", 0, offsetof(struct cfg, status_secret_file), NULL, "file"),
+	O_STR("status_listen", 0, offsetof(struct cfg, status_listen), NULL, "host:port"),
+	O_KEY("allowed_clients", K_STRARRAY, 0, "CIDR ranges allowed to connect"),
+	O_INT("header_timeout_ms", 0, 100, 600000, offsetof(struct cfg, header_timeout_ms), 2000, ""),
+	O_INT("keep_alive_timeout_ms", 0, 100, 600000, offsetof(struct cfg, keep_alive_timeout_ms), 2000, ""),
+	O_INT("replicas", 0, 1, 1024, offsetof(struct cfg, replicas), 1, "archmerge instances publishing the same targets"),
+	O_END,
 };
 
 static const struct spec tls_spec[] = {
-	{ "certificate", K_STR, 1, 0, 0, offsetof(struct cfg, tls_certificate), "PEM chain" },
-	{ "private_key", K_STR, 1, 0, 0, offsetof(struct cfg, tls_private_key), "PEM key" },
-	{ NULL, 0, 0, 0, 0, 0, NULL },
+	O_STR("certificate", 1, offsetof(struct cfg, tls_certificate), NULL, "PEM chain"),
+	O_STR("private_key", 1, offsetof(struct cfg, tls_private_key), NULL, "PEM key"),
+	O_END,
 };
 
 static const struct spec registry_spec[] = {
-	{ "host", K_STR, 1, 0, 0, offsetof(struct cfg_registry, host), "" },
-	{ "url", K_STR, 1, 0, 0, offsetof(struct cfg_registry, url), "" },
-	{ "ca_file", K_STR, 0, 0, 0, offsetof(struct cfg_registry, ca_file), "" },
-	{ "insecure", K_BOOL, 0, 0, 0, offsetof(struct cfg_registry, insecure), "" },
-	{ "username", K_STR, 0, 0, 0, offsetof(struct cfg_registry, username), "" },
-	{ "password_file", K_STR, 0, 0, 0, offsetof(struct cfg_registry, password_file), "" },
-	{ "timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg_registry, timeout_ms), "" },
-	{ "max_concurrent", K_INT, 0, 1, 256, offsetof(struct cfg_registry, max_concurrent), "" },
-	{ "harbor_url", K_STR, 0, 0, 0, offsetof(struct cfg_registry, harbor_url), "Harbor REST API base" },
-	{ NULL, 0, 0, 0, 0, 0, NULL },
+	O_STR("host", 1, offsetof(struct cfg_registry, host), NULL, ""),
+	O_STR("url", 1, offsetof(struct cfg_registry, url), NULL, ""),
+	O_STR("ca_file", 0, offsetof(struct cfg_registry, ca_file), NULL, ""),
+	O_BOOL("insecure", offsetof(struct cfg_registry, insecure), 0, ""),
+	O_STR("username", 0, offsetof(struct cfg_registry, username), NULL, ""),
+	O_STR("password_file", 0, offsetof(struct cfg_registry, password_file), NULL, ""),
+	O_INT("timeout_ms", 0, 100, 600000, offsetof(struct cfg_registry, timeout_ms), 30000, ""),
+	O_INT("max_concurrent", 0, 1, 256, offsetof(struct cfg_registry, max_concurrent), 4, ""),
+	O_STR("harbor_url", 0, offsetof(struct cfg_registry, harbor_url), NULL, "Harbor REST API base"),
+	O_END,
 };
 
 static const struct spec rule_spec[] = {
-	{ "name", K_STR, 1, 0, 0, NONE, "" },
-	{ "repositories", K_STRARRAY, 1, 0, 0, NONE, "" },
-	{ "source", K_STR, 1, 0, 0, NONE, "" },
-	{ "target", K_STR, 1, 0, 0, NONE, "" },
-	{ "architectures", K_STRARRAY, 1, 0, 0, NONE, "" },
-	{ "format", K_STR, 0, 0, 0, NONE, "auto | oci | docker" },
-	{ "platforms", K_GROUP, 0, 0, 0, NONE, "extra architecture tokens" },
-	{ "optional", K_STRARRAY, 0, 0, 0, NONE, "architectures published when present" },
-	{ "version_regex", K_STR, 0, 0, 0, NONE, "POSIX ERE the whole version must match" },
-	{ "version_groups", K_STRARRAY, 0, 0, 0, NONE, "names of version_regex groups" },
-	{ "copy_tag", K_STR, 0, 0, 0, NONE, "tag of children copied into the target repository" },
-	{ "extra_tags", K_STRARRAY, 0, 0, 0, NONE, "more tags for the same index" },
-	{ "keep_attestations", K_BOOL, 0, 0, 0, NONE, "keep buildx attestation manifests" },
-	{ "annotations", K_STRARRAY, 0, 0, 0, NONE, "\"key=value\" index annotations" },
-	{ "created_annotation", K_BOOL, 0, 0, 0, NONE, "org.opencontainers.image.created" },
-	{ "inherit_annotations", K_BOOL, 0, 0, 0, NONE, "source/revision from the children" },
-	{ "cleanup", K_BOOL, 0, 0, 0, NONE, "remove per-architecture tags after publishing" },
-	{ "sign", K_GROUP, 0, 0, 0, NONE, "sign published indexes" },
-	{ "require_signed_children", K_GROUP, 0, 0, 0, NONE, "children must be signed" },
-	{ NULL, 0, 0, 0, 0, 0, NULL },
+	O_STR("name", 1, NONE, NULL, ""),
+	O_KEY("repositories", K_STRARRAY, 1, ""),
+	O_STR("source", 1, NONE, NULL, ""),
+	O_STR("target", 1, NONE, NULL, ""),
+	O_KEY("architectures", K_STRARRAY, 1, ""),
+	O_STR("format", 0, NONE, "auto", "auto | oci | docker"),
+	O_KEY("platforms", K_GROUP, 0, "extra architecture tokens"),
+	O_KEY("optional", K_STRARRAY, 0, "architectures published when present"),
+	O_STR("version_regex", 0, NONE, NULL, "POSIX ERE the whole version must match"),
+	O_KEY("version_groups", K_STRARRAY, 0, "names of version_regex groups"),
+	O_STR("copy_tag", 0, NONE, NULL, "tag of children copied into the target repository"),
+	O_KEY("extra_tags", K_STRARRAY, 0, "more tags for the same index"),
+	O_BOOL("keep_attestations", offsetof(struct rule, keep_attestations), 1, "keep buildx attestation manifests"),
+	O_KEY("annotations", K_STRARRAY, 0, "\"key=value\" index annotations"),
+	O_BOOL("created_annotation", offsetof(struct rule, created_annotation), 0, "org.opencontainers.image.created"),
+	O_BOOL("inherit_annotations", offsetof(struct rule, inherit_annotations), 0, "source/revision from the children"),
+	O_BOOL("cleanup", offsetof(struct rule, cleanup), 0, "remove per-architecture tags after publishing"),
+	O_KEY("sign", K_GROUP, 0, "sign published indexes"),
+	O_KEY("require_signed_children", K_GROUP, 0, "children must be signed"),
+	O_END,
 };
 
 static const struct spec sign_spec[] = {
-	{ "key_file", K_STR, 1, 0, 0, NONE, "ECDSA P-256 private key (PEM)" },
-	{ NULL, 0, 0, 0, 0, 0, NULL },
+	O_STR("key_file", 1, NONE, NULL, "ECDSA P-256 private key (PEM)"),
+	O_END,
 };
 
 static const struct spec signed_children_spec[] = {
-	{ "public_keys", K_STRARRAY, 1, 0, 0, NONE, "public keys (PEM files)" },
-	{ NULL, 0, 0, 0, 0, 0, NULL },
+	O_KEY("public_keys", K_STRARRAY, 1, "public keys (PEM files)"),
+	O_END,
 };
 
 static int
@@ -381,8 +425,7 @@ load_registries(struct errs *e, config_setting_t *list, struct cfg *c, int flags
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
 		struct cfg_registry *r = &c->registries[i];
 		(void)am_fmt(where, sizeof(where), "registries[%d]", i);
-		r->timeout_ms = 30000;
-		r->max_concurrent = 4;
+		defaults(registry_spec, r);
 		if (!config_setting_is_group(g)) {
 			add_err(e, line_of(g), "%s must be a group { ... }", where);
 			continue;
@@ -551,14 +594,6 @@ load_annotations(struct errs *e, config_setting_t *g, struct rule *r, const char
 	}
 }
 
-static int
-lookup_bool(config_setting_t *g, const char *key, int dflt)
-{
-	int v;
-
-	return config_setting_lookup_bool(g, key, &v) ? v : dflt;
-}
-
 /* The setting a rule_finish() message is about, for its file:line. */
 static config_setting_t *
 finish_setting(config_setting_t *g, const char *msg)
@@ -649,10 +684,6 @@ load_rule_options(struct errs *e, config_setting_t *g, struct rule *r, const cha
 	load_strings(e, g, "extra_tags", r->extra_tags[0], sizeof(r->extra_tags[0]), RULE_MAX_EXTRA_TAGS,
 	    &r->n_extra_tags, where);
 	load_annotations(e, g, r, where);
-	r->keep_attestations = lookup_bool(g, "keep_attestations", 1);
-	r->created_annotation = lookup_bool(g, "created_annotation", 0);
-	r->inherit_annotations = lookup_bool(g, "inherit_annotations", 0);
-	r->cleanup = lookup_bool(g, "cleanup", 0);
 	load_signing(e, g, r, where);
 	if (r->format == INDEX_DOCKER &&
 	    (r->n_annotations > 0 || r->created_annotation || r->inherit_annotations))
@@ -671,9 +702,10 @@ load_rule(struct errs *e, config_setting_t *g, struct rule *r, const char *where
 	const char *v;
 	char msg[512];
 	int i, len, before = e->count;
-	enum index_format fmt = INDEX_AUTO;
+	enum index_format fmt;
 
-	if (apply(e, g, where, rule_spec, NULL) != 0)
+	defaults(rule_spec, r);
+	if (apply(e, g, where, rule_spec, r) != 0)
 		return;
 	if (config_setting_lookup_string(g, "name", &v) &&
 	    (v[0] == '\0' || am_fmt(r->name, sizeof(r->name), "%s", v) != 0))
@@ -689,10 +721,13 @@ load_rule(struct errs *e, config_setting_t *g, struct rule *r, const char *where
 	s = config_setting_get_member(g, "target");
 	if (tmpl_compile(config_setting_get_string(s), 0, &r->target, msg, sizeof(msg)) != AM_OK)
 		add_err(e, line_of(s), "%s.target: %s", where, msg);
-	if (config_setting_lookup_string(g, "format", &v) && index_format_parse(v, &fmt) != 0)
+	if (!config_setting_lookup_string(g, "format", &v))
+		v = row(rule_spec, "format")->dflt_str;
+	if (index_format_parse(v, &fmt) != 0)
 		add_err(e, line_of(config_setting_get_member(g, "format")),
 		    "%s.format must be \"auto\", \"oci\" or \"docker\"", where);
-	r->format = (int)fmt;
+	else
+		r->format = (int)fmt;
 
 	plats = config_setting_get_member(g, "platforms");
 	archs = config_setting_get_member(g, "architectures");
@@ -753,22 +788,11 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	if (errlen > 0)
 		err[0] = '\0';
 	c->path = xstrdup(path);
-	c->workers = 4;
-	c->max_body_bytes = 1024 * 1024;
-	c->request_timeout_ms = 10000;
-	c->log_level = LOG_INFO;
-	c->max_connections = 64;
-	c->max_connections_per_client = 16;
-	c->max_header_bytes = 16384;
-	c->header_timeout_ms = 2000;
-	c->keep_alive_timeout_ms = 2000;
-	c->replicas = 1;
-	c->shutdown_timeout_ms = 10000;
-	c->reconcile_interval_s = 300;
-	c->reconcile_on_start = 1;
-	c->reconcile_page_size = 100;
-	c->retry_initial_ms = 500;
-	c->retry_max_ms = 60000;
+	defaults(top_spec, c);
+	defaults(server_spec, c);
+	defaults(reconcile_spec, c);
+	defaults(retry_spec, c);
+	(void)log_level_parse(row(top_spec, "log_level")->dflt_str, &c->log_level);
 	config_init(&lc);
 	if (!config_read_file(&lc, path)) {
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
@@ -783,20 +807,13 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	if (config_lookup_string(&lc, "log_level", &lvl) && log_level_parse(lvl, &c->log_level) != 0)
 		add_err(&e, line_of(config_lookup(&lc, "log_level")),
 		    "log_level must be debug, info, warn or error");
-	if (config_lookup_string(&lc, "log_format", &lvl)) {
-		if (strcmp(lvl, "json") == 0)
-			c->log_json = 1;
-		else if (strcmp(lvl, "logfmt") != 0)
-			add_err(&e, line_of(config_lookup(&lc, "log_format")),
-			    "log_format must be logfmt or json");
-	}
+	if (!config_lookup_string(&lc, "log_format", &lvl))
+		lvl = row(top_spec, "log_format")->dflt_str;
+	if (strcmp(lvl, "json") == 0)
+		c->log_json = 1;
+	else if (strcmp(lvl, "logfmt") != 0)
+		add_err(&e, line_of(config_lookup(&lc, "log_format")), "log_format must be logfmt or json");
 	load_server(&e, config_setting_get_member(root, "server"), c, flags);
-	if (c->webhook_path == NULL)
-		c->webhook_path = xstrdup("/hooks/harbor");
-	if (c->state_dir == NULL && config_lookup_string(&lc, "state_dir", &lvl))
-		c->state_dir = xstrdup(lvl);   /* top-level keys are checked without a base struct */
-	if (c->state_dir == NULL)
-		c->state_dir = xstrdup("/var/lib/archmerge");
 	if ((s = config_setting_get_member(root, "reconcile")) != NULL &&
 	    apply(&e, s, "reconcile", reconcile_spec, c) == 0 &&
 	    (s = config_setting_get_member(s, "repositories")) != NULL) {
@@ -901,6 +918,79 @@ cfg_free(struct cfg *c)
 	}
 	free(c->rules);
 	free(c);
+}
+
+/* The groups cfg_setting_text knows, by the prefix of their paths. */
+static const struct {
+	const char *prefix;
+	const struct spec *tab;
+} groups[] = {
+	{ "", top_spec }, { "server.", server_spec }, { "server.tls.", tls_spec },
+	{ "reconcile.", reconcile_spec }, { "retry.", retry_spec },
+	{ "registries.", registry_spec }, { "rules.", rule_spec },
+};
+
+/* Where a group's values live in c (the first registry, the first rule); NULL: none. */
+static const void *
+group_base(const struct cfg *c, const char *prefix)
+{
+	if (strcmp(prefix, "registries.") == 0)
+		return c->n_registries > 0 ? (const void *)&c->registries[0] : NULL;
+	if (strcmp(prefix, "rules.") == 0)
+		return c->n_rules > 0 ? (const void *)&c->rules[0] : NULL;
+	return c;
+}
+
+/* Values kept in a shape of their own (NONE rows): c's value as the text of its default. */
+static const char *
+own_value(const struct cfg *c, const char *path)
+{
+	static const char *const levels[] = { "debug", "info", "warn", "error" };
+
+	if (strcmp(path, "log_level") == 0)
+		return (size_t)c->log_level < sizeof(levels) / sizeof(levels[0]) ? levels[c->log_level] : NULL;
+	if (strcmp(path, "log_format") == 0)
+		return c->log_json ? "json" : "logfmt";
+	if (strcmp(path, "rules.format") == 0 && c->n_rules > 0)
+		return index_format_name((enum index_format)c->rules[0].format);
+	return NULL;
+}
+
+int
+cfg_setting_text(const struct cfg *c, const char *path, char *out, size_t len)
+{
+	const struct spec *sp = NULL;
+	const char *base = NULL, *str;
+	size_t i, n;
+
+	for (i = 0; sp == NULL && i < sizeof(groups) / sizeof(groups[0]); i++) {
+		n = strlen(groups[i].prefix);
+		if (strncmp(path, groups[i].prefix, n) != 0 || strchr(path + n, '.') != NULL)
+			continue;
+		sp = row(groups[i].tab, path + n);
+		if (sp != NULL && c != NULL && sp->off != NONE &&
+		    (base = group_base(c, groups[i].prefix)) == NULL)
+			return -1;
+	}
+	if (sp == NULL)
+		return -1;
+	if (c != NULL && sp->off == NONE) {
+		if ((str = own_value(c, path)) == NULL)
+			return -1;
+		return am_fmt(out, len, "\"%s\"", str);
+	}
+	switch (sp->kind) {
+	case K_INT:
+		return am_fmt(out, len, "%ld", base != NULL ? *(const long *)(base + sp->off) : sp->dflt);
+	case K_BOOL:
+		return am_fmt(out, len, "%s", (base != NULL ? *(const int *)(base + sp->off) :
+		    sp->dflt) ? "true" : "false");
+	case K_STR:
+		str = base != NULL ? *(char *const *)(base + sp->off) : sp->dflt_str;
+		return str != NULL ? am_fmt(out, len, "\"%s\"", str) : -1;
+	default:
+		return -1;
+	}
 }
 
 const struct rule *

@@ -71,6 +71,16 @@ enum {
  * "file:line: message" per line.
  */
 enum am_err cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen);
+
+/*
+ * A scalar setting as the configuration reference writes it (4, true,
+ * "info"): c's value, or the default its table row gives when c is NULL.
+ * path is the key under its group: "log_level", "retry.max_ms",
+ * "server.workers", "server.tls.certificate", "registries.timeout_ms" (the
+ * first registry), "rules.cleanup" (the first rule). 0, or -1 for no such
+ * setting, no default, or out too small.
+ */
+int cfg_setting_text(const struct cfg *c, const char *path, char *out, size_t len);
 void cfg_free(struct cfg *c);   /* accepts NULL */
 
 /* The registry whose host matches (case-insensitive), or NULL. */

@@ -299,7 +299,7 @@ endpoints_new(const struct cfg *cfg, struct service *svc, char *err, size_t errl
 	(void)errlen;
 	e->cfg = cfg;
 	e->svc = svc;
-	e->status = status_global();
+	e->status = service_status(svc);
 	pthread_mutex_init(&e->lock, NULL);
 	/* The first state_dir verdict before any request: at startup, not in a handler. */
 	e->checks = checks_start(svc, cfg->state_dir);

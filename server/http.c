@@ -16,7 +16,6 @@
 #include "server/conncap.h"
 #include "server/observe/observe.h"
 #include "server/observe/status.h"
-#include "server/service/sigwait.h"
 #include "config/cidr.h"
 
 struct http_server {
@@ -354,7 +353,7 @@ on_init_ssl(void *ssl_ctx, void *user_data)
 static int
 enqueue_noted(void *svc, const struct group *g)
 {
-	status_hint(status_global(), g);
+	status_hint(service_status(svc), g);
 	return service_enqueue(svc, g);
 }
 
@@ -406,7 +405,7 @@ webhook_env_for(struct webhook_env *env, const struct cfg *cfg, struct service *
 	env->cfg = cfg;
 	env->secret = service_secret(svc);
 	env->enqueue = enqueue_noted;
-	env->sig_hint = sigwait_find;
+	env->sig_hint = service_sig_hint;
 	env->remember = service_remember;
 	env->written = service_written(svc);
 	env->ctx = svc;

@@ -78,12 +78,6 @@ cl_resp_free(struct resp *rs)
 	rs->body_len = rs->body_cap = 0;
 }
 
-int
-cl_is_2xx(long status)
-{
-	return status >= 200 && status < 300;
-}
-
 static void
 add_www_auth(struct resp *rs, const char *v, size_t n)
 {

@@ -18,6 +18,12 @@
 
 /* ---- small helpers ---- */
 
+int
+cl_is_2xx(long status)
+{
+	return status >= 200 && status < 300;
+}
+
 void
 cl_copy_bounded(char *dst, size_t dstlen, const char *src, size_t n)
 {

@@ -109,8 +109,8 @@ observe_webhook(const char *remote, const char *method, const struct webhook_res
 }
 
 void
-observe_assembly(const struct group *g, const char *rule, const struct asm_result *r,
-    long long ms, enum log_level lvl, const struct observe_retry *rt)
+observe_assembly(struct status_rec *st, const struct group *g, const char *rule,
+    const struct asm_result *r, long long ms, enum log_level lvl, const struct observe_retry *rt)
 {
 	char id[24], group[GROUP_NAME_MAX];
 	int plan = rt != NULL && rt->attempt > 0;
@@ -121,7 +121,7 @@ observe_assembly(const struct group *g, const char *rule, const struct asm_resul
 		metrics_assembly(asm_outcome_name(r->outcome));
 	if (r->outcome != ASM_DRY_RUN)
 		metrics_signing(r->signatures_made, r->unsigned_child);
-	status_record(status_global(), id, g, rule, r, ms);
+	status_record(st, id, g, rule, r, ms);
 	{
 		struct log_field f[] = {
 			LOG_S("job", id), LOG_S("group", group), LOG_S("rule", rule),

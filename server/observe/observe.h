@@ -36,11 +36,13 @@ void observe_http_message(const char *message);
 void observe_refusals_flush(void);
 
 /*
- * An assembly finished (all borrowed); rule is the rule's name, lvl the log
- * level the caller chose (a retried fault is a warning), retry the retry
- * plan (may be NULL).
+ * An assembly finished (all borrowed): logged, counted and noted in st (the
+ * service's status recorder). rule is the rule's name, lvl the log level the
+ * caller chose (a retried fault is a warning), retry the retry plan (may be
+ * NULL).
  */
-void observe_assembly(const struct group *g, const char *rule, const struct asm_result *r,
-    long long ms, enum log_level lvl, const struct observe_retry *retry);
+struct status_rec;
+void observe_assembly(struct status_rec *st, const struct group *g, const char *rule,
+    const struct asm_result *r, long long ms, enum log_level lvl, const struct observe_retry *retry);
 
 #endif

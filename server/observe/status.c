@@ -80,22 +80,6 @@ status_free(struct status_rec *s)
 	free(s);
 }
 
-static struct status_rec *global;
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
-static void
-global_init(void)
-{
-	global = status_new();
-}
-
-struct status_rec *
-status_global(void)
-{
-	pthread_once(&global_once, global_init);
-	return global;
-}
-
 /* Strings from registries may not be UTF-8: Jansson refuses those, so clean them. */
 static json_t *
 text(const char *s)

@@ -21,9 +21,6 @@ struct status_rec;
 struct status_rec *status_new(void);
 void status_free(struct status_rec *s);   /* accepts NULL */
 
-/* The process-wide recorder the service feeds and the HTTP front reads (never freed). */
-struct status_rec *status_global(void);
-
 /*
  * Note one finished assembly (all borrowed). waiting: the group enters or
  * stays in the waiting list; published/unchanged/refused: it leaves it;

@@ -3,7 +3,13 @@
  * journals what webhooks accept, retries transient registry faults with
  * backoff, and logs one line per assembly outcome. Configuration generations
  * (config + secret + clients) are reference counted so SIGHUP can replace
- * them while workers run.
+ * them while workers run; the last holder of an old generation hands it to
+ * the service's reaper thread, so no request or worker thread ever frees
+ * registry clients, Harbor sessions or a configuration.
+ *
+ * The service owns every piece of process state its threads share: the
+ * generations, the queue, the journal, the status recorder, the
+ * signature-wait table, the set of its own writes and the config cache.
  */
 #include "server/service/service.h"
 #include "server/service/decide.h"
@@ -22,6 +28,7 @@
 #include "server/base/log.h"
 #include "server/observe/metrics.h"
 #include "server/observe/observe.h"
+#include "server/observe/status.h"
 #include "server/queue/queue.h"
 #include "server/queue/repos.h"
 
@@ -44,16 +51,26 @@ struct snap {
 
 struct service {
 	const struct cfg *cfg;           /* the startup configuration (borrowed) */
-	pthread_mutex_t mu;              /* guards cur, refs and the list */
+	pthread_mutex_t mu;              /* guards cur, refs, the lists, stopping and reaping */
 	struct snap *cur;
 	struct snap *all;
 	struct snap *first;              /* startup generation, pinned until service_free */
 	struct cache *configs;           /* image configs by digest, shared by every generation */
 	struct written *written;         /* what assemblies just wrote, for the webhook handler */
+	struct status_rec *status;       /* what GET /status shows; fed by every assembly */
+	struct sigwait *sigwait;         /* groups waiting for a child's signature */
 	struct queue *queue;
 	struct repos *repos;             /* borrowed; NULL: nothing remembered */
 	struct journal *journal;         /* NULL outside serve mode */
 	int stopping;
+
+	/* Generations nobody holds any more, freed by the reaper thread alone. */
+	struct snap *dead;
+	pthread_cond_t reap_cv;          /* signalled when dead grows or reaping ends */
+	pthread_t reaper;
+	int reap_quit;
+	void (*on_free)(void *ctx);      /* tests: runs on the freeing thread */
+	void *on_free_ctx;
 };
 
 static void
@@ -146,23 +163,65 @@ snap_acquire(struct service *s)
 	return sn;
 }
 
+/*
+ * Let go of a generation. The last holder may be a CivetWeb request thread
+ * (a webhook that began before a SIGHUP): it only moves the generation to
+ * the dead list; the reaper thread frees it.
+ */
 static void
 snap_release(struct service *s, struct snap *sn)
 {
 	struct snap **pp;
-	int last;
 
 	pthread_mutex_lock(&s->mu);
-	last = --sn->refs == 0;
-	if (last)
+	if (--sn->refs == 0) {
 		for (pp = &s->all; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == sn) {
 				*pp = sn->next;
 				break;
 			}
+		sn->next = s->dead;
+		s->dead = sn;
+		pthread_cond_signal(&s->reap_cv);
+	}
 	pthread_mutex_unlock(&s->mu);
-	if (last)
-		snap_free(sn);
+}
+
+/* The service's own thread: frees dead generations until service_free, then the rest. */
+static void *
+reaper_main(void *arg)
+{
+	struct service *s = arg;
+	struct snap *list, *sn;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->dead == NULL && !s->reap_quit)
+			pthread_cond_wait(&s->reap_cv, &s->mu);
+		if (s->dead == NULL)
+			break;
+		list = s->dead;
+		s->dead = NULL;
+		pthread_mutex_unlock(&s->mu);
+		while ((sn = list) != NULL) {
+			list = sn->next;
+			if (s->on_free != NULL)
+				s->on_free(s->on_free_ctx);
+			snap_free(sn);
+		}
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+void
+service_set_free_hook(struct service *s, void (*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&s->mu);
+	s->on_free = fn;
+	s->on_free_ctx = ctx;
+	pthread_mutex_unlock(&s->mu);
 }
 
 const struct service_view *
@@ -224,7 +283,7 @@ struct run_note {
 };
 
 static void
-log_outcome(const struct cfg *c, const struct group *g, const struct asm_result *out,
+log_outcome(struct service *s, const struct cfg *c, const struct group *g, const struct asm_result *out,
     long long ms, const struct run_note *rn)
 {
 	const struct rule *r = find_rule(c, g);
@@ -248,7 +307,7 @@ log_outcome(const struct cfg *c, const struct group *g, const struct asm_result 
 		rt.retry_in_ms = rn->retry_ms;
 		rt.retry_after_ms = out->retry_after_ms;
 	}
-	observe_assembly(g, r != NULL ? r->name : g->rule_name, out, ms, lvl, &rt);
+	observe_assembly(s->status, g, r != NULL ? r->name : g->rule_name, out, ms, lvl, &rt);
 }
 
 /* A worker's run of one group: assemble, then retry later or mark it done. */
@@ -277,8 +336,8 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 	rn.retry_ms = d.retry_ms;
 	rn.left_in_journal = d.left_in_journal;
 	if (res.unsigned_child)
-		sigwait_note(g, res.unsigned_repo, res.unsigned_digest);
-	log_outcome(sn->view.cfg, g, &res, am_now_ms() - t0, &rn);
+		sigwait_note(s->sigwait, g, res.unsigned_repo, res.unsigned_digest);
+	log_outcome(s, sn->view.cfg, g, &res, am_now_ms() - t0, &rn);
 	if (d.mark_done)
 		journal_done(s->journal, g, seq);
 	asm_result_clear(&res);
@@ -293,17 +352,26 @@ service_new(const struct cfg *cfg, size_t workers, struct service **out, char *e
 	enum am_err rc;
 
 	s->cfg = cfg;
-	pthread_mutex_init(&s->mu, NULL);
 	if ((rc = snap_new(cfg, &s->cur, err, errlen)) != AM_OK) {
-		pthread_mutex_destroy(&s->mu);
 		free(s);
 		return rc;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->reap_cv, NULL);
+	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+		snap_free(s->cur);
+		pthread_cond_destroy(&s->reap_cv);
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return am_fail(err, errlen, AM_EIO, "cannot start the service's reaper thread");
 	}
 	s->all = s->cur;
 	s->first = s->cur;
 	s->first->refs++;
 	s->configs = cache_new(sizeof(struct image_info), SERVICE_CONFIG_CACHE);
 	s->written = written_new(WRITTEN_DEFAULT_CAP);
+	s->status = status_new();
+	s->sigwait = sigwait_new();
 	if (workers > 0)
 		s->queue = queue_new(workers, run_group, s);
 	*out = s;
@@ -331,8 +399,17 @@ service_free(struct service *s)
 		snap_release(s, sn);
 	if (s->first != NULL)
 		snap_release(s, s->first);
+	/* The reaper frees what is dead (every generation by now), then ends. */
+	pthread_mutex_lock(&s->mu);
+	s->reap_quit = 1;
+	pthread_cond_signal(&s->reap_cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->reaper, NULL);
 	cache_free(s->configs);
 	written_free(s->written);
+	status_free(s->status);
+	sigwait_free(s->sigwait);
+	pthread_cond_destroy(&s->reap_cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -421,6 +498,21 @@ service_written(struct service *s)
 	return s->written;
 }
 
+struct status_rec *
+service_status(struct service *s)
+{
+	return s->status;
+}
+
+int
+service_sig_hint(void *service, const char *host, const char *repo, const char *digest,
+    struct group *out)
+{
+	struct service *s = service;
+
+	return sigwait_find(s->sigwait, host, repo, digest, out);
+}
+
 void
 service_wait_idle(struct service *s)
 {
@@ -435,7 +527,7 @@ service_assemble(struct service *s, const struct group *g, int dry_run, struct a
 	long long t0 = am_now_ms();
 
 	assemble_in(s, sn, g, dry_run, out);
-	log_outcome(sn->view.cfg, g, out, am_now_ms() - t0, NULL);
+	log_outcome(s, sn->view.cfg, g, out, am_now_ms() - t0, NULL);
 	snap_release(s, sn);
 }
 
@@ -454,7 +546,7 @@ service_reload(struct service *s, struct cfg *cfg, char *err, size_t errlen)
 	sn->next = s->all;
 	s->all = sn;
 	pthread_mutex_unlock(&s->mu);
-	snap_release(s, old);        /* freed once the last running job lets go */
+	snap_release(s, old);        /* handed to the reaper once the last holder lets go */
 	return AM_OK;
 }
 

@@ -35,9 +35,22 @@ int service_enqueue(void *service, const struct group *g);
 /* Remember host/repo for reconcile (webhook_env.remember); thread safe. */
 void service_remember(void *service, const char *host, const char *repo);
 
-/* What this service's assemblies just wrote (borrowed, lives as long as s). */
+/*
+ * The memories the service's workers fill and the HTTP front reads, each
+ * owned by the service (borrowed, live as long as s): what its assemblies
+ * just wrote, and the status recorder behind GET /status.
+ */
 struct written;
 struct written *service_written(struct service *s);
+struct status_rec;
+struct status_rec *service_status(struct service *s);
+
+/*
+ * The group waiting for the signature of host/repo@digest, if any: 1 and *out
+ * filled (webhook_env.sig_hint, service as ctx); thread safe.
+ */
+int service_sig_hint(void *service, const char *host, const char *repo, const char *digest,
+    struct group *out);
 
 /* Wait until the queue is empty and idle. */
 void service_wait_idle(struct service *s);
@@ -79,7 +92,14 @@ struct service_view {
 	struct reg_client *const *clients;   /* per registry, with those passwords */
 };
 const struct service_view *service_acquire(struct service *s);
+/*
+ * Let go of v. Any thread may call it: a generation nobody holds any more is
+ * freed later on the service's own reaper thread, never on the caller's.
+ */
 void service_release(struct service *s, const struct service_view *v);
+
+/* Tests: fn(ctx) runs on the thread that frees a generation, just before it does. */
+void service_set_free_hook(struct service *s, void (*fn)(void *ctx), void *ctx);
 
 /*
  * Make cfg (ownership passes on success) the configuration for new work:

@@ -717,6 +717,83 @@ test_signing(void)
 	CHECK(unlink(pub) == 0);
 }
 
+/*
+ * Every default docs/configuration.md writes as a literal (`4`, `true`,
+ * `"info"`) is the one its table row holds, and the one a configuration that
+ * leaves the key out gets. Run from the top of the tree (make unit).
+ */
+static void
+test_documented_defaults(void)
+{
+	/* Set by the smallest valid file, so not at their defaults there. */
+	static const char *const set_here[] = { "server.plain_http", "server.allow_unauthenticated" };
+	struct conf c;
+	struct cfg *cfg = NULL;
+	char err[4096], line[2048], prefix[32] = "", path[128], dflt[256], want[256], got[256];
+	FILE *f = fopen("docs/configuration.md", "r");
+	int checked = 0, skip;
+	size_t i;
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	conf_init(&c);
+	SET(&c, 5, "");            /* workers */
+	SET(&c, 18, "");           /* format */
+	CHECK(load_conf(&c, 0, &cfg, err, sizeof(err)) == AM_OK);
+	while (cfg != NULL && fgets(line, sizeof(line), f) != NULL) {
+		char *key, *kend, *cell, *cend;
+		if (strncmp(line, "### ", 4) == 0) {
+			/* "### Top level", "### `server`", "### `registries` entries" ... */
+			key = strchr(line, '`');
+			kend = key != NULL ? strchr(key + 1, '`') : NULL;
+			if (key == NULL || kend == NULL)
+				(void)am_fmt(prefix, sizeof(prefix), "%s", "");
+			else
+				(void)am_fmt(prefix, sizeof(prefix), "%.*s.", (int)(kend - key - 1), key + 1);
+			continue;
+		}
+		if (strncmp(line, "| `", 3) != 0)
+			continue;
+		key = line + 3;
+		kend = strchr(key, '`');
+		/* The third cell: the default. */
+		cell = kend != NULL ? strchr(kend, '|') : NULL;
+		cell = cell != NULL ? strchr(cell + 1, '|') : NULL;
+		cend = cell != NULL ? strchr(cell + 1, '|') : NULL;
+		if (kend == NULL || cend == NULL)
+			continue;
+		(void)am_fmt(dflt, sizeof(dflt), "%.*s", (int)(cend - cell - 1), cell + 1);
+		/* Only a single literal in backticks: "required", "-", "see below" are words. */
+		if (sscanf(dflt, " `%255[^`]` ", want) != 1 || strchr(strchr(dflt, '`') + 1, '`') !=
+		    strrchr(dflt, '`') || strcmp(want, "[]") == 0)
+			continue;
+		(void)am_fmt(path, sizeof(path), "%s%.*s", prefix, (int)(kend - key), key);
+		CHECK(cfg_setting_text(NULL, path, got, sizeof(got)) == 0);
+		if (strcmp(got, want) != 0)
+			fprintf(stderr, "%s: the table says %s, the documentation %s\n", path, got, want);
+		CHECK_STR(got, want);
+		for (i = 0, skip = 0; i < sizeof(set_here) / sizeof(set_here[0]); i++)
+			skip |= strcmp(path, set_here[i]) == 0;
+		if (!skip) {
+			CHECK(cfg_setting_text(cfg, path, got, sizeof(got)) == 0);
+			if (strcmp(got, want) != 0)
+				fprintf(stderr, "%s: loaded %s, documented default %s\n", path, got, want);
+			CHECK_STR(got, want);
+		}
+		checked++;
+	}
+	fclose(f);
+	CHECK(checked >= 29);      /* the reference's 29 literal defaults were all found */
+	/* Settings the table does not know, or without a default, say so. */
+	CHECK(cfg_setting_text(NULL, "server.nope", got, sizeof(got)) == -1);
+	CHECK(cfg_setting_text(NULL, "server.listen", got, sizeof(got)) == -1);
+	CHECK(cfg_setting_text(NULL, "workers", got, sizeof(got)) == -1);
+	CHECK(cfg_setting_text(cfg, "server.listen", got, sizeof(got)) == 0);
+	CHECK_STR(got, "\"127.0.0.1:8080\"");
+	cfg_free(cfg);
+}
+
 static void
 run_tests(void)
 {
@@ -736,6 +813,7 @@ run_tests(void)
 	test_files();
 	test_state_dir();
 	test_signing();
+	test_documented_defaults();
 
 	CHECK(unlink(g_path) == 0);
 	CHECK(rmdir(g_dir) == 0);
