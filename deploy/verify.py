@@ -9,7 +9,10 @@
 - statefulset.yaml runs the same pod as deployment.yaml but for the state volume;
 - the ConfigMap's archmerge.conf passes `archmerge check-config` (its file
   paths mapped to dummy files in a temporary directory);
-- compose.yaml parses and joins Harbor's external network, mounts read-only.
+- compose.yaml parses and joins Harbor's external network, mounts read-only;
+- kubernetes/monitoring/: the PrometheusRule carries exactly the groups of
+  prometheus/archmerge-rules.yml, the ServiceMonitor scrapes the Service's
+  https port over HTTPS and its job label is the one the rules read.
 
 usage: verify.py ARCHMERGE_BIN
 """
@@ -129,6 +132,38 @@ def check_compose():
     check(any("/healthz" in str(x) for x in svc.get("healthcheck", {}).get("test", [])), "compose: healthcheck on /healthz")
 
 
+def check_monitoring(service):
+    mon = os.path.join(K8S, "monitoring")
+    docs = {}
+    for name in sorted(os.listdir(mon)):
+        if name.endswith(".yaml"):
+            for d in load_all(os.path.join(mon, name)):
+                check("apiVersion" in d and "kind" in d, f"monitoring/{name}: apiVersion and kind")
+                docs[d.get("kind")] = d
+    for kind in ("PrometheusRule", "ServiceMonitor", "Kustomization"):
+        check(kind in docs, f"monitoring/: a {kind} manifest")
+    if any(k not in docs for k in ("PrometheusRule", "ServiceMonitor", "Kustomization")):
+        return
+    with open(os.path.join(HERE, "prometheus", "archmerge-rules.yml")) as f:
+        rules = yaml.safe_load(f)
+    check(docs["PrometheusRule"]["spec"]["groups"] == rules["groups"],
+          "monitoring/prometheusrule.yaml differs from prometheus/archmerge-rules.yml "
+          "(run deploy/prometheus/prometheusrule.sh)")
+    sm = docs["ServiceMonitor"]
+    check(sm["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items(),
+          "servicemonitor.yaml selects the archmerge Service")
+    ports = [p["name"] for p in service["spec"]["ports"]]
+    for ep in sm["spec"]["endpoints"]:
+        check(ep.get("port") in ports, f"servicemonitor.yaml: port {ep.get('port')} is a port of the Service")
+        check(ep.get("scheme") == "https" and ep.get("path") == "/metrics",
+              "servicemonitor.yaml: scrapes /metrics over https")
+    # ArchmergeDown reads up{job="archmerge"}; the operator's job label is the Service's name.
+    check("jobLabel" not in sm["spec"] and service["metadata"]["name"] == "archmerge",
+          "servicemonitor.yaml: the job label is archmerge")
+    for r in docs["Kustomization"].get("resources", []):
+        check(os.path.exists(os.path.join(mon, r)), f"monitoring/kustomization resource {r} exists")
+
+
 def main():
     binary = sys.argv[1]
     docs = manifests()
@@ -149,11 +184,13 @@ def main():
         check(os.path.exists(os.path.join(K8S, r)), f"kustomization resource {r} exists")
     check_config(binary, docs["ConfigMap"][0][1])
     check_compose()
+    check_monitoring(svc)
     if failures:
         for f in failures:
             print(f"FAIL {f}")
         sys.exit(1)
-    print(f"kubernetes: {sum(len(v) for v in docs.values())} manifests OK; compose.yaml OK")
+    print(f"kubernetes: {sum(len(v) for v in docs.values())} manifests OK; monitoring/ matches the rules; "
+          "compose.yaml OK")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,10 @@ grep -o 'Overall exposure level.*' "$TMP/security" | sed 's/^/systemd-analyze se
 # 4. Kubernetes manifests and compose.yaml (structure, promises, and the
 # ConfigMap's configuration through check-config).
 /usr/bin/python3 deploy/verify.py "$BIN"
+# The alerting rules load in Prometheus' own checker (their unit tests run in
+# tests/integration/test_prometheus.py).
+out=$(promtool check rules deploy/prometheus/archmerge-rules.yml 2>&1) || fail "promtool check rules: $out"
+echo "promtool check rules: $(echo "$out" | grep -o '[0-9]* rules found')"
 # The Compose file against the Compose schema (docker-compose needs no daemon
 # for this; the bind sources need not exist).
 HARBOR_CA_FILE=/dev/null docker-compose -f deploy/compose.yaml config -q ||

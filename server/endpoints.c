@@ -286,6 +286,12 @@ gauge_waiting(void *ctx)
 	return (double)status_waiting_count(ctx);
 }
 
+static double
+gauge_oldest_waiting(void *ctx)
+{
+	return status_oldest_waiting_seconds(ctx, time(NULL));
+}
+
 /* ---- lifecycle ---- */
 
 struct endpoints *
@@ -321,6 +327,9 @@ endpoints_register(struct endpoints *e, struct mg_context *ctx)
 	    "Assembly jobs queued or running.", gauge_queue_depth, e->svc);
 	(void)metrics_gauge_register("archmerge_groups_waiting",
 	    "Groups whose last assembly found an architecture missing.", gauge_waiting, e->status);
+	(void)metrics_gauge_register("archmerge_oldest_waiting_group_age_seconds",
+	    "Seconds since the longest-waiting group first lacked an architecture (0: none waits).",
+	    gauge_oldest_waiting, e->status);
 }
 
 void
@@ -331,6 +340,7 @@ endpoints_free(struct endpoints *e)
 		return;
 	metrics_gauge_unregister("archmerge_queue_depth", e->svc);
 	metrics_gauge_unregister("archmerge_groups_waiting", e->status);
+	metrics_gauge_unregister("archmerge_oldest_waiting_group_age_seconds", e->status);
 	checks_stop(e->checks);
 	pthread_mutex_destroy(&e->lock);
 	free(e);

@@ -6,7 +6,7 @@ pkgs="build-essential libcivetweb-dev libcurl4-openssl-dev libjansson-dev libssl
 libconfig-dev docker-registry skopeo openssl ca-certificates curl python3 python3-pytest
 python3-jwt python3-cryptography python3-nacl clang libclang-rt-14-dev valgrind
 groff-base systemd python3-yaml docker-compose chromium libnss3-tools docker.io
-buildah debootstrap"
+buildah debootstrap prometheus"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -304,6 +304,20 @@ status_waiting_count(struct status_rec *s)
 	return n;
 }
 
+double
+status_oldest_waiting_seconds(struct status_rec *s, time_t now)
+{
+	time_t first = 0;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n_waiting; i++)
+		if (first == 0 || s->waiting[i].first < first)
+			first = s->waiting[i].first;
+	pthread_mutex_unlock(&s->lock);
+	return first == 0 || now <= first ? 0 : (double)(now - first);
+}
+
 static json_t *
 when(time_t t)
 {

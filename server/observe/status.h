@@ -8,6 +8,7 @@
 #define AM_STATUS_H
 
 #include <stddef.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "config/rule.h"
@@ -34,6 +35,9 @@ void status_record(struct status_rec *s, const char *job, const struct group *g,
 void status_hint(struct status_rec *s, const struct group *g);
 
 size_t status_waiting_count(struct status_rec *s);
+
+/* Seconds since the longest-waiting group first waited, at now; 0 when none waits. */
+double status_oldest_waiting_seconds(struct status_rec *s, time_t now);
 
 /*
  * {"waiting":[{group, rule, target, missing[], present[], detail, since, last_check, checks}],

@@ -389,6 +389,7 @@ service_free(struct service *s)
 	if (s->journal != NULL) {
 		metrics_gauge_unregister("archmerge_journal_bytes", s->journal);
 		metrics_gauge_unregister("archmerge_journal_pending", s->journal);
+		metrics_gauge_unregister("archmerge_journal_failing", s->journal);
 	}
 	journal_free(s->journal);
 	pthread_mutex_lock(&s->mu);
@@ -440,6 +441,15 @@ gauge_journal_pending(void *ctx)
 	return (double)st.pending;
 }
 
+static double
+gauge_journal_failing(void *ctx)
+{
+	struct journal_stats st;
+
+	journal_get_stats(ctx, &st);
+	return st.failing || st.broken ? 1 : 0;
+}
+
 enum am_err
 service_open_journal(struct service *s, char *err, size_t errlen)
 {
@@ -454,6 +464,9 @@ service_open_journal(struct service *s, char *err, size_t errlen)
 	    "Size of the journal file of accepted events.", gauge_journal_bytes, s->journal);
 	(void)metrics_gauge_register("archmerge_journal_pending",
 	    "Accepted groups not yet done (kept in the journal).", gauge_journal_pending, s->journal);
+	(void)metrics_gauge_register("archmerge_journal_failing",
+	    "1 while journal appends fail (webhooks are answered 503), else 0.", gauge_journal_failing,
+	    s->journal);
 	n = journal_pending(s->journal, replay_one, s);
 	log_kv(LOG_INFO, "journal", LOG_S("state_dir", s->cfg->state_dir), LOG_I("pending", n),
 	    LOG_S("detail", n > 0 ? "queued again" : NULL));

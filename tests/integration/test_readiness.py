@@ -54,6 +54,11 @@ def pending(am, env):
     return value(fams, "archmerge_journal_pending")
 
 
+def journal_failing(am, env):
+    fams = parse_metrics(get(am.url + "/metrics", env.ca_file).body.decode())
+    return value(fams, "archmerge_journal_failing")
+
+
 def fake_digest(i):
     return "sha256:" + ("%064x" % (0xabc000 + i))
 
@@ -136,6 +141,7 @@ def test_full_state_dir_fails_readiness_and_leaves_nothing_behind(env, archmerge
         r = get(am.url + "/readyz", env.ca_file)
         assert "state_dir" in r.data["failing"] or "journal" in r.data["failing"], r.body
         assert pending(am, env) == accepted     # refused appends left nothing pending
+        assert journal_failing(am, env) == 1    # what ArchmergeJournalFailing reads
 
         os.unlink(filler)
         wait_until(lambda: get(am.url + "/readyz", env.ca_file).status == 200, 15,
@@ -143,6 +149,7 @@ def test_full_state_dir_fails_readiness_and_leaves_nothing_behind(env, archmerge
         codes = [am.send(*webhook.push_event("library/full", fake_digest(100 + i), f"g{i}-amd64"))[0]
                  for i in range(3)]
         assert codes == [202] * 3, codes
+        assert journal_failing(am, env) == 0
         assert pending(am, env) == accepted + 3
         assert get(am.url + "/status", env.ca_file).data["journal_pending"] == accepted + 3
         proxy.set_mode("pass")

@@ -6,6 +6,7 @@
 #include "tests/unit/harness.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "server/observe/status.h"
@@ -97,6 +98,32 @@ test_lifecycle(void)
 	j = status_json(s);
 	CHECK_STR(s_at(json_array_get(json_object_get(j, "published"), 0), "digest"), "sha256:aa");
 	json_decref(j);
+	status_free(s);
+}
+
+/* The age alerting reads: the group waiting longest, measured from its first wait. */
+static void
+test_oldest_waiting(void)
+{
+	struct status_rec *s = status_new();
+	time_t now = time(NULL);
+	double age;
+
+	CHECK(status_oldest_waiting_seconds(s, now + 100) == 0);
+	note(s, "library/a", "1.0", ASM_WAITING, NULL, "missing arm64");
+	age = status_oldest_waiting_seconds(s, now + 100);
+	CHECK(age >= 98 && age <= 100);
+	/* a later group and another check of the first leave the oldest age alone */
+	note(s, "library/b", "2.0", ASM_WAITING, NULL, "missing amd64");
+	note(s, "library/a", "1.0", ASM_WAITING, NULL, "missing arm64");
+	CHECK(status_oldest_waiting_seconds(s, now + 100) == age);
+	/* a clock that went back reads 0, never a negative age */
+	CHECK(status_oldest_waiting_seconds(s, now - 1000) == 0);
+	/* once published it no longer counts; the other one still waits */
+	note(s, "library/a", "1.0", ASM_PUBLISHED, "sha256:aa", NULL);
+	CHECK(status_oldest_waiting_seconds(s, now + 100) >= 98);
+	note(s, "library/b", "2.0", ASM_REFUSED, NULL, "bad");
+	CHECK(status_oldest_waiting_seconds(s, now + 100) == 0);
 	status_free(s);
 }
 
@@ -195,6 +222,7 @@ run_tests(void)
 {
 	test_lifecycle();
 	test_bounds();
+	test_oldest_waiting();
 	test_present_children_and_hint();
 }
 
