@@ -188,16 +188,17 @@ on_ui(struct mg_connection *conn, void *cbdata)
 	struct endpoints *e = cbdata;
 	int st = preflight(e, conn, "/ui", 1);
 	json_t *body;
-	char *page;
+	char *page, csp[512], extra[600];
 
 	if (st == 0) {
 		body = status_body(e);
 		page = ui_render(body, NULL, NULL);
 		json_decref(body);
-		st = reply(conn, 200, "text/html; charset=utf-8",
-		    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
-		    "script-src 'unsafe-inline'; img-src 'self'\r\nX-Content-Type-Options: nosniff\r\n",
-		    page);
+		if (ui_csp(csp, sizeof(csp)) != 0 || am_fmt(extra, sizeof(extra),
+		    "Content-Security-Policy: %s\r\nX-Content-Type-Options: nosniff\r\n", csp) != 0)
+			st = reply_error(conn, 500, NULL, "cannot build the page's security policy");
+		else
+			st = reply(conn, 200, "text/html; charset=utf-8", extra, page);
 		free(page);
 	}
 	log_request(conn, st);
