@@ -1,20 +1,82 @@
 #include "handlers/ops.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "server/base/common.h"
+
+/* Length of the valid UTF-8 sequence at s (Jansson's rules: no overlong form, no surrogate, at most
+ * U+10FFFF); 0 when none starts there, -1 when s ends inside one that was valid so far. */
+static int
+utf8_seq(const unsigned char *s)
+{
+	unsigned c = s[0], need, min, cp, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 1, min = 0x80, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		need = 2, min = 0x800, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		need = 3, min = 0x10000, cp = c & 0x07;
+	else
+		return 0;
+	for (i = 1; i <= need; i++) {
+		if (s[i] == '\0')
+			return -1;
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return (int)need + 1;
+}
+
+/*
+ * A JSON string from a message that may have been cut inside a character (a
+ * full error buffer) or carry bytes that are not UTF-8 (a registry's reply):
+ * the cut character is dropped, every other stray byte becomes '?'. Never
+ * NULL, so the entry holding it never goes missing. New reference.
+ */
+static json_t *
+text_json(const char *msg)
+{
+	const unsigned char *s = (const unsigned char *)msg;
+	size_t len = strlen(msg), i = 0, o = 0;
+	char *out = xmalloc(len + 1);
+	json_t *j;
+	int n;
+
+	while (i < len) {
+		n = utf8_seq(s + i);
+		if (n < 0)
+			break;   /* cut at the end */
+		if (n == 0) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + o, s + i, (size_t)n);
+		o += (size_t)n;
+		i += (size_t)n;
+	}
+	j = json_stringn(out, o);
+	free(out);
+	return j != NULL ? j : json_string("");
+}
 
 static void
 check(json_t *checks, json_t *failing, const char *name, const char *error, const char *what,
     int fatal)
 {
 	json_t *c = json_pack("{s:s, s:b, s:b}", "name", name, "ok", error == NULL, "fatal", fatal);
-	json_t *msg;
 
 	if (what != NULL)
 		json_object_set_new(c, "target", json_string(what));
 	if (error != NULL) {
-		if ((msg = json_string(error)) == NULL)
-			msg = json_string("(message is not UTF-8)");
-		json_object_set_new(c, "error", msg);
+		json_object_set_new(c, "error", text_json(error));
 		if (fatal)
 			json_array_append_new(failing, json_string(name));
 	}
@@ -71,9 +133,9 @@ ops_registries_json(const struct ops_registry *regs, size_t n)
 		const struct ops_registry *r = &regs[i];
 		gmtime_r(&r->checked, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		json_array_append_new(a, json_pack("{s:s, s:b, s:b, s:s, s:s}", "host", r->host,
+		json_array_append_new(a, json_pack("{s:o, s:b, s:b, s:o, s:s}", "host", text_json(r->host),
 		    "reachable", r->reachable, "credentials_ok", r->credentials_ok,
-		    "last_error", r->last_error, "checked", when));
+		    "last_error", text_json(r->last_error), "checked", when));
 	}
 	return a;
 }

@@ -25,6 +25,13 @@ struct ui_opts {
  */
 char *ui_render(const json_t *status, const struct ui_opts *o, size_t *len);
 
+/*
+ * The page's Content-Security-Policy: its one style sheet and one script
+ * allowed by their SHA-256 hashes (nothing else inline runs), no framing,
+ * no <base>, forms only to this origin. 0, or -1 when buf is too small.
+ */
+int ui_csp(char *buf, size_t len);
+
 /* s HTML-escaped (& < > " ' become entities); caller frees. */
 char *ui_escape(const char *s);
 

@@ -17,6 +17,7 @@
 
 #include "handlers/ui.h"
 #include "server/base/log.h"
+#include "server/closing.h"
 #include "server/observe/metrics.h"
 #include "server/observe/status.h"
 #include "server/queue/journal.h"
@@ -61,10 +62,21 @@ reply_json(struct mg_connection *conn, int status, const char *extra, json_t *bo
 	return status;
 }
 
+/*
+ * A refusal: answered with "Connection: close", then closed through the
+ * closing path (a small body dropped within CLOSING_BUDGET_MS, never read
+ * for as long as the client keeps sending).
+ */
 static int
 reply_error(struct mg_connection *conn, int status, const char *extra, const char *msg)
 {
-	return reply_json(conn, status, extra, json_pack("{s:s}", "error", msg));
+	char head[512];
+
+	if (am_fmt(head, sizeof(head), "%sConnection: close\r\n", extra ? extra : "") != 0)
+		head[0] = '\0';
+	status = reply_json(conn, status, head, json_pack("{s:s}", "error", msg));
+	closing_after_refusal(conn, am_now_ms() + CLOSING_BUDGET_MS);
+	return status;
 }
 
 int
@@ -114,6 +126,8 @@ preflight(struct endpoints *e, struct mg_connection *conn, const char *path, int
 		return endpoints_not_found(conn);   /* served on the status listener only */
 	if (strcmp(ri->request_method, "GET") != 0)
 		return reply_error(conn, 405, "Allow: GET\r\n", "only GET is accepted");
+	if (ri->content_length > 0 || mg_get_header(conn, "Transfer-Encoding") != NULL)
+		return reply_error(conn, 413, NULL, "this endpoint takes no request body");
 	if (protected_)
 		return check_status_secret(e, conn);
 	return 0;
@@ -188,16 +202,17 @@ on_ui(struct mg_connection *conn, void *cbdata)
 	struct endpoints *e = cbdata;
 	int st = preflight(e, conn, "/ui", 1);
 	json_t *body;
-	char *page;
+	char *page, csp[512], extra[600];
 
 	if (st == 0) {
 		body = status_body(e);
 		page = ui_render(body, NULL, NULL);
 		json_decref(body);
-		st = reply(conn, 200, "text/html; charset=utf-8",
-		    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
-		    "script-src 'unsafe-inline'; img-src 'self'\r\nX-Content-Type-Options: nosniff\r\n",
-		    page);
+		if (ui_csp(csp, sizeof(csp)) != 0 || am_fmt(extra, sizeof(extra),
+		    "Content-Security-Policy: %s\r\nX-Content-Type-Options: nosniff\r\n", csp) != 0)
+			st = reply_error(conn, 500, NULL, "cannot build the page's security policy");
+		else
+			st = reply(conn, 200, "text/html; charset=utf-8", extra, page);
 		free(page);
 	}
 	log_request(conn, st);

@@ -13,6 +13,7 @@
 #include "handlers/webhook.h"
 #include "server/endpoints.h"
 #include "server/base/log.h"
+#include "server/closing.h"
 #include "server/conncap.h"
 #include "server/observe/observe.h"
 #include "server/observe/status.h"
@@ -143,32 +144,6 @@ send_error_close(struct mg_connection *conn, const struct webhook_resp *resp)
 	handler_error = 0;
 }
 
-/*
- * Before a refusal that closes the connection: a small body the client has
- * already sent (a mistyped secret in Harbor) is read and dropped, because
- * closing a socket with unread data resets it and the client would see
- * "connection reset" instead of the 401. Bounded: at most
- * REFUSED_DRAIN_MAX bytes and about REFUSED_DRAIN_MS; larger bodies are
- * never read.
- */
-#define REFUSED_DRAIN_MAX (64 * 1024)
-#define REFUSED_DRAIN_MS 1000
-
-static void
-drain_small_body(struct mg_connection *conn, long long t0)
-{
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-	char buf[4096];
-	long long left = ri->content_length;
-	int n;
-
-	if (left <= 0 || left > REFUSED_DRAIN_MAX)
-		return;
-	while (left > 0 && am_now_ms() - t0 < REFUSED_DRAIN_MS &&
-	    (n = mg_read(conn, buf, sizeof(buf) < (size_t)left ? sizeof(buf) : (size_t)left)) > 0)
-		left -= n;
-}
-
 static int
 on_webhook(struct mg_connection *conn, void *cbdata)
 {
@@ -187,18 +162,20 @@ on_webhook(struct mg_connection *conn, void *cbdata)
 	req.content_type = mg_get_header(conn, "Content-Type");
 	req.body = "";
 	if (decide_current(h->env.ctx, &h->env, &req, &resp, 1)) {
-		/* Wrong method or secret: refused from the headers; a large body is never read. */
-		drain_small_body(conn, t0);
+		/* Wrong method or secret: refused from the headers, answered at once, then
+		 * closed within CLOSING_BUDGET_MS of the headers however the body comes. */
 		send_error_close(conn, &resp);
+		closing_after_refusal(conn, t0 + CLOSING_BUDGET_MS);
 	} else {
 		body = read_body(conn, (size_t)h->cfg->max_body_bytes, t0 + h->cfg->request_timeout_ms,
 		    &req.body_len, &req.body_too_large, &req.body_incomplete);
 		req.body = body ? body : "";
 		free(resp.body);
 		(void)decide_current(h->env.ctx, &h->env, &req, &resp, 0);
-		if (req.body_too_large || req.body_incomplete)
+		if (req.body_too_large || req.body_incomplete) {
 			send_error_close(conn, &resp);
-		else
+			closing_after_refusal(conn, am_now_ms() + CLOSING_BUDGET_MS);
+		} else
 			write_json(conn, resp.status, resp.body);
 	}
 	observe_webhook(ri->remote_addr, ri->request_method, &resp, am_now_ms() - t0);
@@ -250,6 +227,13 @@ on_http_error(struct mg_connection *conn, int status, const char *msg)
 	    "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n%s", status,
 	    mg_get_response_code_text(NULL, status), strlen(body), body) == 0)
 		mg_write(conn, out, strlen(out));
+	/* Then closed: CivetWeb must not read on (or keep the connection) for as
+	 * long as the client sends. Unknown path or method: the request was whole, a small
+	 * body is dropped within the budget first; the others are cut off at once. */
+	if (status == 404 || status == 405)
+		closing_after_refusal(conn, am_now_ms() + CLOSING_BUDGET_MS);
+	else
+		mg_disable_connection_keep_alive(conn);
 	observe_refusal(reason, ri ? ri->remote_addr : NULL, status);
 	return 0;
 }

@@ -181,7 +181,7 @@ def test_allowed_clients_are_validated(archmerge, tmp_path):
 # --- Scenarios: an attack runs while Harbor's stand-in publishes real images ---
 
 # kind -> connections/threads (the issue's sizes)
-ATTACKS = {"idle": 2000, "slowloris": 300, "bodies": 64, "flood": 8}
+ATTACKS = {"idle": 2000, "slowloris": 300, "bodies": 64, "flood": 8, "trickle": 64}
 GROUPS = 12
 
 
@@ -298,3 +298,17 @@ def test_cap_is_configurable_and_can_be_switched_off(env, admin_client, archmerg
     many = [tls_connect(off, src=ATTACKER) for _ in range(20)]
     for s in many:
         s.close()
+
+
+@pytest.mark.parametrize("kind", ["trickle", "trickle405"])
+def test_slow_refused_clients_from_four_addresses_meet_the_budget(kind, env, admin_client, archmerge):
+    """issue 23 at full size: 64 refused clients (16 from each of 4 addresses,
+    so the per-client cap does not stop them) trickling their bodies never
+    quietly hold all 64 threads; each is cut CLOSING_BUDGET_MS (1 s) after
+    its headers, so a webhook waits at most about that (docs/limits.md;
+    before: for as long as the attacker kept sending)."""
+    am = archmerge()
+    srcs = tuple(f"127.0.0.{k}" for k in range(2, 6))
+    p99, counts = run_scenario(am, admin_client, f"library/atk-{kind}", kind, src=srcs, n=64)
+    assert p99 < 2_500, p99
+    assert counts["completed"] > 64, counts     # every attacker was cut, again and again

@@ -182,6 +182,13 @@ def test_ui_hostile_version_escaped(env, admin_client, archmerge):
     assert r.status == 200
     body = r.body.decode()
     assert "<img" not in body and body.count("<script>") == 1
+    # Only the page's own script and style run (by hash): injected markup could not run code
+    # even if it got through; the page cannot be framed, rebased or post forms elsewhere.
+    csp = r.headers.get("content-security-policy", "")
+    assert "unsafe-inline" not in csp, csp
+    assert re.search(r"script-src 'sha256-[A-Za-z0-9+/]{43}='", csp), csp
+    for d in ("default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"):
+        assert d in csp, csp
 
 
 def test_ui_protected_like_status(env, archmerge, tmp_path):

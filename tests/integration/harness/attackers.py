@@ -14,6 +14,10 @@ connection the server closes is opened again):
              (refused: again after 50 ms)
   flood      n threads: wrong-secret webhooks as fast as the server answers
   reconnect  n threads: connect, send junk, wait for the close, again
+  trickle    n threads: TLS, a webhook without Authorization announcing 60,000
+             bytes, then a body byte every 20 ms (never quiet) until the
+             server closes; again at once (issue 23)
+  trickle405 the same as POST /healthz (refused 405)
 Several source addresses may be given (src=("127.0.0.2", "127.0.0.3")); the
 connections are spread over them.
 """
@@ -115,6 +119,21 @@ def _flood(port, cafile, src, stop):
             pass
 
 
+def _trickle_to(head):
+    def run(port, cafile, src, stop):
+        with _tls(port, src, cafile) as s:
+            s.sendall(head)
+            s.settimeout(0.02)
+            while not stop.is_set():
+                try:
+                    s.send(b" ")
+                    if s.recv(65536) == b"":
+                        return
+                except (socket.timeout, ssl.SSLWantReadError):
+                    continue
+    return run
+
+
 def _reconnect(port, cafile, src, stop):
     with _tcp(port, src, 2.0) as s:
         s.sendall(b"x" * 1024)
@@ -125,7 +144,10 @@ def _reconnect(port, cafile, src, stop):
 # about holding threads: a refused one comes back after 50 ms. The flood kinds
 # are about rate: they come back at once.
 LOOPS = {"slowloris": (_slowloris, 0.05), "bodies": (_bodies, 0.05), "flood": (_flood, 0),
-         "reconnect": (_reconnect, 0)}
+         "reconnect": (_reconnect, 0),
+         "trickle": (_trickle_to(b"POST /hooks/harbor HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: 60000\r\n\r\n"), 0.05),
+         "trickle405": (_trickle_to(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n"), 0.05)}
 
 
 def _run(kind, port, cafile, n, srcs, stop, ready, result):

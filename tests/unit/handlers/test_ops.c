@@ -73,6 +73,31 @@ run_tests(void)
 	CHECK(json_is_true(json_object_get(json_array_get(a, 0), "reachable")));
 	CHECK(json_is_false(json_object_get(json_array_get(a, 0), "credentials_ok")));
 	json_decref(a);
+
+	/*
+	 * An error text cut inside a UTF-8 character (the client's error buffer
+	 * is full) or carrying a stray byte: the registry stays in the list, the
+	 * text loses only the cut character, a stray byte becomes '?'.
+	 */
+	memset(regs[0].last_error, 'a', sizeof(regs[0].last_error));
+	memcpy(regs[0].last_error + sizeof(regs[0].last_error) - 3, "\xc3", 1);
+	regs[0].last_error[sizeof(regs[0].last_error) - 2] = '\0';   /* "aaa...a\xc3": cut in an "\xc3\xa9" */
+	a = ops_registries_json(regs, 1);
+	CHECK(json_array_size(a) == 1);
+	CHECK(json_string_length(json_object_get(json_array_get(a, 0), "last_error")) ==
+	    sizeof(regs[0].last_error) - 3);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "host")), "harbor.example.com");
+	json_decref(a);
+	(void)snprintf(regs[0].last_error, sizeof(regs[0].last_error), "caf\xc3\xa9 \xff \xe2\x82 \xed\xa0\x80 ok");
+	a = ops_registries_json(regs, 1);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "last_error")),
+	    "caf\xc3\xa9 ? ?? ??? ok");
+	json_decref(a);
+	regs[0].reachable = 0;
+	b = ops_ready(&in, &st);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(b, "checks"), 4), "error")),
+	    "caf\xc3\xa9 ? ?? ??? ok");
+	json_decref(b);
 }
 
 TEST_MAIN("ops")

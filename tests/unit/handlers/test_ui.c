@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "handlers/ui.h"
 
@@ -47,6 +48,46 @@ test_escape(void)
 	e = ui_escape("");
 	CHECK_STR(e, "");
 	free(e);
+}
+
+/* The CSP's hash source for the text between open and close in page, as the test computes it. */
+static void
+expected_source(const char *page, const char *open, const char *close, char *out, size_t outlen)
+{
+	const char *a = strstr(page, open), *b;
+	unsigned char md[32], b64[64];
+	unsigned n = 0;
+
+	out[0] = '\0';
+	if (a == NULL || (b = strstr(a += strlen(open), close)) == NULL ||
+	    EVP_Digest(a, (size_t)(b - a), md, &n, EVP_sha256(), NULL) != 1)
+		return;
+	(void)EVP_EncodeBlock(b64, md, (int)n);
+	(void)snprintf(out, outlen, "'sha256-%s'", (const char *)b64);
+}
+
+/* No inline code runs but the page's own style and script (by hash); no framing, no <base>. */
+static void
+test_csp(void)
+{
+	json_t *st = doc(EVIL);
+	char *page = ui_render(st, NULL, NULL);
+	char csp[512], want[128];
+
+	CHECK(ui_csp(csp, sizeof(csp)) == 0);
+	CHECK(strstr(csp, "unsafe-inline") == NULL);
+	CHECK(strstr(csp, "default-src 'none'") != NULL);
+	CHECK(strstr(csp, "frame-ancestors 'none'") != NULL);
+	CHECK(strstr(csp, "base-uri 'none'") != NULL);
+	CHECK(strstr(csp, "form-action 'self'") != NULL);
+	expected_source(page, "<script>", "</script>", want, sizeof(want));
+	CHECK(want[0] != '\0' && strstr(csp, want) != NULL);
+	CHECK(strstr(csp, "script-src ") != NULL && strstr(strstr(csp, "script-src "), want) != NULL);
+	expected_source(page, "<style>", "</style>", want, sizeof(want));
+	CHECK(want[0] != '\0' && strstr(csp, want) != NULL);
+	CHECK(ui_csp(csp, 40) == -1);
+	free(page);
+	json_decref(st);
 }
 
 static void
@@ -147,6 +188,7 @@ run_tests(void)
 {
 	test_escape();
 	test_hostile_values_escaped();
+	test_csp();
 	test_long_tags_bounded();
 	test_empty_and_mistyped();
 	test_waiting_newest_first();
