@@ -162,7 +162,13 @@ cleanup(struct job *c)
 	}
 }
 
-/* require_signed_children: every child signed by a trusted key, else refuse naming it. */
+/*
+ * require_signed_children: every child signed by a trusted key, else refuse
+ * naming it. Runs before every write, the unchanged path's included. The
+ * signature lives where the child was pushed: the rule's source repository,
+ * also for a child taken back from the published index (its payload names
+ * that repository, so a copy beside the index would not verify).
+ */
 static int
 children_signed(struct job *c)
 {
@@ -172,14 +178,15 @@ children_signed(struct job *c)
 
 	for (i = 0; c->p->require_signed && i < c->p->n_archs; i++) {
 		const struct kid *k = &c->kids[i];
+		const char *sig_repo = k->from_target ? c->p->archs[i].src_repo : k->src_repo;
 		if (!k->present)
 			continue;
-		if ((rc = asm_child_signed(c->api, c->p->child_keys, c->p->n_child_keys, k->src_repo,
+		if ((rc = asm_child_signed(c->api, c->p->child_keys, c->p->n_child_keys, sig_repo,
 		    k->image.digest, err, sizeof(err))) == AM_OK)
 			continue;
 		job_fail(c->out, PHASE_CHILD_SIG, rc);
 		c->out->unsigned_child = c->out->outcome == ASM_REFUSED;
-		(void)am_fmt(c->out->unsigned_repo, sizeof(c->out->unsigned_repo), "%s", k->src_repo);
+		(void)am_fmt(c->out->unsigned_repo, sizeof(c->out->unsigned_repo), "%s", sig_repo);
 		(void)am_fmt(c->out->unsigned_digest, sizeof(c->out->unsigned_digest), "%s", k->image.digest);
 		(void)am_fmt(c->out->detail, sizeof(c->out->detail), "%s child %s:%s is not signed: %s",
 		    c->p->archs[i].name, k->src_repo, k->src_tag[0] ? k->src_tag : k->image.digest, err);
@@ -211,13 +218,21 @@ sign_current(struct job *c)
 	}
 }
 
-/* The target already holds this index: only missing extra tags, then cleanup. */
+/*
+ * The target already holds this index: only missing extra tags, then
+ * cleanup and the signature. These write too, so the publish path's checks
+ * run first: an index anyone could have pushed (it is deterministic), or one
+ * published before require_signed_children was turned on, never gets
+ * archmerge's signature over unsigned children.
+ */
 static void
 keep_unchanged(struct job *c, int dry_run)
 {
 	char err[768];
 	enum am_err rc;
 
+	if (!children_signed(c))
+		return;   /* refused, naming the unsigned child (a dry run says so too) */
 	c->out->outcome = ASM_UNCHANGED;
 	if (dry_run)
 		return;
