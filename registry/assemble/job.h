@@ -90,6 +90,12 @@ void job_head_run(void *j);
 enum am_err job_resolve(struct job *c, struct head_job *target, char *missing, size_t mlen,
     char *absent, size_t alen, char *err, size_t errlen);
 
+/*
+ * The index the target tag holds now, into c->pub (read once per run).
+ * AM_OK: read; AM_ENOTFOUND: no target, or not an index; else a fault (err).
+ */
+enum am_err job_read_published(struct job *c, char *err, size_t errlen);
+
 /* ---- build.c: the index ---- */
 
 /* The index of the present children (and their attestations) into c->out->doc. */

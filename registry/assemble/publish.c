@@ -12,6 +12,7 @@
 
 #include "registry/assemble/copy.h"
 #include "registry/assemble/signing.h"
+#include "server/base/log.h"
 
 enum push_when { PUSH_IF_DIFFERENT, PUSH_IF_MISSING, PUSH_ALWAYS };
 
@@ -279,11 +280,49 @@ publish(struct job *c)
 	sign_current(c);
 }
 
+/*
+ * The index about to replace the target drops platforms the target has:
+ * only a rule that no longer lists them does that (an architecture it
+ * still lists is kept from the published index, or the group waits), and
+ * it happens once. Said in the detail and the log; a failed read of the
+ * target only costs the message.
+ */
+static void
+note_dropped(struct job *c)
+{
+	char err[512], plat[96], src[512] = "";
+	size_t i, j, off = 0;
+	int kept;
+
+	if (job_read_published(c, err, sizeof(err)) != AM_OK)
+		return;
+	for (i = 0; i < c->pub.n_children; i++) {
+		const struct descriptor *d = &c->pub.children[i];
+		if (d->attestation || !d->has_platform || !mt_is_image(d->media_type))
+			continue;
+		for (j = 0, kept = 0; j < c->p->n_archs && !kept; j++)
+			kept = c->kids[j].present && platform_equal(&c->kids[j].image.platform, &d->platform);
+		if (kept)
+			continue;
+		platform_format(&d->platform, plat, sizeof(plat));
+		(void)am_fmt(src + off, sizeof(src) - off, "%s%s", off ? "," : "", plat);
+		off = strlen(src);
+	}
+	if (off == 0)
+		return;
+	job_note(c->out, "index drops %s: the rule no longer lists it", src);
+	log_kv(LOG_WARN, "assembly index shrinks", LOG_S("target", c->out->target), LOG_S("dropped", src),
+	    LOG_S("note", "the rule no longer lists these platforms"));
+}
+
 /* Compare the built index with the target (its HEAD, read alongside the sources) and write what differs. */
 void
 job_publish(struct job *c, const struct head_job *target, int dry_run)
 {
 	enum am_err rc = target->rc;
+
+	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) != 0)
+		note_dropped(c);
 
 	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) == 0)
 		keep_unchanged(c, dry_run);
