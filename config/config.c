@@ -768,6 +768,16 @@ load_rules(struct errs *e, config_setting_t *list, struct cfg *c)
 			continue;
 		}
 		load_rule(e, g, &c->rules[i], where);
+		/*
+		 * Cleanup leaves the published index as the only record of its
+		 * children. With several writers one replica's older PUT can land
+		 * after another's cleanup, and no tag is left to notice it or put the
+		 * newer index back (issue 22 §3): refused rather than left stale.
+		 */
+		if (c->rules[i].cleanup && c->replicas > 1)
+			add_err(e, line_of(config_setting_get_member(g, "cleanup")),
+			    "%s.cleanup = true needs server.replicas = 1 (got %ld): with several writers an "
+			    "older index can land after cleanup and stay for good", where, (long)c->replicas);
 		/* Queued work and the journal name their rule: names must be unique. */
 		for (int k = 0; k < i; k++)
 			if (c->rules[i].name[0] != '\0' && strcmp(c->rules[k].name, c->rules[i].name) == 0)

@@ -69,11 +69,10 @@ void job_run_note(struct job_run *run, const struct reg_reply *r);
 
 /* ---- resolve.c: the reads ---- */
 
-/* One manifest HEAD (the target before the PUT, a source tag after it). */
+/* One manifest HEAD (the target, read alongside the sources). */
 struct head_job {
 	const struct reg_api *api;
 	const char *repo, *ref;
-	size_t kid;                       /* a source tag's: which architecture */
 	struct reg_reply head;
 	enum am_err rc;
 	char err[768];
@@ -90,6 +89,12 @@ void job_head_run(void *j);
  */
 enum am_err job_resolve(struct job *c, struct head_job *target, char *missing, size_t mlen,
     char *absent, size_t alen, char *err, size_t errlen);
+
+/*
+ * The index the target tag holds now, into c->pub (read once per run).
+ * AM_OK: read; AM_ENOTFOUND: no target, or not an index; else a fault (err).
+ */
+enum am_err job_read_published(struct job *c, char *err, size_t errlen);
 
 /* ---- build.c: the index ---- */
 
@@ -109,9 +114,10 @@ void job_publish(struct job *c, const struct head_job *target, int dry_run);
 /* ---- recheck.c: after the PUT ---- */
 
 /*
- * Does every source tag c read still name what it read (HEAD, digest only)?
- * 1 when one moved or went away (noted in the detail and logged); a HEAD
- * failing otherwise proves nothing and counts as not moved.
+ * Does every source tag c read still name what it read (HEAD, a GET hashed
+ * when the HEAD carries no digest)? 1 when one moved, or when a check failed
+ * twice (unknown: assemble again); noted in the detail and logged. A tag
+ * that is gone is not a move (0).
  */
 int job_sources_moved(struct job *c);
 

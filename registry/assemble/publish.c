@@ -12,6 +12,7 @@
 
 #include "registry/assemble/copy.h"
 #include "registry/assemble/signing.h"
+#include "server/base/log.h"
 
 enum push_when { PUSH_IF_DIFFERENT, PUSH_IF_MISSING, PUSH_ALWAYS };
 
@@ -162,7 +163,13 @@ cleanup(struct job *c)
 	}
 }
 
-/* require_signed_children: every child signed by a trusted key, else refuse naming it. */
+/*
+ * require_signed_children: every child signed by a trusted key, else refuse
+ * naming it. Runs before every write, the unchanged path's included. The
+ * signature lives where the child was pushed: the rule's source repository,
+ * also for a child taken back from the published index (its payload names
+ * that repository, so a copy beside the index would not verify).
+ */
 static int
 children_signed(struct job *c)
 {
@@ -172,14 +179,15 @@ children_signed(struct job *c)
 
 	for (i = 0; c->p->require_signed && i < c->p->n_archs; i++) {
 		const struct kid *k = &c->kids[i];
+		const char *sig_repo = k->from_target ? c->p->archs[i].src_repo : k->src_repo;
 		if (!k->present)
 			continue;
-		if ((rc = asm_child_signed(c->api, c->p->child_keys, c->p->n_child_keys, k->src_repo,
+		if ((rc = asm_child_signed(c->api, c->p->child_keys, c->p->n_child_keys, sig_repo,
 		    k->image.digest, err, sizeof(err))) == AM_OK)
 			continue;
 		job_fail(c->out, PHASE_CHILD_SIG, rc);
 		c->out->unsigned_child = c->out->outcome == ASM_REFUSED;
-		(void)am_fmt(c->out->unsigned_repo, sizeof(c->out->unsigned_repo), "%s", k->src_repo);
+		(void)am_fmt(c->out->unsigned_repo, sizeof(c->out->unsigned_repo), "%s", sig_repo);
 		(void)am_fmt(c->out->unsigned_digest, sizeof(c->out->unsigned_digest), "%s", k->image.digest);
 		(void)am_fmt(c->out->detail, sizeof(c->out->detail), "%s child %s:%s is not signed: %s",
 		    c->p->archs[i].name, k->src_repo, k->src_tag[0] ? k->src_tag : k->image.digest, err);
@@ -211,13 +219,21 @@ sign_current(struct job *c)
 	}
 }
 
-/* The target already holds this index: only missing extra tags, then cleanup. */
+/*
+ * The target already holds this index: only missing extra tags, then
+ * cleanup and the signature. These write too, so the publish path's checks
+ * run first: an index anyone could have pushed (it is deterministic), or one
+ * published before require_signed_children was turned on, never gets
+ * archmerge's signature over unsigned children.
+ */
 static void
 keep_unchanged(struct job *c, int dry_run)
 {
 	char err[768];
 	enum am_err rc;
 
+	if (!children_signed(c))
+		return;   /* refused, naming the unsigned child (a dry run says so too) */
 	c->out->outcome = ASM_UNCHANGED;
 	if (dry_run)
 		return;
@@ -264,11 +280,49 @@ publish(struct job *c)
 	sign_current(c);
 }
 
+/*
+ * The index about to replace the target drops platforms the target has:
+ * only a rule that no longer lists them does that (an architecture it
+ * still lists is kept from the published index, or the group waits), and
+ * it happens once. Said in the detail and the log; a failed read of the
+ * target only costs the message.
+ */
+static void
+note_dropped(struct job *c)
+{
+	char err[512], plat[96], src[512] = "";
+	size_t i, j, off = 0;
+	int kept;
+
+	if (job_read_published(c, err, sizeof(err)) != AM_OK)
+		return;
+	for (i = 0; i < c->pub.n_children; i++) {
+		const struct descriptor *d = &c->pub.children[i];
+		if (d->attestation || !d->has_platform || !mt_is_image(d->media_type))
+			continue;
+		for (j = 0, kept = 0; j < c->p->n_archs && !kept; j++)
+			kept = c->kids[j].present && platform_equal(&c->kids[j].image.platform, &d->platform);
+		if (kept)
+			continue;
+		platform_format(&d->platform, plat, sizeof(plat));
+		(void)am_fmt(src + off, sizeof(src) - off, "%s%s", off ? "," : "", plat);
+		off = strlen(src);
+	}
+	if (off == 0)
+		return;
+	job_note(c->out, "index drops %s: the rule no longer lists it", src);
+	log_kv(LOG_WARN, "assembly index shrinks", LOG_S("target", c->out->target), LOG_S("dropped", src),
+	    LOG_S("note", "the rule no longer lists these platforms"));
+}
+
 /* Compare the built index with the target (its HEAD, read alongside the sources) and write what differs. */
 void
 job_publish(struct job *c, const struct head_job *target, int dry_run)
 {
 	enum am_err rc = target->rc;
+
+	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) != 0)
+		note_dropped(c);
 
 	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) == 0)
 		keep_unchanged(c, dry_run);

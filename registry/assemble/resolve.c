@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "registry/assemble/cache.h"
+#include "server/base/log.h"
 #include "server/base/parallel.h"
 
 /* Fetch an image manifest's config blob and read platform, created and labels. */
@@ -216,11 +217,29 @@ done:
 	return rc;
 }
 
+enum am_err
+job_read_published(struct job *c, char *err, size_t errlen)
+{
+	size_t size = 0;
+	char digest[80];
+	enum am_err rc;
+
+	if (c->pub_state == 0) {
+		rc = fetch_manifest(c->api, c->repo, c->target_tag, &c->pub, digest, sizeof(digest), &size,
+		    NULL, err, errlen);
+		if (rc != AM_OK && rc != AM_ENOTFOUND)
+			return rc;
+		c->pub_state = rc == AM_OK && c->pub.kind == MANIFEST_INDEX ? 1 : -1;
+	}
+	return c->pub_state > 0 ? AM_OK : AM_ENOTFOUND;
+}
+
 /*
- * With cleanup on, a per-architecture tag that is gone was (normally)
- * removed by archmerge after publishing: the published index still holds
- * that architecture's child, which is re-read and re-checked from the
- * target repository. AM_ENOTFOUND when there is none.
+ * A per-architecture tag that is gone was removed by archmerge's cleanup
+ * after publishing, or (an optional architecture) by someone else: the
+ * published index still holds that architecture's child, which is re-read
+ * and re-checked from the target repository, so the index never loses it
+ * by accident. AM_ENOTFOUND when there is none.
  */
 static enum am_err
 from_published(struct job *c, const struct plan_arch *want, struct kid *k,
@@ -231,15 +250,8 @@ from_published(struct job *c, const struct plan_arch *want, struct kid *k,
 	size_t size = 0, i, found = 0, pick = 0;
 	char digest[80];
 
-	if (c->pub_state == 0) {
-		rc = fetch_manifest(c->api, c->repo, c->target_tag, &c->pub, digest, sizeof(digest), &size,
-		    NULL, err, errlen);
-		if (rc != AM_OK && rc != AM_ENOTFOUND)
-			return rc;
-		c->pub_state = rc == AM_OK && c->pub.kind == MANIFEST_INDEX ? 1 : -1;
-	}
-	if (c->pub_state < 0)
-		return AM_ENOTFOUND;
+	if ((rc = job_read_published(c, err, errlen)) != AM_OK)
+		return rc;
 	for (i = 0; i < c->pub.n_children; i++) {
 		const struct descriptor *d = &c->pub.children[i];
 		if (!d->attestation && d->has_platform && mt_is_image(d->media_type) &&
@@ -329,11 +341,22 @@ job_resolve(struct job *c, struct head_job *target, char *missing, size_t mlen, 
 		struct kid *k = &c->kids[i];
 		const struct plan_arch *a = &p->archs[i];
 		rc = jobs[i].rc;
-		if (rc == AM_ENOTFOUND && p->cleanup) {
-			/* Reads the published index once for all: serial, after the chains. */
+		if (rc == AM_ENOTFOUND && (p->cleanup || a->optional)) {
+			/*
+			 * Reads the published index once for all: serial, after the
+			 * chains. A required architecture without cleanup waits instead
+			 * (waiting never shrinks the index).
+			 */
 			free(k->raw);
 			memset(k, 0, sizeof(*k));
 			rc = from_published(c, a, k, jobs[i].err, sizeof(jobs[i].err));
+			if (rc == AM_OK && !p->cleanup) {
+				job_note(c->out, "%s kept from the published index (%s:%s is gone)", a->name,
+				    a->src_repo, a->src_tag);
+				log_kv(LOG_INFO, "assembly kept published child", LOG_S("arch", a->name),
+				    LOG_S("digest", k->image.digest), LOG_S("target", c->out->target),
+				    LOG_S("note", "its source tag is gone; the index keeps the platform"));
+			}
 		}
 		if (rc == AM_ENOTFOUND) {
 			if (a->optional) {

@@ -10,8 +10,15 @@
 
 #include "registry/oci/manifest.h"
 #include "registry/sign/sign.h"
+#include "server/base/log.h"
 
-/* The signatures stored for digest in repo; an empty list when there are none. */
+/*
+ * The signatures stored for digest in repo; an empty list when there are
+ * none, or when what is stored there is no signature manifest at all (it
+ * holds nothing that verifies, and signing writes a good one over it
+ * instead of being blocked by it for ever). Unusable layers are skipped by
+ * the parser.
+ */
 static enum am_err
 read_sigs(const struct reg_api *api, const char *repo, const char *digest, struct sig_manifest *m,
     char *err, size_t errlen)
@@ -27,51 +34,79 @@ read_sigs(const struct reg_api *api, const char *repo, const char *digest, struc
 	rc = api->manifest_get(api->ctx, repo, tag, &r, err, errlen);
 	if (rc == AM_ENOTFOUND)
 		rc = AM_OK;
-	else if (rc == AM_OK && sig_manifest_parse(r.body, r.body_len, m, perr, sizeof(perr)) != AM_OK)
-		rc = am_fail(err, errlen, AM_EINVAL, "%s:%s: %s", repo, tag, perr);
+	else if (rc == AM_OK && sig_manifest_parse(r.body, r.body_len, m, perr, sizeof(perr)) != AM_OK) {
+		log_kv(LOG_WARN, "signature manifest unusable", LOG_S("repo", repo), LOG_S("tag", tag),
+		    LOG_S("error", perr), LOG_S("note", "read as holding no signature"));
+		memset(m, 0, sizeof(*m));
+		m->n_skipped = 1;
+	}
 	reg_reply_clear(&r);
 	return rc;
 }
 
 /*
- * Is layer l a signature of digest in repo by key k? 1 yes, 0 no (why in
- * why), -1 registry fault (err).
+ * Read layer l's payload once and check it up to its signature: blob
+ * digest, payload digest and repository. 1: usable, body in r (caller
+ * clears); 0: not a signature of digest in repo (why); -1: registry fault (err).
  */
 static int
-layer_signs(const struct reg_api *api, const char *repo, const char *digest, const struct sig_layer *l,
-    const struct sig_key *k, char *why, size_t whylen, char *err, size_t errlen)
+payload_read(const struct reg_api *api, const char *repo, const char *digest, const struct sig_layer *l,
+    struct reg_reply *r, char *why, size_t whylen, char *err, size_t errlen)
 {
-	struct reg_reply r;
 	struct sig_payload p;
 	char got[80];
-	int ok = 0;
 	enum am_err rc;
 
 	if (strcmp(l->media_type, SIG_MT_PAYLOAD) != 0 || l->signature[0] == '\0')
 		return 0;
-	reg_reply_init(&r);
-	rc = api->blob_get(api->ctx, repo, l->digest, SIG_MAX_PAYLOAD, &r, err, errlen);
+	rc = api->blob_get(api->ctx, repo, l->digest, SIG_MAX_PAYLOAD, r, err, errlen);
 	if (rc != AM_OK) {
-		reg_reply_clear(&r);
 		if (rc == AM_ENOTFOUND || rc == AM_EINVAL) {
 			(void)am_fmt(why, whylen, "payload %s unreadable", l->digest);
 			return 0;
 		}
 		return -1;
 	}
-	digest_sha256(r.body, r.body_len, got, sizeof(got));
+	digest_sha256(r->body, r->body_len, got, sizeof(got));
 	if (strcmp(got, l->digest) != 0)
 		(void)am_fmt(why, whylen, "payload %s hashes to %s", l->digest, got);
-	else if (sig_payload_parse(r.body, r.body_len, &p, why, whylen) != AM_OK)
+	else if (sig_payload_parse(r->body, r->body_len, &p, why, whylen) != AM_OK)
 		;
 	else if (strcmp(p.digest, digest) != 0)
 		(void)am_fmt(why, whylen, "payload names %s", p.digest);
 	else if (!sig_reference_names(p.reference, repo))
 		(void)am_fmt(why, whylen, "payload names repository %.200s", p.reference);
-	else if (!(ok = sig_verify(k, r.body, r.body_len, l->signature)))
-		(void)am_fmt(why, whylen, "signature does not verify with the key");
-	reg_reply_clear(&r);
-	return ok;
+	else
+		return 1;
+	return 0;
+}
+
+/*
+ * Is one layer of m a signature of digest in repo by one of the n keys?
+ * Each payload is fetched once, whatever the number of keys. 1 yes, 0 no
+ * (why has the last reason), -1 registry fault (err).
+ */
+static int
+signed_by_any(const struct reg_api *api, const char *repo, const char *digest,
+    const struct sig_manifest *m, struct sig_key *const *keys, size_t n, char *why, size_t whylen,
+    char *err, size_t errlen)
+{
+	struct reg_reply r;
+	size_t i, j;
+	int s = 0, usable;
+
+	for (i = 0; i < m->n_layers && s == 0; i++) {
+		reg_reply_init(&r);
+		usable = payload_read(api, repo, digest, &m->layers[i], &r, why, whylen, err, errlen);
+		if (usable < 0)
+			s = -1;
+		for (j = 0; usable > 0 && j < n && s == 0; j++)
+			s = sig_verify(keys[j], r.body, r.body_len, m->layers[i].signature);
+		if (usable > 0 && s == 0)
+			(void)am_fmt(why, whylen, "signature does not verify with the key%s", n > 1 ? "s" : "");
+		reg_reply_clear(&r);
+	}
+	return s;
 }
 
 /* Write payload, config and manifest: the new signature appended to m. */
@@ -120,7 +155,6 @@ asm_sign_index(const struct reg_api *api, const char *key_file, const char *repo
 	struct sig_manifest m;
 	struct sig_key *k = NULL;
 	char why[256];
-	size_t i;
 	int s = 0;
 	enum am_err rc;
 
@@ -135,8 +169,7 @@ asm_sign_index(const struct reg_api *api, const char *key_file, const char *repo
 	if ((rc = read_sigs(api, repo, digest, &m, err, errlen)) != AM_OK)
 		goto done;
 	/* Idempotent: a valid signature by this key on this digest is enough. */
-	for (i = 0; i < m.n_layers && s == 0; i++)
-		s = layer_signs(api, repo, digest, &m.layers[i], k, why, sizeof(why), err, errlen);
+	s = signed_by_any(api, repo, digest, &m, &k, 1, why, sizeof(why), err, errlen);
 	if (s < 0) {
 		rc = AM_ETRANSIENT;
 		goto done;
@@ -154,27 +187,28 @@ asm_child_signed(const struct reg_api *api, const char (*keys)[512], size_t n, c
     const char *digest, char *err, size_t errlen)
 {
 	struct sig_manifest m;
-	struct sig_key *k;
+	struct sig_key **k = xcalloc(n ? n : 1, sizeof(*k));
 	char why[256] = "";
-	size_t i, j;
+	size_t j;
 	int s = 0;
-	enum am_err rc;
+	enum am_err rc = AM_OK;
 
-	if ((rc = read_sigs(api, repo, digest, &m, err, errlen)) != AM_OK)
-		return rc;
-	for (j = 0; j < n && s == 0; j++) {
-		if ((rc = sig_key_load_public(keys[j], &k, err, errlen)) != AM_OK)
-			break;
-		for (i = 0; i < m.n_layers && s == 0; i++)
-			s = layer_signs(api, repo, digest, &m.layers[i], k, why, sizeof(why), err, errlen);
-		sig_key_free(k);
-	}
-	if (rc == AM_OK && s < 0)
+	memset(&m, 0, sizeof(m));
+	for (j = 0; j < n && rc == AM_OK; j++)
+		rc = sig_key_load_public(keys[j], &k[j], err, errlen);
+	if (rc != AM_OK || (rc = read_sigs(api, repo, digest, &m, err, errlen)) != AM_OK)
+		goto done;
+	s = signed_by_any(api, repo, digest, &m, k, n, why, sizeof(why), err, errlen);
+	if (s < 0)
 		rc = AM_ETRANSIENT;
-	else if (rc == AM_OK && s == 0)
+	else if (s == 0)
 		rc = am_fail(err, errlen, AM_EMISMATCH, "%s@%s carries no valid signature by a key of "
 		    "require_signed_children (%zu signatures there%s%s)", repo, digest, m.n_layers,
 		    why[0] ? "; last: " : "", why);
+done:
+	for (j = 0; j < n; j++)
+		sig_key_free(k[j]);
+	free(k);
 	sig_manifest_clear(&m);
 	return rc;
 }

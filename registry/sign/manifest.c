@@ -17,6 +17,16 @@ sig_manifest_clear(struct sig_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* Make room for one more layer: the oldest goes (counted as skipped). */
+static void
+drop_oldest(struct sig_manifest *m)
+{
+	free(m->layers[0].annotations);
+	memmove(&m->layers[0], &m->layers[1], (m->n_layers - 1) * sizeof(m->layers[0]));
+	m->n_layers--;
+	m->n_skipped++;
+}
+
 static enum am_err
 parse_layer(const json_t *l, size_t i, struct sig_layer *out, char *err, size_t errlen)
 {
@@ -60,17 +70,26 @@ sig_manifest_parse(const char *body, size_t len, struct sig_manifest *out, char 
 		    "with layers");
 		goto done;
 	}
-	if (json_array_size(layers) > SIG_MAX_LAYERS) {
-		rc = am_fail(err, errlen, AM_EINVAL, "signature manifest holds more than %d layers",
-		    SIG_MAX_LAYERS);
-		goto done;
-	}
+	/*
+	 * A layer that does not parse can carry no signature anyone checks: it is
+	 * skipped (and left out when the manifest is built again), so one bad
+	 * layer never makes the image unsignable. Past SIG_MAX_LAYERS usable
+	 * layers the oldest go, the same way sig_manifest_append makes room.
+	 */
 	for (i = 0; i < json_array_size(layers); i++) {
-		rc = parse_layer(json_array_get(layers, i), i, &out->layers[out->n_layers], err, errlen);
-		out->n_layers++;
-		if (rc != AM_OK)
-			break;
+		struct sig_layer l;
+		memset(&l, 0, sizeof(l));
+		if (parse_layer(json_array_get(layers, i), i, &l, err, errlen) != AM_OK) {
+			free(l.annotations);
+			out->n_skipped++;
+			continue;
+		}
+		if (out->n_layers == SIG_MAX_LAYERS)
+			drop_oldest(out);
+		out->layers[out->n_layers++] = l;
 	}
+	if (errlen > 0)
+		err[0] = '\0';
 done:
 	json_decref(doc);
 	if (rc != AM_OK)
@@ -85,8 +104,10 @@ sig_manifest_append(struct sig_manifest *m, const char *digest, long long size,
 	struct sig_layer *l;
 	json_t *ann;
 
+	(void)err;
+	(void)errlen;
 	if (m->n_layers >= SIG_MAX_LAYERS)
-		return am_fail(err, errlen, AM_EINVAL, "image already carries %d signatures", SIG_MAX_LAYERS);
+		drop_oldest(m);   /* a full manifest would otherwise block every new signature */
 	l = &m->layers[m->n_layers];
 	memset(l, 0, sizeof(*l));
 	if (am_fmt(l->signature, sizeof(l->signature), "%s", signature) != 0 ||

@@ -49,16 +49,22 @@ struct sig_layer {
 struct sig_manifest {
 	struct sig_layer layers[SIG_MAX_LAYERS];
 	size_t n_layers;
+	size_t n_skipped;              /* layers left out: unusable, or the oldest beyond the cap */
 };
 
-/* Parse a signature manifest (an OCI/Docker image manifest); sig_manifest_clear frees. */
+/*
+ * Parse a signature manifest (an OCI/Docker image manifest); sig_manifest_clear
+ * frees. Layers that do not parse are skipped, and past SIG_MAX_LAYERS the
+ * oldest go (both counted in n_skipped); AM_EINVAL only when the document
+ * itself is no manifest.
+ */
 enum am_err sig_manifest_parse(const char *body, size_t len, struct sig_manifest *out,
     char *err, size_t errlen);
 void sig_manifest_clear(struct sig_manifest *m);
 
 /*
  * Append a payload layer (digest, size of the payload blob) carrying
- * signature (base64) to m. AM_EINVAL when m is full.
+ * signature (base64) to m. When m is full its oldest layer goes first.
  */
 enum am_err sig_manifest_append(struct sig_manifest *m, const char *digest, long long size,
     const char *signature, char *err, size_t errlen);

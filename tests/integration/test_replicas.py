@@ -8,10 +8,11 @@ put in place with skopeo and no webhook, so the reconcile pass is what sees them
 import os
 import re
 import signal
+import subprocess
 import time
 
 from harness import webhook
-from harness.archmerge import DEFAULT_RULE
+from harness.archmerge import DEFAULT_RULE, archmerge_bin
 from harness.faultproxy import FaultProxy
 from harness.util import free_port, wait_until
 
@@ -132,3 +133,23 @@ def test_two_replicas_converge_on_newest_children(env, admin_client, archmerge, 
         assert re.search(r"assembly source moved", b.log_text()), "the race was not exercised"
     finally:
         proxy.stop()
+
+
+# ------------------------------------------------------------------ cleanup with replicas (issue 22 §3)
+
+def test_cleanup_with_replicas_is_refused(archmerge):
+    """With two writers, replica A's older PUT can land after replica B
+    published the newer index and cleaned up both per-architecture tags:
+    nothing is left to notice it, and the newer children end up untagged and
+    unreferenced. check-config refuses that setup; one instance keeps cleanup."""
+    archmerge().stop()   # writes the secret files the configuration names
+    cleaning = dict(DEFAULT_RULE, cleanup=True)
+    path = os.path.join(archmerge.directory, "replicas-cleanup.conf")
+    for replicas, rc in ((2, 1), (1, 0)):
+        _write_config(path, archmerge.config(rules=[cleaning], server_extra={"replicas": replicas}))
+        p = subprocess.run([archmerge_bin(), "check-config", "-c", path], capture_output=True, text=True,
+                           timeout=30, stdin=subprocess.DEVNULL)
+        assert p.returncode == rc, p.stderr
+        if rc:
+            assert re.search(r":\d+: rules\[0\]\.cleanup = true needs server\.replicas = 1 \(got 2\)",
+                             p.stderr), p.stderr

@@ -331,6 +331,28 @@ def test_reconcile_repairs_missing_index_signature(env, admin_client, archmerge,
     assert counts["signatures"] == 1 and counts["unsigned_child_refusals"] == 0
 
 
+def test_unchanged_index_of_unsigned_children_is_not_signed(env, admin_client, archmerge, tmp_path):
+    """Issue 22 §4: an index published before require_signed_children was
+    turned on (or pushed by anyone: it is deterministic) takes the unchanged
+    path; that path checks the children before it signs, as a publish does."""
+    key, pub = keypair(str(tmp_path), "archmerge")
+    ci_key, ci_pub = keypair(str(tmp_path), "ci")
+    repo = "library/signlate"
+    admin_client.push_image(repo, "4.0-amd64", arch="amd64")
+    admin_client.push_image(repo, "4.0-arm64", arch="arm64")
+    rec = {"reconcile": {"repositories": [repo], "on_start": True}}
+    am = archmerge(archmerge.config(rules=[DEFAULT_RULE], extra=rec))
+    index = wait_until(lambda: admin_client.get_manifest(repo, "4.0"), 30, message="reconcile did not publish")
+    am.stop()
+    # The policy and the index key turned on together; the children carry no signature.
+    strict = signing_rule(key, require_signed_children={"public_keys": [ci_pub]})
+    am = archmerge(archmerge.config(rules=[strict], extra=rec))
+    wait_log(am, r"result=refused .*amd64 child library/signlate:4\.0-amd64 is not signed", timeout=30)
+    assert admin_client.get_manifest(repo, sig_tag(index.digest)) is None
+    assert admin_client.get_manifest(repo, "4.0").digest == index.digest
+    assert "result=unchanged" not in am.log_text()
+
+
 def get_text(url, cafile):
     r = webhook.request(url, None, None, None, cafile, method="GET")
     assert r.status == 200

@@ -407,6 +407,41 @@ def harbor_standin(env):
         s.stop()
 
 
+def test_cleanup_other_repositories_signed_children_stay_publishable(env, admin_client, archmerge, harbor_standin,
+                                                                    tmp_path):
+    """Issue 22 §5: children in other repositories, cleanup and
+    require_signed_children. After cleanup a child comes from the published
+    index; its signature lives in its source repository and is looked up
+    there, so a rebuild of the other architecture still publishes."""
+    from test_signing import cosign_sign, sigstore_keypair
+    key, pub, pw = sigstore_keypair(str(tmp_path), "ci")
+    regs = [dict(archmerge.registries[0], harbor_url=harbor_standin.url)]
+    am = start(archmerge, rule(repositories=["library/stool"], source="{repo}-{arch}:{version}", cleanup=True,
+                               require_signed_children={"public_keys": [pub]}), registries=regs)
+    pushed = {}
+
+    def push_signed(arch, salt):
+        src = f"library/stool-{arch}"
+        pushed[arch] = admin_client.push_image(src, "6", arch=arch, salt=salt)
+        cosign_sign(admin_client, src, "6", f"{env.registry.host}/{src}:6", key, pw)
+
+    push_signed("amd64", "s1")
+    push_signed("arm64", "s1")
+    for arch in ("amd64", "arm64"):
+        hook(am, f"library/stool-{arch}", pushed[arch], "6")
+    first = wait_index(admin_client, "library/stool", "6")
+    wait_log(am, r"library/stool:6 .*result=published .*cleanup removed 2 tags")
+    assert "6" not in admin_client.list_tags("library/stool-amd64")
+    # arm64 rebuilt and signed: amd64 comes from the published index (its tag is gone),
+    # its signature from library/stool-amd64, where it was pushed and signed.
+    push_signed("arm64", "s2")
+    hook(am, "library/stool-arm64", pushed["arm64"], "6")
+    m = wait_index(admin_client, "library/stool", "6", digest_not=first.digest)
+    assert digests(m.json) == [pushed["amd64"].digest, pushed["arm64"].digest]
+    assert "result=refused" not in am.log_text()
+
+
+
 def test_cleanup_removes_per_arch_tags_through_harbor_rest(env, admin_client, skopeo, archmerge, harbor_standin):
     regs = [dict(archmerge.registries[0], harbor_url=harbor_standin.url)]
     am = start(archmerge, rule(repositories=["library/team/*"], optional=["s390x"], cleanup=True),

@@ -423,6 +423,20 @@ test_rules(void)
 	expect_only("unknown architecture token", &c, 17,
 	    "rules[0]: unknown architecture \"sparc\"; map it in platforms = { sparc = \"os[(os.version)]/arch[/variant]\"; }");
 
+	/* cleanup with several writers: refused (issue 22 §3); with one, accepted. */
+	conf_init(&c);
+	SET(&c, 5, "  workers = 4; replicas = 2;");
+	SET(&c, 18, "    cleanup = true;");
+	expect_only("cleanup with replicas", &c, 18,
+	    "rules[0].cleanup = true needs server.replicas = 1 (got 2): with several writers an older "
+	    "index can land after cleanup and stay for good");
+	SET(&c, 5, "  workers = 4; replicas = 1;");
+	cfg_free(expect_ok("cleanup with one instance", &c, 0));
+	SET(&c, 5, "  workers = 4; replicas = 2;");
+	SET(&c, 18, "    cleanup = false;");
+	cfg_free(expect_ok("replicas without cleanup", &c, 0));
+	conf_init(&c);
+
 	/* armhf is built in (linux/arm/v7); a mapping may still name it. */
 	SET(&c, 17, "    architectures = [ \"amd64\", \"armhf\" ];");
 	SET(&c, 18, "    platforms = { armhf = \"linux/arm/v7\"; };");

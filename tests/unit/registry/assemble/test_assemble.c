@@ -371,6 +371,10 @@ struct moving {
 	struct fake *f;
 	int moves;
 	int salt;
+	int drop;             /* the PUT removes 6.0-amd64 instead (cleanup by another replica) */
+	int head_fails;       /* source HEADs after a target PUT that fail (429/5xx), left */
+	int no_digest;        /* source HEADs carry no Docker-Content-Digest */
+	int put_seen;         /* a target PUT landed in this run */
 };
 static struct moving MOV;
 
@@ -399,10 +403,31 @@ moving_put(void *ctx, const char *repo, const char *ref, const char *mt, const c
 {
 	enum am_err rc = f_put(ctx, repo, ref, mt, body, len, out, err, errlen);
 
+	if (rc == AM_OK && strcmp(ref, "6.0") == 0)
+		MOV.put_seen = 1;
+	if (rc == AM_OK && strcmp(ref, "6.0") == 0 && MOV.drop)
+		drop(MOV.f, repo, "6.0-amd64");
 	if (rc == AM_OK && strcmp(ref, "6.0") == 0 && MOV.moves > 0) {
 		MOV.moves--;
 		push_salted(MOV.f, repo, "6.0-amd64", ++MOV.salt);
 	}
+	return rc;
+}
+
+/* A source HEAD after the PUT may fail, and may lack its digest header. */
+static enum am_err
+moving_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
+{
+	enum am_err rc;
+
+	if (strcmp(ref, "6.0") != 0 && MOV.put_seen && MOV.head_fails > 0) {
+		MOV.head_fails--;
+		out->status = 503;
+		return am_fail(err, errlen, AM_ETRANSIENT, "HEAD %s: 503", ref);
+	}
+	rc = f_head(ctx, repo, ref, out, err, errlen);
+	if (rc == AM_OK && strcmp(ref, "6.0") != 0 && MOV.no_digest)
+		out->digest[0] = '\0';
 	return rc;
 }
 
@@ -490,6 +515,79 @@ test_source_moved_under_put(void)
 	fake_free(&f);
 }
 
+/*
+ * Issue 22 §5 and §3: the re-check after the PUT. A HEAD that fails is
+ * unknown (once more, then assemble again), a HEAD without a digest is
+ * answered by a GET, and a tag that is gone is not a moved tag.
+ */
+static void
+test_recheck_unknown_and_gone(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	char d2[80];
+	const char *repo = "library/mov";
+	int puts;
+
+	setup_rule(INDEX_OCI);
+	fake_api(&f, &api);
+	api.manifest_put = moving_put;
+	api.manifest_head = moving_head;
+	memset(&MOV, 0, sizeof(MOV));
+	MOV.f = &f;
+	push_salted(&f, repo, "6.0-amd64", 0);
+	push_image(&f, repo, "6.0-arm64", "arm64", NULL, 1, d2);
+
+	/* amd64 moves under the PUT and the first re-check HEAD fails: retried, the move seen. */
+	MOV.moves = 1;
+	MOV.head_fails = 1;
+	assemble_rule_as(&api, &R, repo, "6.0", 0, 2, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(target_puts(&f) == 2);
+	CHECK(index_has_newest_amd64(&f, repo, d2));
+	asm_result_clear(&res);
+
+	/*
+	 * Every re-check HEAD fails: unknown, never "not moved". Each source is
+	 * asked twice, then the run assembles again: its reads find the target
+	 * current (nothing moved), so the second run is unchanged, with no PUT.
+	 */
+	push_salted(&f, repo, "6.0-amd64", ++MOV.salt);
+	MOV.head_fails = 100;
+	puts = target_puts(&f);
+	assemble_rule_as(&api, &R, repo, "6.0", 0, 2, &res);
+	CHECK(res.outcome == ASM_UNCHANGED);
+	CHECK(MOV.head_fails == 96);
+	CHECK(target_puts(&f) == puts + 1);
+	CHECK(index_has_newest_amd64(&f, repo, d2));
+	asm_result_clear(&res);
+	MOV.head_fails = 0;
+
+	/* No Docker-Content-Digest on HEAD: a GET is hashed, nothing looks moved. */
+	push_salted(&f, repo, "6.0-amd64", ++MOV.salt);
+	MOV.no_digest = 1;
+	puts = target_puts(&f);
+	assemble_rule_as(&api, &R, repo, "6.0", 0, 2, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(target_puts(&f) == puts + 1);
+	CHECK(strstr(res.detail, "moved") == NULL);
+	asm_result_clear(&res);
+	MOV.no_digest = 0;
+
+	/* The tag removed right after the PUT: not a move, the index stands as published. */
+	push_salted(&f, repo, "6.0-amd64", ++MOV.salt);
+	MOV.drop = 1;
+	puts = target_puts(&f);
+	assemble_rule_as(&api, &R, repo, "6.0", 0, 2, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(target_puts(&f) == puts + 1);
+	CHECK(strstr(res.detail, "moved") == NULL);
+	asm_result_clear(&res);
+	MOV.drop = 0;
+	fake_free(&f);
+}
+
 TEST_MAIN("assemble")
 static void
 run_tests(void)
@@ -501,4 +599,5 @@ run_tests(void)
 	test_assemble_refusals();
 	test_config_cache();
 	test_source_moved_under_put();
+	test_recheck_unknown_and_gone();
 }

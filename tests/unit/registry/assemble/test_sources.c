@@ -731,6 +731,75 @@ test_assemble_optional_and_cleanup(void)
 	rule_clear(&r);
 }
 
+/*
+ * Issue 22 §6: an index never loses a platform the target has while the
+ * rule still lists its architecture. An optional architecture whose tag is
+ * gone (cleanup, or retention without cleanup) keeps the published child
+ * when another one is rebuilt; a rule that drops the architecture shrinks
+ * the index, once, and says so.
+ */
+static void
+test_assemble_never_shrinks(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	struct rule r;
+	char err[512], d1[80], d2[80], d3[80];
+	const char *three[] = { "amd64", "arm64", "?s390x", NULL };
+	const char *two[] = { "amd64", "arm64", NULL };
+	int cleanup;
+
+	for (cleanup = 0; cleanup <= 1; cleanup++) {
+		const char *repo = cleanup ? "library/keep-c" : "library/keep";
+		memset(&r, 0, sizeof(r));
+		CHECK(mkrule(&r, "{repo}:{version}-{arch}", "{repo}:{version}", three, err, sizeof(err)) == AM_OK);
+		r.cleanup = cleanup;
+		CHECK(rule_finish(&r, err, sizeof(err)) == AM_OK);
+		fake_api(&f, &api);
+		push_image(&f, repo, "1.0-amd64", &(struct img){ "amd64", NULL, NULL, NULL, NULL, NULL, NULL,
+		    "1", 0 }, d1);
+		push_image(&f, repo, "1.0-arm64", &(struct img){ "arm64", NULL, NULL, NULL, NULL, NULL, NULL,
+		    "2", 0 }, d2);
+		push_image(&f, repo, "1.0-s390x", &(struct img){ "s390x", NULL, NULL, NULL, NULL, NULL, NULL,
+		    "3", 0 }, d3);
+		assemble_rule(&api, &r, repo, "1.0", 0, &res);
+		CHECK(res.outcome == ASM_PUBLISHED);
+		CHECK(strstr(res.doc.body, d3) != NULL);
+		asm_result_clear(&res);
+
+		/* s390x's tag goes (cleaned up, or removed by retention); then amd64 is rebuilt. */
+		drop(&f, repo, "1.0-s390x");
+		push_image(&f, repo, "1.0-amd64", &(struct img){ "amd64", NULL, NULL, NULL, NULL, NULL, NULL,
+		    "rebuilt", 0 }, d1);
+		assemble_rule(&api, &r, repo, "1.0", 0, &res);
+		CHECK(res.outcome == ASM_PUBLISHED);
+		CHECK(strstr(res.doc.body, d1) != NULL && strstr(res.doc.body, d3) != NULL);
+		CHECK(strstr(res.detail, "without optional s390x") == NULL);
+		if (!cleanup)
+			CHECK(strstr(res.detail, "s390x kept from the published index") != NULL);
+		asm_result_clear(&res);
+
+		/* The rule drops s390x: the index shrinks, once, and the detail says so. */
+		CHECK(mkrule(&r, "{repo}:{version}-{arch}", "{repo}:{version}", two, err, sizeof(err)) == AM_OK);
+		r.cleanup = cleanup;
+		CHECK(rule_finish(&r, err, sizeof(err)) == AM_OK);
+		if (cleanup) {   /* cleanup removed amd64 and arm64 too: they come from the index */
+			CHECK(find(&f, repo, "1.0-amd64") == NULL);
+		}
+		assemble_rule(&api, &r, repo, "1.0", 0, &res);
+		CHECK(res.outcome == ASM_PUBLISHED);
+		CHECK(strstr(res.doc.body, d3) == NULL);
+		CHECK(strstr(res.detail, "drops linux/s390x") != NULL);
+		asm_result_clear(&res);
+		assemble_rule(&api, &r, repo, "1.0", 0, &res);
+		CHECK(res.outcome == ASM_UNCHANGED);
+		asm_result_clear(&res);
+		fake_free(&f);
+		rule_clear(&r);
+	}
+}
+
 static void
 test_assemble_platforms(void)
 {
@@ -1042,6 +1111,7 @@ run_tests(void)
 	test_assemble_attestations();
 	test_assemble_extra_tags_and_annotations();
 	test_assemble_optional_and_cleanup();
+	test_assemble_never_shrinks();
 	test_assemble_platforms();
 	test_config_keys();
 }
