@@ -44,8 +44,11 @@ struct job {
 	struct manifest pub;              /* published index, read when a source tag is gone */
 	int pub_state;                    /* 0 not read yet, 1 read, -1 absent or not an index */
 	int moved;                        /* a source tag moved while this run read and wrote */
-	int listed;                       /* the target repository's tags were read (floating.c) */
-	char above[PLAN_MAX_EXTRA_TAGS][NAME_MAX_TAG];   /* per floating extra tag: the highest published version writing it */
+	/* floating.c: per floating extra tag, from the target repository's tag list */
+	int listed;                       /* the list was read */
+	char above[PLAN_MAX_EXTRA_TAGS][NAME_MAX_TAG];       /* the highest published version writing it */
+	char above_tag[PLAN_MAX_EXTRA_TAGS][NAME_MAX_TAG];   /* ... and that version's target tag */
+	int floated[PLAN_MAX_EXTRA_TAGS];                    /* this run let it move to its version */
 	struct asm_result *out;
 };
 
@@ -119,6 +122,15 @@ void job_publish(struct job *c, const struct head_job *target, int dry_run);
  */
 int job_floating_may_move(struct job *c, size_t i, char *above, size_t alen, enum am_err *rc,
     char *err, size_t errlen);
+
+/*
+ * After the target PUT: the floating tags this run moved, against a fresh
+ * tag list. A higher version published meanwhile (another worker or
+ * replica, whose own floating write may have come before this run's) gets
+ * them back; else they are made to name this index. Faults are noted only:
+ * the index is published.
+ */
+void job_floating_settle(struct job *c);
 
 /* ---- recheck.c: after the PUT ---- */
 

@@ -296,6 +296,7 @@ publish(struct job *c)
 		return;
 	}
 	c->out->outcome = ASM_PUBLISHED;
+	job_floating_settle(c);
 	/*
 	 * A single instance needs no re-check: a source pushed while it read
 	 * brings a webhook that runs the group again after this run (the queue's

@@ -35,6 +35,8 @@ struct fake {
 	int get_delay_us;                 /* each manifest GET and HEAD takes this long (overlap tests) */
 	int inflight, max_inflight;       /* manifest GETs and HEADs under way at once */
 	int head_inflight, head_max_inflight;   /* manifest HEADs alone */
+	void (*after_list)(void *arg);    /* once, after the next tag list answered (a run racing it) */
+	void *after_list_arg;
 };
 
 /* The assembly reads from several threads at once: counters under one lock. */
@@ -234,6 +236,7 @@ f_tags(void *ctx, const char *repo, int (*cb)(void *cbctx, const char *tag), voi
     char *err, size_t errlen)
 {
 	struct fake *f = ctx;
+	void (*after)(void *) = f->after_list;
 	size_t i;
 
 	(void)err; (void)errlen;
@@ -242,6 +245,10 @@ f_tags(void *ctx, const char *repo, int (*cb)(void *cbctx, const char *tag), voi
 		if (strcmp(f->objs[i].repo, repo) == 0 && strchr(f->objs[i].ref, ':') == NULL &&
 		    cb(cbctx, f->objs[i].ref) != 0)
 			break;
+	if (after != NULL) {
+		f->after_list = NULL;
+		after(f->after_list_arg);
+	}
 	return AM_OK;
 }
 

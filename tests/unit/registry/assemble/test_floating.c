@@ -75,13 +75,15 @@ release(struct fake *f, const struct reg_api *api, const struct rule *r, const c
     const char *build, char *detail, size_t dlen)
 {
 	struct asm_result res;
-	char tag[128];
+	char tag[128], salt[128];
 	enum asm_outcome o;
 
+	/* Every version and build its own bytes, so that a tag's digest tells which it names. */
+	(void)am_fmt(salt, sizeof(salt), "%s/%s", version, build);
 	(void)am_fmt(tag, sizeof(tag), "%s-amd64", version);
-	push_image(f, tag, "amd64", build);
+	push_image(f, tag, "amd64", salt);
 	(void)am_fmt(tag, sizeof(tag), "%s-arm64", version);
-	push_image(f, tag, "arm64", build);
+	push_image(f, tag, "arm64", salt);
 	assemble_rule(api, r, REPO, version, 0, &res);
 	o = res.outcome;
 	if (detail != NULL)
@@ -139,9 +141,10 @@ test_issue_sequence(void)
 	CHECK(release(&f, &api, &r, "3.8.5", "a", NULL, 0) == ASM_PUBLISHED);
 	CHECK_NAMES(&f, "latest", "3.8.5");
 	CHECK_NAMES(&f, "3.8", "3.8.5");
+	CHECK(!names(&f, "3.8.4", "3.8.5"));         /* each version its own index */
 	lists = f.tag_lists;
 	CHECK(release(&f, &api, &r, "3.9.0", "a", NULL, 0) == ASM_PUBLISHED);
-	CHECK(f.tag_lists == lists + 1);             /* one list for both floating tags */
+	CHECK(f.tag_lists == lists + 2);             /* for both floating tags: one before the writes, one after */
 	CHECK_NAMES(&f, "latest", "3.9.0");
 	CHECK_NAMES(&f, "3.9", "3.9.0");
 	CHECK_NAMES(&f, "3.8", "3.8.5");
@@ -280,10 +283,97 @@ test_list_fails(void)
 	rule_clear(&r);
 }
 
+/* The higher version's run, whole, between the lower one's tag list and its writes. */
+struct race {
+	struct fake *f;
+	const struct reg_api *api;
+	const struct rule *r;
+	const char *version;
+	char detail[1024];
+};
+
+static void
+race_run(void *arg)
+{
+	struct race *x = arg;
+
+	CHECK(release(x->f, x->api, x->r, x->version, "race", x->detail, sizeof(x->detail)) == ASM_PUBLISHED);
+}
+
+/* A lower version's late write of latest, landing after this run's target PUT. */
+static void
+tamper(void *arg)
+{
+	struct fake *f = arg;
+	struct obj *o = find(f, REPO, "3.8.5");
+
+	store(f, REPO, "latest", o->media_type, o->body, o->len);
+}
+
+/* Arm tamper for the list after the next one (the check after the target PUT). */
+static void
+arm_tamper(void *arg)
+{
+	struct fake *f = arg;
+
+	f->after_list = tamper;
+	f->after_list_arg = f;
+}
+
+/*
+ * Two versions at the same moment (two workers, two replicas): 3.8.5 lists
+ * before 3.9.0 is published, 3.9.0 runs whole and writes latest, then
+ * 3.8.5 writes latest. Its second list after the target finds 3.9.0 and
+ * hands latest back.
+ */
+static void
+test_race(void)
+{
+	static const char *const extra[] = { "latest", "{1}.{2}" };
+	struct fake f;
+	struct reg_api api;
+	struct rule r;
+	struct race x;
+	char detail[1024];
+
+	mkrule(&r, "([0-9]+)\\.([0-9]+)\\.([0-9]+)", extra, 2, RULE_ORDER_AUTO);
+	fake_api(&f, &api);
+	CHECK(release(&f, &api, &r, "3.8.4", "a", NULL, 0) == ASM_PUBLISHED);
+	x = (struct race){ &f, &api, &r, "3.9.0", "" };
+	f.after_list = race_run;
+	f.after_list_arg = &x;
+	CHECK(release(&f, &api, &r, "3.8.5", "a", detail, sizeof(detail)) == ASM_PUBLISHED);
+	CHECK(f.after_list == NULL);                 /* the race did run */
+	CHECK(strstr(x.detail, "extra tags latest,3.9") != NULL);
+	CHECK_NAMES(&f, "latest", "3.9.0");
+	CHECK_NAMES(&f, "3.8", "3.8.5");
+	CHECK_NAMES(&f, "3.9", "3.9.0");
+	CHECK(strstr(detail, "latest moved on to 3.9.0, published meanwhile") != NULL);
+
+	/* The other way round: 3.9.1 lists, 3.8.6 runs whole (3.9.0 is higher: latest stays), 3.9.1 goes on. */
+	x = (struct race){ &f, &api, &r, "3.8.6", "" };
+	f.after_list = race_run;
+	f.after_list_arg = &x;
+	CHECK(release(&f, &api, &r, "3.9.1", "a", detail, sizeof(detail)) == ASM_PUBLISHED);
+	CHECK(strstr(x.detail, "latest stays at 3.9.0") != NULL);
+	CHECK_NAMES(&f, "latest", "3.9.1");
+	CHECK_NAMES(&f, "3.8", "3.8.6");
+
+	/* A lower run's write of latest lands after 3.10.0's target: the check after it writes latest again. */
+	f.after_list = arm_tamper;
+	f.after_list_arg = &f;
+	CHECK(release(&f, &api, &r, "3.10.0", "a", detail, sizeof(detail)) == ASM_PUBLISHED);
+	CHECK_NAMES(&f, "latest", "3.10.0");
+	CHECK(strstr(detail, "latest written again: another run had moved it") != NULL);
+	fake_free(&f);
+	rule_clear(&r);
+}
+
 static void
 run_tests(void)
 {
 	test_issue_sequence();
+	test_race();
 	test_semver();
 	test_push();
 	test_list_fails();
