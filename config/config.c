@@ -6,6 +6,7 @@
  * them all before the file's values are applied over them.
  */
 #include "config/config.h"
+#include "server/base/log.h"
 #include "server/base/num.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "config/cidr.h"
+#include "config/version.h"
 #include "registry/oci/index.h"
 #include "registry/sign/sign.h"
 
@@ -40,6 +42,7 @@ struct errs {
 	char *buf;
 	size_t len, used;
 	int count;
+	struct errs *warn;     /* where add_warn() goes (NULL: warnings dropped) */
 };
 
 static void
@@ -67,6 +70,9 @@ add_err(struct errs *e, int line, const char *fmt, ...)
 	va_end(ap);
 	e->used = (n < 0 || (size_t)n >= e->len - e->used) ? e->len - 1 : e->used + (size_t)n;
 }
+
+/* A problem that does not stop the load. */
+#define add_warn(e, line, ...) do { if ((e)->warn != NULL) add_err((e)->warn, line, __VA_ARGS__); } while (0)
 
 static int
 line_of(const config_setting_t *s)
@@ -287,6 +293,7 @@ static const struct spec rule_spec[] = {
 	O_KEY("optional", K_STRARRAY, 0, "architectures published when present"),
 	O_STR("version_regex", 0, NONE, NULL, "POSIX ERE the whole version must match"),
 	O_KEY("version_groups", K_STRARRAY, 0, "names of version_regex groups"),
+	O_STR("version_order", 0, NONE, "auto", "auto | semver | push: which version floating extra tags follow"),
 	O_STR("copy_tag", 0, NONE, NULL, "tag of children copied into the target repository"),
 	O_KEY("extra_tags", K_STRARRAY, 0, "more tags for the same index"),
 	O_BOOL("keep_attestations", offsetof(struct rule, keep_attestations), 1, "keep buildx attestation manifests"),
@@ -690,9 +697,16 @@ load_rule_options(struct errs *e, config_setting_t *g, struct rule *r, const cha
 		add_err(e, line_of(config_setting_get_member(g, "format")),
 		    "%s: index annotations need an OCI index; a Docker list (format = \"docker\") cannot "
 		    "carry them", where);
+	if (!config_setting_lookup_string(g, "version_order", &v))
+		v = row(rule_spec, "version_order")->dflt_str;
+	if (version_order_parse(v, &r->version_order) != 0)
+		add_err(e, line_of(config_setting_get_member(g, "version_order")),
+		    "%s.version_order must be \"auto\", \"semver\" or \"push\"", where);
 	/* Whole-rule checks only make sense on a rule that loaded cleanly so far. */
 	if (e->count == before && rule_finish(r, msg, sizeof(msg)) != AM_OK)
 		add_err(e, line_of(finish_setting(g, msg)), "%s: %s", where, msg);
+	else if (e->count == before && version_order_unsaid(r, msg, sizeof(msg)))
+		add_warn(e, line_of(config_setting_get_member(g, "extra_tags")), "%s: %s", where, msg);
 }
 
 static void
@@ -792,11 +806,14 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	config_t lc;
 	config_setting_t *root, *s;
 	struct cfg *c = xcalloc(1, sizeof(*c));
-	struct errs e = { path, err, errlen, 0, 0 };
+	char wbuf[4096];
+	struct errs w = { path, wbuf, sizeof(wbuf), 0, 0, NULL };
+	struct errs e = { path, err, errlen, 0, 0, &w };
 	const char *lvl;
 
 	if (errlen > 0)
 		err[0] = '\0';
+	wbuf[0] = '\0';
 	c->path = xstrdup(path);
 	defaults(top_spec, c);
 	defaults(server_spec, c);
@@ -847,6 +864,8 @@ done:
 		cfg_free(c);
 		return AM_EINVAL;
 	}
+	if (w.count > 0)
+		c->warnings = xstrdup(wbuf);
 	*out = c;
 	return AM_OK;
 }
@@ -904,6 +923,7 @@ cfg_free(struct cfg *c)
 	free(c->status_secret_file);
 	free(c->status_listen);
 	free(c->state_dir);
+	free(c->warnings);
 	for (i = 0; i < c->n_allowed_clients; i++)
 		free(c->allowed_clients[i]);
 	free(c->allowed_clients);
@@ -928,6 +948,21 @@ cfg_free(struct cfg *c)
 	}
 	free(c->rules);
 	free(c);
+}
+
+void
+cfg_log_warnings(const struct cfg *c)
+{
+	const char *s = c != NULL ? c->warnings : NULL;
+	char line[1024];
+	size_t n;
+
+	while (s != NULL && *s != '\0') {
+		n = strcspn(s, "\n");
+		(void)am_fmt(line, sizeof(line), "%.*s", (int)n, s);
+		log_kv(LOG_WARN, "config", LOG_S("detail", line));
+		s += n + (s[n] == '\n');
+	}
 }
 
 /* The groups cfg_setting_text knows, by the prefix of their paths. */
@@ -963,6 +998,9 @@ own_value(const struct cfg *c, const char *path)
 		return c->log_json ? "json" : "logfmt";
 	if (strcmp(path, "rules.format") == 0 && c->n_rules > 0)
 		return index_format_name((enum index_format)c->rules[0].format);
+	if (strcmp(path, "rules.version_order") == 0 && c->n_rules > 0)
+		return c->rules[0].version_order == RULE_ORDER_PUSH ? "push" :
+		    c->rules[0].version_order == RULE_ORDER_SEMVER ? "semver" : "auto";
 	return NULL;
 }
 

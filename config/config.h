@@ -60,6 +60,9 @@ struct cfg {
 	size_t n_registries;
 	struct rule *rules;
 	size_t n_rules;
+	/* Problems that do not stop the load, one "file:line: message" per
+	 * line (NULL: none): check-config reports them and fails, serve logs them. */
+	char *warnings;
 };
 
 enum {
@@ -71,6 +74,9 @@ enum {
  * "file:line: message" per line.
  */
 enum am_err cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen);
+
+/* Log each of c's warnings (LOG_WARN, event "config"); nothing when there are none. */
+void cfg_log_warnings(const struct cfg *c);
 
 /*
  * A scalar setting as the configuration reference writes it (4, true,

@@ -1,4 +1,5 @@
 #include "config/plan.h"
+#include "config/version.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -105,6 +106,65 @@ plan_extra_tags(const struct rule *r, struct plan *p)
 	}
 }
 
+static int
+order_target_version(const void *rule, const char *repo, const char *tag, char *buf, size_t len)
+{
+	const struct rule *r = rule;
+
+	return rule_target_version(r, repo, tag, buf, len) && version_orderable(r, buf);
+}
+
+static int
+order_extra_tag(const void *rule, size_t i, const char *version, char *buf, size_t len)
+{
+	return rule_extra_tag(rule, i, version, buf, len);
+}
+
+static int
+order_higher(const void *rule, const char *a, const char *b)
+{
+	int c;
+
+	return version_cmp(rule, a, b, &c) == 0 && c > 0;
+}
+
+/*
+ * Floating extra tags (no {version}): marked for the writes, with the
+ * rule's order behind p->order. A version the order cannot place moves
+ * them as the last one pushed under "auto" (no order said), never under
+ * "semver".
+ */
+static void
+plan_floating(const struct rule *r, struct plan *p)
+{
+	size_t i;
+	int any = 0;
+
+	if (version_by(r) == VERSION_BY_PUSH)
+		return;
+	if (!version_orderable(r, p->version) && r->version_order == RULE_ORDER_AUTO)
+		return;
+	for (i = 0; i < p->n_extra; i++) {
+		struct plan_tag *t = &p->extra[i];
+		if (t->tag[0] == '\0' || !version_tag_floats(r, i))
+			continue;
+		if (!version_orderable(r, p->version)) {
+			(void)am_fmt(t->note, sizeof(t->note), "extra tag %s left alone: version %s is not a "
+			    "semantic version (version_order = \"semver\")", t->tag, p->version);
+			t->tag[0] = '\0';
+			continue;
+		}
+		t->floating = 1;
+		any = 1;
+	}
+	if (any) {
+		p->order.rule = r;
+		p->order.target_version = order_target_version;
+		p->order.extra_tag = order_extra_tag;
+		p->order.higher = order_higher;
+	}
+}
+
 void
 rule_plan(const struct rule *r, const char *repo, const char *version, struct plan *p)
 {
@@ -125,6 +185,7 @@ rule_plan(const struct rule *r, const char *repo, const char *version, struct pl
 	plan_target(r, p);
 	plan_archs(r, p);
 	plan_extra_tags(r, p);
+	plan_floating(r, p);
 	for (i = 0; i < r->n_annotations; i++) {
 		struct plan_annotation *a = &p->annotations[p->n_annotations++];
 		(void)am_fmt(a->key, sizeof(a->key), "%s", r->annotations[i].key);

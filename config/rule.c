@@ -306,6 +306,12 @@ rule_version_ok(const struct rule *r, const char *version)
 }
 
 int
+rule_version_match(const struct rule *r, const char *version, regmatch_t *pm)
+{
+	return version_match(r, version, pm);
+}
+
+int
 rule_match_source(const struct rule *r, const char *repo, const char *tag,
     struct rule_match *m)
 {
@@ -353,6 +359,26 @@ rule_match_target(const struct rule *r, const char *repo, const char *tag)
 		if (strchr(r->extra_tags[i], '{') == NULL && strcmp(r->extra_tags[i], tag) == 0)
 			return RULE_OUT_EXTRA;
 	return RULE_OUT_NONE;
+}
+
+int
+rule_target_version(const struct rule *r, const char *repo, const char *tag, char *buf, size_t len)
+{
+	char ver[RULE_MAX_TAG], back[RULE_MAX_TAG];
+	struct rule_match m;
+	size_t i;
+
+	if (!name_valid_tag(tag) || !part_match(&r->target.tag, tag, NULL, ver, sizeof(ver)) ||
+	    !name_valid_tag(ver) || !version_match(r, ver, NULL))
+		return 0;
+	/* The expansion must give the tag back, and no other output may have its shape. */
+	if (tmpl_expand_tag(&r->target, ver, NULL, back, sizeof(back)) != 0 || strcmp(back, tag) != 0 ||
+	    rule_match_source(r, repo, tag, &m))
+		return 0;
+	for (i = 0; r->has_copy_tag && i < r->n_archs; i++)
+		if (part_match(&r->copy_tag, tag, r->archs[i].name, back, sizeof(back)))
+			return 0;
+	return am_fmt(buf, len, "%s", ver) == 0;
 }
 
 int

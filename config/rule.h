@@ -23,6 +23,9 @@
 
 enum tmpl_var { TV_NONE, TV_REPO, TV_VERSION, TV_ARCH };
 
+/* version_order: how floating extra tags decide which version is higher (config/version.h). */
+enum rule_order { RULE_ORDER_AUTO, RULE_ORDER_SEMVER, RULE_ORDER_PUSH };
+
 /*
  * One side of the ':' of a template: literal pre, a placeholder, literal
  * mid, an optional second placeholder, literal suf. Two placeholders always
@@ -95,6 +98,7 @@ struct rule {
 	char version_regex[256];
 	char version_groups[RULE_MAX_GROUPS][32];   /* optional names of groups 1..n */
 	size_t n_version_groups;
+	int version_order;           /* enum rule_order; zeroed structs are "auto" */
 	int has_copy_tag;            /* tag children copied into the target repository */
 	char copy_tag_text[128];
 	struct tmpl_part copy_tag;   /* {version} and {arch} */
@@ -172,6 +176,20 @@ void rule_clear(struct rule *r);
 
 /* Does version satisfy version_regex (always 1 without one)? */
 int rule_version_ok(const struct rule *r, const char *version);
+
+/*
+ * Full match of version_regex (always 1 without one); pm gets
+ * RULE_MAX_GROUPS + 1 entries (all -1 without a regex).
+ */
+int rule_version_match(const struct rule *r, const char *version, regmatch_t *pm);
+
+/*
+ * Is tag of repository repo the target tag of one of the rule's versions
+ * (and not also shaped like a per-architecture or copy tag)? 1 and the
+ * version in buf, else 0. Reading a tag list, this tells the published
+ * versions.
+ */
+int rule_target_version(const struct rule *r, const char *repo, const char *tag, char *buf, size_t len);
 
 /* Expand extra tag i for version; -1 when it yields no valid tag (then skipped). */
 int rule_extra_tag(const struct rule *r, size_t i, const char *version, char *buf, size_t len);

@@ -32,6 +32,16 @@ c_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_r
 	return reg_blob_get(ctx, repo, digest, max, out, err, errlen);
 }
 
+/* Pages of REG_API_TAGS_PAGE tags: a repository of a few hundred versions in one request. */
+#define REG_API_TAGS_PAGE 1000
+
+static enum am_err
+c_tags(void *ctx, const char *repo, int (*cb)(void *cbctx, const char *tag), void *cbctx,
+    char *err, size_t errlen)
+{
+	return reg_tags_list(ctx, repo, REG_API_TAGS_PAGE, cb, cbctx, err, errlen);
+}
+
 static enum am_err
 c_mount(void *ctx, const char *dst, const char *src, const char *digest, int *mounted,
     char *location, size_t loclen, char *err, size_t errlen)
@@ -85,5 +95,6 @@ reg_api_from_client(struct reg_api *api, struct reg_client *c)
 	api->manifest_head = c_head;
 	api->manifest_put = c_put;
 	api->blob_get = c_blob;
+	api->tags_list = c_tags;
 	api->blob_put = c_blob_put;
 }

@@ -34,6 +34,13 @@ struct reg_api {
 	    struct reg_reply *out, char *err, size_t errlen);
 	enum am_err (*blob_get)(void *ctx, const char *repo, const char *digest, size_t max,
 	    struct reg_reply *out, char *err, size_t errlen);
+	/*
+	 * Every tag of repo, page after page, cb(cbctx, tag) for each (nonzero
+	 * stops). Floating extra tags read it to find higher published versions.
+	 * NULL: cannot list, floating tags move as the last one pushed.
+	 */
+	enum am_err (*tags_list)(void *ctx, const char *repo, int (*cb)(void *cbctx, const char *tag),
+	    void *cbctx, char *err, size_t errlen);
 
 	/*
 	 * Children living in another repository are copied into the target one:

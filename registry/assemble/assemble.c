@@ -153,6 +153,14 @@ n_blob(void *ctx, const char *repo, const char *digest, size_t max, struct reg_r
 }
 
 static enum am_err
+n_tags(void *ctx, const char *repo, int (*cb)(void *cbctx, const char *tag), void *cbctx,
+    char *err, size_t errlen)
+{
+	struct job_run *run = ctx;
+	return run->inner->tags_list(run->inner->ctx, repo, cb, cbctx, err, errlen);
+}
+
+static enum am_err
 n_mount(void *ctx, const char *dst, const char *src, const char *digest, int *mounted,
     char *location, size_t loclen, char *err, size_t errlen)
 {
@@ -187,6 +195,7 @@ job_run_init(struct job_run *run, const struct reg_api *inner)
 	run->api.manifest_head = n_head;
 	run->api.manifest_put = n_put;
 	run->api.blob_get = n_blob;
+	run->api.tags_list = inner->tags_list != NULL ? n_tags : NULL;
 	run->api.blob_mount = inner->blob_mount != NULL ? n_mount : NULL;
 	run->api.blob_copy = inner->blob_copy != NULL ? n_copy : NULL;
 	run->api.blob_put = inner->blob_put != NULL ? n_blob_put : NULL;

@@ -44,6 +44,11 @@ struct job {
 	struct manifest pub;              /* published index, read when a source tag is gone */
 	int pub_state;                    /* 0 not read yet, 1 read, -1 absent or not an index */
 	int moved;                        /* a source tag moved while this run read and wrote */
+	/* floating.c: per floating extra tag, from the target repository's tag list */
+	int listed;                       /* the list was read */
+	char above[PLAN_MAX_EXTRA_TAGS][NAME_MAX_TAG];       /* the highest published version writing it */
+	char above_tag[PLAN_MAX_EXTRA_TAGS][NAME_MAX_TAG];   /* ... and that version's target tag */
+	int floated[PLAN_MAX_EXTRA_TAGS];                    /* this run let it move to its version */
 	struct asm_result *out;
 };
 
@@ -110,6 +115,27 @@ enum am_err job_build(struct job *c, char *err, size_t errlen);
  * c->moved when the sources moved under the PUT (recheck.c).
  */
 void job_publish(struct job *c, const struct head_job *target, int dry_run);
+
+/* ---- floating.c: tags several versions write ---- */
+
+/*
+ * May floating extra tag i (c->p->extra[i].floating) name this version? 0
+ * when a higher version writing the same tag is published (its version in
+ * above, "latest stays at 3.9.0"), else 1; -1 when the tag list failed
+ * (*rc, err). The target repository's tags are listed once per run, and
+ * only when asked.
+ */
+int job_floating_may_move(struct job *c, size_t i, char *above, size_t alen, enum am_err *rc,
+    char *err, size_t errlen);
+
+/*
+ * After the target PUT: the floating tags this run moved, against a fresh
+ * tag list. A higher version published meanwhile (another worker or
+ * replica, whose own floating write may have come before this run's) gets
+ * them back; else they are made to name this index. Faults are noted only:
+ * the index is published.
+ */
+void job_floating_settle(struct job *c);
 
 /* ---- recheck.c: after the PUT ---- */
 

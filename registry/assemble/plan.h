@@ -30,6 +30,24 @@ struct plan_arch {
 struct plan_tag {
 	char tag[NAME_MAX_TAG];
 	char note[192];
+	int floating;                    /* several versions write it: only the highest published may (order) */
+};
+
+/*
+ * What the writes need to know of the rule's versions to keep a floating
+ * tag from moving back: the configuration's knowledge behind three verbs
+ * (config/plan.c), so that reading one tag list of the target repository
+ * tells which higher versions are published. rule NULL: no order, the last
+ * write wins.
+ */
+struct plan_order {
+	const void *rule;                /* borrowed: the configuration outlives the run */
+	/* 1 and the version in buf when tag of repo is a published target of the rule, else 0. */
+	int (*target_version)(const void *rule, const char *repo, const char *tag, char *buf, size_t len);
+	/* Extra tag i expanded for version: 0, or -1 when that version has none. */
+	int (*extra_tag)(const void *rule, size_t i, const char *version, char *buf, size_t len);
+	/* 1 when version a is higher than b. */
+	int (*higher)(const void *rule, const char *a, const char *b);
 };
 
 struct plan_annotation {
@@ -44,8 +62,9 @@ struct plan {
 	char refusal[512];               /* set: nothing can be published for this group, why */
 	struct plan_arch *archs;         /* owned; required first, then optional */
 	size_t n_archs;
-	struct plan_tag extra[PLAN_MAX_EXTRA_TAGS];
+	struct plan_tag extra[PLAN_MAX_EXTRA_TAGS];   /* extra[i] is the rule's extra tag i */
 	size_t n_extra;
+	struct plan_order order;         /* for the floating extra tags */
 	struct plan_annotation annotations[PLAN_MAX_ANNOTATIONS];
 	size_t n_annotations;
 	enum index_format format;

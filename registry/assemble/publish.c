@@ -54,13 +54,50 @@ done:
 	return rc;
 }
 
+/*
+ * A floating extra tag (written by several versions) moves here only when
+ * no higher version writing it is published; 1 when it may, 0 when it
+ * stays (noted), -1 on a fault (rc, err). only_missing: HEAD first, so an
+ * existing tag costs no tag list.
+ */
+static int
+floating_may_move(struct job *c, size_t i, int only_missing, enum am_err *rc, char *err, size_t errlen)
+{
+	const char *tag = c->p->extra[i].tag;
+	char above[NAME_MAX_TAG];
+	struct reg_reply head;
+	int may;
+
+	*rc = AM_OK;
+	if (only_missing) {
+		reg_reply_init(&head);
+		*rc = c->api->manifest_head(c->api->ctx, c->repo, tag, &head, err, errlen);
+		reg_reply_clear(&head);
+		if (*rc == AM_OK)
+			return 0;          /* it exists: left as it is, like every extra tag */
+		if (*rc != AM_ENOTFOUND) {
+			*rc = job_errmap(PHASE_COMPARE, *rc).err;
+			return -1;
+		}
+		*rc = AM_OK;
+	}
+	if ((may = job_floating_may_move(c, i, above, sizeof(above), rc, err, errlen)) < 0) {
+		*rc = job_errmap(PHASE_COMPARE, *rc).err;
+		return -1;
+	}
+	if (may == 0)
+		job_note(c->out, "%s stays at %s", tag, above);
+	return may;
+}
+
 /* Extra tags: all of them after a change, only missing ones when the target was current. */
 static enum am_err
 push_extra_tags(struct job *c, int only_missing, char *err, size_t errlen)
 {
 	char done_list[256] = "";
 	size_t i, off = 0;
-	int pushed;
+	int pushed, may;
+	enum push_when when;
 	enum am_err rc;
 
 	for (i = 0; i < c->p->n_extra; i++) {
@@ -70,8 +107,16 @@ push_extra_tags(struct job *c, int only_missing, char *err, size_t errlen)
 				job_note(c->out, "%s", c->p->extra[i].note);
 			continue;
 		}
-		if ((rc = push_tag(c, tag, only_missing ? PUSH_IF_MISSING : PUSH_IF_DIFFERENT, &pushed,
-		    err, errlen)) != AM_OK)
+		when = only_missing ? PUSH_IF_MISSING : PUSH_IF_DIFFERENT;
+		if (c->p->extra[i].floating) {
+			if ((may = floating_may_move(c, i, only_missing, &rc, err, errlen)) < 0)
+				return rc;
+			if (may == 0)
+				continue;
+			if (only_missing)
+				when = PUSH_ALWAYS;   /* just found missing */
+		}
+		if ((rc = push_tag(c, tag, when, &pushed, err, errlen)) != AM_OK)
 			return rc;
 		if (pushed) {
 			c->out->tags_pushed++;
@@ -267,6 +312,7 @@ publish(struct job *c)
 		return;
 	}
 	c->out->outcome = ASM_PUBLISHED;
+	job_floating_settle(c);
 	/*
 	 * A single instance needs no re-check: a source pushed while it read
 	 * brings a webhook that runs the group again after this run (the queue's

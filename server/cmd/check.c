@@ -22,10 +22,18 @@ int
 cmd_check(const struct args *a)
 {
 	struct cfg *c = cmd_load_config(a->config, CFG_CHECK_FILES);
+	int rc = EXIT_OK;
 
 	if (c == NULL)
 		return EXIT_FAIL;
-	printf("configuration OK\n");
+	if (c->warnings != NULL) {
+		/* serve loads it (and logs these), but the file does not say what it should. */
+		fprintf(stderr, "%s\n", c->warnings);
+		printf("configuration loads, with the warnings above\n");
+		rc = EXIT_FAIL;
+	} else {
+		printf("configuration OK\n");
+	}
 	cfg_free(c);
-	return EXIT_OK;
+	return rc;
 }

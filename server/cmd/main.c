@@ -37,8 +37,8 @@ static const char usage_text[] =
 "\n"
 "  -c FILE and --config FILE are the same option; every command but version needs it.\n"
 "\n"
-"exit codes: 0 success, 1 failure (bad config, registry error, refused content,\n"
-"            service unreachable, Harbor error, robot lacks pull/push),\n"
+"exit codes: 0 success, 1 failure (bad config, check-config warning, registry error,\n"
+"            refused content, service unreachable, Harbor error, robot lacks pull/push),\n"
 "            2 usage error, 3 (assemble) group still waiting for architectures\n";
 
 static const struct command {

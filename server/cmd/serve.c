@@ -112,6 +112,7 @@ cmd_serve(const struct args *a)
 		return EXIT_FAIL;
 	log_set_level(c->log_level);
 	log_set_json(c->log_json);
+	cfg_log_warnings(c);
 	/* Webhook threads allocate briefly and concurrently; glibc would give each
 	 * its own arena (8 per core) and keep their pages. Two arenas hold the
 	 * resident size down with no measurable cost at these request rates. */

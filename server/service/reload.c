@@ -67,6 +67,7 @@ reload_config(struct service *svc, const struct cfg *boot, const char *path)
 	}
 	warn_restart_needed(boot, c);
 	log_set_level(c->log_level);
+	cfg_log_warnings(c);
 	log_kv(LOG_INFO, "reload", LOG_S("file", path), LOG_S("result", "ok"), LOG_I("rules", c->n_rules),
 	    LOG_I("registries", c->n_registries));
 }

@@ -10,11 +10,15 @@
  * succeeds is a valid tag; a source match round-trips (expanding the matched
  * version and architecture gives the pushed tag back, and the group's
  * repository gives the pushed repository back); a target tag built
- * from a version is recognised as a target.
+ * from a version is recognised as a target, and a tag read back as a
+ * published version expands to itself and is no per-architecture tag; the
+ * semantic-version order of repository and tag (as two versions) is
+ * antisymmetric and reflexive.
  */
 #include "tests/fuzz/fuzz.h"
 
 #include "config/rule.h"
+#include "config/version.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,6 +62,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *in = fuzz_cstr(data, size), err[512], tag[RULE_MAX_TAG], srepo[RULE_MAX_REPO];
+	char ver[RULE_MAX_TAG];
+	int ab, ba;
 	const char *f[6];
 	char *glob;
 	struct rule r;
@@ -66,6 +72,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i;
 
 	fuzz_fields(in, f, 6);
+	if (version_semver_cmp(f[2], f[3], &ab) == 0) {
+		FUZZ_ASSERT(version_semver_cmp(f[3], f[2], &ba) == 0 && ab == -ba);
+		FUZZ_ASSERT(version_semver_cmp(f[2], f[2], &ab) == 0 && ab == 0);
+	}
 	memset(&r, 0, sizeof(r));
 	memset(archs, 0, sizeof(archs));
 	for (i = 0; i < N_BUILTIN; i++) {
@@ -115,6 +125,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_ASSERT(rule_match_target(&r, m.repo, tag));
 	}
 	(void)rule_match_target(&r, f[2], f[3]);
+	if (rule_target_version(&r, f[2], f[3], ver, sizeof(ver))) {
+		FUZZ_ASSERT(tmpl_expand_tag(&r.target, ver, NULL, tag, sizeof(tag)) == 0);
+		FUZZ_ASSERT(strcmp(tag, f[3]) == 0);
+		FUZZ_ASSERT(!rule_match_source(&r, f[2], f[3], &m));
+	}
 done:
 	free(in);
 	return 0;

@@ -26,7 +26,7 @@ struct obj {
 struct fake {
 	struct obj objs[256];
 	size_t n;
-	int gets, heads, puts, blob_gets, mounts, copies, deletes;
+	int gets, heads, puts, blob_gets, mounts, copies, deletes, tag_lists;
 	int refuse_mounts;                /* answer 202 to every mount */
 	enum am_err fail_put;             /* AM_OK, or what every manifest PUT fails with */
 	long put_retry_after_ms;          /* Retry-After the failing PUT carries (> 0: a 429) */
@@ -35,6 +35,8 @@ struct fake {
 	int get_delay_us;                 /* each manifest GET and HEAD takes this long (overlap tests) */
 	int inflight, max_inflight;       /* manifest GETs and HEADs under way at once */
 	int head_inflight, head_max_inflight;   /* manifest HEADs alone */
+	void (*after_list)(void *arg);    /* once, after the next tag list answered (a run racing it) */
+	void *after_list_arg;
 };
 
 /* The assembly reads from several threads at once: counters under one lock. */
@@ -228,6 +230,28 @@ f_copy(void *ctx, const char *dst, const char *src, const char *digest, long lon
 	return AM_OK;
 }
 
+/* tags/list: every reference of repo that is not a digest, in store order. */
+static enum am_err
+f_tags(void *ctx, const char *repo, int (*cb)(void *cbctx, const char *tag), void *cbctx,
+    char *err, size_t errlen)
+{
+	struct fake *f = ctx;
+	void (*after)(void *) = f->after_list;
+	size_t i;
+
+	(void)err; (void)errlen;
+	f->tag_lists++;
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->objs[i].repo, repo) == 0 && strchr(f->objs[i].ref, ':') == NULL &&
+		    cb(cbctx, f->objs[i].ref) != 0)
+			break;
+	if (after != NULL) {
+		f->after_list = NULL;
+		after(f->after_list_arg);
+	}
+	return AM_OK;
+}
+
 static enum am_err
 f_tag_delete(void *h, const char *repo, const char *reference, const char *tag, char *err, size_t errlen)
 {
@@ -260,6 +284,7 @@ fake_api(struct fake *f, struct reg_api *api)
 	api->blob_get = f_blob;
 	api->blob_mount = f_mount;
 	api->blob_copy = f_copy;
+	api->tags_list = f_tags;
 	api->harbor = f;
 	api->tag_delete = f_tag_delete;
 }

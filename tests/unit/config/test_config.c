@@ -808,6 +808,49 @@ test_documented_defaults(void)
 	cfg_free(cfg);
 }
 
+/* version_order, and the warning of a rule whose floating extra tags have no order said. */
+static void
+test_version_order(void)
+{
+	struct conf c;
+	struct cfg *cfg;
+	char want[256];
+
+	conf_init(&c);
+	SET(&c, 18, "    version_order = \"newest\";");
+	expect_only("unknown version_order", &c, 18,
+	    "rules[0].version_order must be \"auto\", \"semver\" or \"push\"");
+
+	/* Today's files: "latest" without version_regex loads, with a warning naming the line. */
+	SET(&c, 18, "    extra_tags = [ \"latest\" ];");
+	cfg = expect_ok("floating tag, no order said", &c, 0);
+	if (cfg != NULL) {
+		CHECK(cfg->rules[0].version_order == RULE_ORDER_AUTO);
+		(void)am_fmt(want, sizeof(want), "%s:18: rules[0]: extra tag \"latest\" is written by every "
+		    "version", g_path);
+		CHECK(cfg->warnings != NULL && strncmp(cfg->warnings, want, strlen(want)) == 0);
+		CHECK(cfg->warnings != NULL && strchr(cfg->warnings, '\n') == NULL);
+	}
+	cfg_free(cfg);
+
+	SET(&c, 18, "    extra_tags = [ \"latest\" ]; version_order = \"push\";");
+	cfg = expect_ok("push said", &c, 0);
+	CHECK(cfg != NULL && cfg->warnings == NULL && cfg->rules[0].version_order == RULE_ORDER_PUSH);
+	cfg_free(cfg);
+	SET(&c, 18, "    extra_tags = [ \"latest\" ]; version_order = \"semver\";");
+	cfg = expect_ok("semver said", &c, 0);
+	CHECK(cfg != NULL && cfg->warnings == NULL && cfg->rules[0].version_order == RULE_ORDER_SEMVER);
+	cfg_free(cfg);
+	SET(&c, 18, "    extra_tags = [ \"latest\", \"{1}.{2}\" ]; version_regex = \"([0-9]+)\\\\.([0-9]+)\\\\.[0-9]+\";");
+	cfg = expect_ok("version_regex groups", &c, 0);
+	CHECK(cfg != NULL && cfg->warnings == NULL);
+	cfg_free(cfg);
+	SET(&c, 18, "    extra_tags = [ \"{version}-all\" ];");
+	cfg = expect_ok("no floating tag", &c, 0);
+	CHECK(cfg != NULL && cfg->warnings == NULL);
+	cfg_free(cfg);
+}
+
 static void
 run_tests(void)
 {
@@ -827,6 +870,7 @@ run_tests(void)
 	test_files();
 	test_state_dir();
 	test_signing();
+	test_version_order();
 	test_documented_defaults();
 
 	CHECK(unlink(g_path) == 0);
