@@ -210,6 +210,7 @@ static const struct spec server_spec[] = {
 	{ "header_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, header_timeout_ms), "" },
 	{ "keep_alive_timeout_ms", K_INT, 0, 100, 600000, offsetof(struct cfg, keep_alive_timeout_ms), "" },
 	{ "replicas", K_INT, 0, 1, 1024, offsetof(struct cfg, replicas), "archmerge instances publishing the same targets" },
+	{ "single_writer", K_BOOL, 0, 0, 0, offsetof(struct cfg, single_writer), "no other writer: skip the re-check" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -344,6 +345,9 @@ load_server(struct errs *e, config_setting_t *srv, struct cfg *c, int flags)
 		    "server.status_listen \"%s\" must be host:port with a port other than listen's",
 		    c->status_listen);
 	load_allowed_clients(e, srv, c);
+	if (c->single_writer && c->replicas > 1)
+		add_err(e, line_of(config_setting_get_member(srv, "single_writer")),
+		    "server.single_writer = true contradicts server.replicas = %ld", c->replicas);
 	if (tls == NULL && !c->plain_http)
 		add_err(e, line_of(srv),
 		    "server.tls is required (set server.plain_http = true to serve plain HTTP)");
@@ -914,4 +918,10 @@ cfg_rule_by_name(const struct cfg *c, const char *name)
 		if (strcmp(c->rules[i].name, name) == 0)
 			return &c->rules[i];
 	return NULL;
+}
+
+int
+cfg_recheck_sources(const struct cfg *c)
+{
+	return !c->single_writer;
 }

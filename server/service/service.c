@@ -211,7 +211,7 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	if (sn->harbors != NULL)
 		reg_api_set_harbor(&api, sn->harbors[reg - c->registries]);
 	rule_plan(r, g->repo, g->version, &plan);
-	plan.recheck_sources = c->replicas > 1;
+	plan.recheck_sources = cfg_recheck_sources(c);
 	assemble(&api, &plan, dry_run, out);
 	plan_clear(&plan);
 }

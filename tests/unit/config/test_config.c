@@ -668,6 +668,44 @@ test_state_dir(void)
 	expect_only("empty state_dir", &c, 21, ".state_dir must not be empty");
 }
 
+/*
+ * Two writers are the common case (a rolling update, `archmerge assemble` by
+ * hand beside serve): the source re-check after a PUT is on unless
+ * server.single_writer = true says otherwise. replicas = 1 is no such claim.
+ */
+static void
+test_single_writer(void)
+{
+	struct conf c;
+	struct cfg *cfg;
+
+	conf_init(&c);
+	cfg = expect_ok("default", &c, 0);
+	CHECK(cfg == NULL || (cfg->single_writer == 0 && cfg_recheck_sources(cfg)));
+	cfg_free(cfg);
+	SET(&c, 5, "  workers = 4; replicas = 1;");
+	cfg = expect_ok("replicas = 1", &c, 0);
+	CHECK(cfg == NULL || cfg_recheck_sources(cfg));
+	cfg_free(cfg);
+	SET(&c, 5, "  workers = 4; replicas = 2;");
+	cfg = expect_ok("replicas = 2", &c, 0);
+	CHECK(cfg == NULL || cfg_recheck_sources(cfg));
+	cfg_free(cfg);
+	SET(&c, 5, "  workers = 4; single_writer = true;");
+	cfg = expect_ok("single_writer", &c, 0);
+	CHECK(cfg == NULL || (cfg->single_writer == 1 && !cfg_recheck_sources(cfg)));
+	cfg_free(cfg);
+	SET(&c, 5, "  workers = 4; single_writer = false;");
+	cfg = expect_ok("single_writer = false", &c, 0);
+	CHECK(cfg == NULL || cfg_recheck_sources(cfg));
+	cfg_free(cfg);
+	SET(&c, 5, "  single_writer = true; replicas = 2;");
+	expect_only("single_writer with replicas", &c, 5,
+	    "server.single_writer = true contradicts server.replicas = 2");
+	SET(&c, 5, "  single_writer = 1;");
+	expect_only("single_writer as a number", &c, 5, "server.single_writer must be true or false");
+}
+
 TEST_MAIN("config")
 /* sign = { key_file } and require_signed_children = { public_keys }: keys read at load. */
 static void
@@ -736,6 +774,7 @@ run_tests(void)
 	test_files();
 	test_state_dir();
 	test_signing();
+	test_single_writer();
 
 	CHECK(unlink(g_path) == 0);
 	CHECK(rmdir(g_dir) == 0);
