@@ -158,7 +158,7 @@ match_resource(const struct webhook_env *env, const struct event *ev,
 	reg = cfg_registry_by_name(c, res->host);
 	if (reg == NULL)
 		return "unknown registry host";
-	if (written_has(env->written, reg->host, ev->repo, res->tag, res->digest)) {
+	if (written_take(env->written, reg->host, ev->repo, res->tag, res->digest)) {
 		if (covered(c, ev->repo))
 			remember(env, reg->host, ev->repo);
 		return "archmerge's own write (the digest it just pushed under this tag)";
