@@ -395,6 +395,7 @@ service_enqueue(void *service, const struct group *gin)
 	struct service *s = service;
 	struct group g = *gin;
 	char err[512];
+	int queued;
 
 	if (s->journal != NULL && journal_append(s->journal, &g, NULL, err, sizeof(err)) != AM_OK) {
 		char name[GROUP_NAME_MAX];
@@ -404,7 +405,12 @@ service_enqueue(void *service, const struct group *gin)
 		return -1;
 	}
 	repos_note(s->repos, g.host, g.repo);
-	return queue_push(s->queue, &g);
+	queued = queue_push(s->queue, &g);
+	/* Appends work again: groups left pending while they failed run and are written done. */
+	if (s->journal != NULL && journal_recovered(s->journal))
+		log_kv(LOG_INFO, "journal", LOG_S("result", "recovered"),
+		    LOG_I("queued_again", journal_pending(s->journal, replay_one, s)));
+	return queued;
 }
 
 void
