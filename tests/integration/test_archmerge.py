@@ -386,3 +386,25 @@ def test_cli_check_config_and_assemble(env, admin_client, skopeo, archmerge):
     assert run_cli("--help").returncode == 0
     assert run_cli("--version").stdout.startswith("archmerge ")
     assert run_cli("frobnicate").returncode == 2
+
+
+@pytest.mark.parametrize("label, server, heads", [("default", {}, 3), ("single", {"single_writer": True}, 1)])
+def test_cli_assemble_rechecks_its_sources_unless_single_writer(env, admin_client, archmerge, label, server,
+                                                                 heads):
+    """Issue 22.2: `archmerge assemble` run by hand beside `serve` is a second writer: after
+    its PUT it HEADs both source tags again, unless server.single_writer = true."""
+    am = archmerge(archmerge.config(server_extra=server,
+                                    extra={"reconcile": {"on_start": False, "interval_s": 0}}))
+    cfg = am.config_path
+    am.stop()
+    repo = f"library/cli-recheck-{label}"
+    admin_client.push_image(repo, "1.0-amd64", arch="amd64", salt=repo)
+    admin_client.push_image(repo, "1.0-arm64", arch="arm64", salt=repo)
+    seen = len(env.registry.access_log(user_agent="archmerge/", pings=False))
+    p = run_cli("assemble", "-c", cfg, repo, "1.0")
+    assert p.returncode == 0 and "published" in p.stderr, p.stderr
+    # (a fresh process learns the token realm from a 401 first: those answers are not counted)
+    made = [(m, path) for m, path, st in env.registry.access_log(user_agent="archmerge/", pings=False)[seen:]
+            if path.startswith(f"/v2/{repo}/manifests/") and st != 401]
+    assert len([1 for m, _ in made if m == "HEAD"]) == heads, made
+    assert ("PUT", f"/v2/{repo}/manifests/1.0") in made, made
