@@ -238,7 +238,8 @@ def test_long_retry_after_is_cut_to_max_ms_and_a_push_runs_the_parked_group(env,
     arm = admin_client.push_image(repo, "1.0-arm64", arch="arm64", salt=repo)
     amd2 = admin_client.push_image(repo, "2.0-amd64", arch="amd64", salt=repo + "-2")
     arm2 = admin_client.push_image(repo, "2.0-arm64", arch="arm64", salt=repo + "-2")
-    am = archmerge(config_via(archmerge, proxy, extra={"retry": {"initial_ms": 200, "max_ms": 1500}}))
+    quiet = {"reconcile": {"on_start": False, "interval_s": 0}}    # a reconcile pass would queue it too
+    am = archmerge(config_via(archmerge, proxy, extra=dict(quiet, retry={"initial_ms": 200, "max_ms": 1500})))
 
     # An hour's Retry-After: the retry comes after max_ms, not after the hour.
     proxy.script(["429:3600"])
@@ -252,7 +253,7 @@ def test_long_retry_after_is_cut_to_max_ms_and_a_push_runs_the_parked_group(env,
 
     # A group parked by a long wait (max_ms raised to 10 minutes) runs at once on a new push.
     am.stop()
-    am = archmerge(config_via(archmerge, proxy, extra={"retry": {"initial_ms": 200, "max_ms": 600000}}))
+    am = archmerge(config_via(archmerge, proxy, extra=dict(quiet, retry={"initial_ms": 200, "max_ms": 600000})))
     proxy.script(["429:600", "429:600"])
     assert hook(am, repo, arm2.digest, "2.0-arm64")[0] == 202
     wait_until(lambda: re.search(rf"{re.escape(repo)}:2\.0 .*result=failed .*retry_in_ms=\d+", am.log_text()), 20)
