@@ -77,7 +77,8 @@ class Latency:
 
         def token(repo):
             return floor.token_for(w.tokens.realm, ROBOT, w.users[ROBOT], repo, ca) if mode == "tls" else None
-        replicas = f", server.replicas = {self.w.replicas}" if self.w.replicas > 1 else ""
+        replicas = (f", server.replicas = {self.w.replicas}" if self.w.replicas > 1
+                    else ", server.single_writer = true")
         for key, name in (("am-cold", f"archmerge, cold (configs not cached){replicas}"),
                           ("am-warm", f"archmerge, warm (configs cached){replicas}")):
             repo = f"library/{key}-{mode}"
@@ -85,13 +86,13 @@ class Latency:
         floors = [
             ("fl-ser-cold", "floor: cold 6 requests, serial, one warm connection", "serial", False, False),
             ("fl-par-cold", "floor: cold 6 requests, chains + HEAD in parallel", "parallel", False, False),
-            ("fl-rc-cold", "floor: cold 6 + source re-check HEAD x2 (replicas: 8), parallel", "parallel",
+            ("fl-rc-cold", "floor: cold 6 + source re-check HEAD x2 (the default: 8), parallel", "parallel",
              False, True),
             ("fl-ser-warm", "floor: warm 4 requests, serial", "serial", True, False),
             ("fl-par-warm", "floor: warm 4 requests, parallel", "parallel", True, False),
-            ("fl-rc-warm", "floor: warm 4 + re-check HEAD x2 (replicas: 6), parallel", "parallel", True,
+            ("fl-rc-warm", "floor: warm 4 + re-check HEAD x2 (the default: 6), parallel", "parallel", True,
              True)]
-        # the floor with the re-check HEADs only when archmerge makes them (server.replicas > 1)
+        # the floor with the re-check HEADs only when archmerge makes them (the default, run with --replicas 2)
         for key, name, shape, warm, recheck in (f for f in floors if w.replicas > 1 or not f[4]):
             repo = f"library/{key}-{mode}"
             probe = floor.CProbe(self.probe_bin, url, repo, ca, token(repo))

@@ -41,8 +41,9 @@ def main():
                     help="archmerge at log_level debug: per-request libcurl timing breakdown in the report "
                          "(the debug log itself costs a little time)")
     ap.add_argument("--replicas", type=int, default=1,
-                    help="archmerge's server.replicas: above 1 it re-checks its sources after each PUT "
-                         "(8 / 6 requests), and the floor rows with those HEADs are added")
+                    help="1: archmerge runs with server.single_writer = true (6 / 4 requests); above 1: "
+                         "server.replicas = N and the default source re-check after each PUT (8 / 6 requests), "
+                         "and the floor rows with those HEADs are added")
     ap.add_argument("--label", default="", help="suffix of the result file name")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="archmerge-bench-")

@@ -260,6 +260,7 @@ static const struct spec server_spec[] = {
 	O_INT("header_timeout_ms", 0, 100, 600000, offsetof(struct cfg, header_timeout_ms), 2000, ""),
 	O_INT("keep_alive_timeout_ms", 0, 100, 600000, offsetof(struct cfg, keep_alive_timeout_ms), 2000, ""),
 	O_INT("replicas", 0, 1, 1024, offsetof(struct cfg, replicas), 1, "archmerge instances publishing the same targets"),
+	O_BOOL("single_writer", offsetof(struct cfg, single_writer), 0, "no other writer: skip the re-check"),
 	O_END,
 };
 
@@ -395,6 +396,9 @@ load_server(struct errs *e, config_setting_t *srv, struct cfg *c, int flags)
 		    "server.status_listen \"%s\" must be host:port with a port other than listen's",
 		    c->status_listen);
 	load_allowed_clients(e, srv, c);
+	if (c->single_writer && c->replicas > 1)
+		add_err(e, line_of(config_setting_get_member(srv, "single_writer")),
+		    "server.single_writer = true contradicts server.replicas = %ld", c->replicas);
 	if (tls == NULL && !c->plain_http)
 		add_err(e, line_of(srv),
 		    "server.tls is required (set server.plain_http = true to serve plain HTTP)");
@@ -784,14 +788,16 @@ load_rules(struct errs *e, config_setting_t *list, struct cfg *c)
 		load_rule(e, g, &c->rules[i], where);
 		/*
 		 * Cleanup leaves the published index as the only record of its
-		 * children. With several writers one replica's older PUT can land
-		 * after another's cleanup, and no tag is left to notice it or put the
-		 * newer index back (issue 22 §3): refused rather than left stale.
+		 * children. With another writer (a second replica, a rolling update,
+		 * `archmerge assemble` beside serve) one writer's older PUT can land
+		 * after the other's cleanup, and no tag is left to notice it or put
+		 * the newer index back: refused unless the instance is declared the
+		 * only writer (single_writer, which refuses replicas above 1).
 		 */
-		if (c->rules[i].cleanup && c->replicas > 1)
+		if (c->rules[i].cleanup && !c->single_writer)
 			add_err(e, line_of(config_setting_get_member(g, "cleanup")),
-			    "%s.cleanup = true needs server.replicas = 1 (got %ld): with several writers an "
-			    "older index can land after cleanup and stay for good", where, (long)c->replicas);
+			    "%s.cleanup = true needs server.single_writer = true: with another writer an "
+			    "older index can land after cleanup and stay for good", where);
 		/* Queued work and the journal name their rule: names must be unique. */
 		for (int k = 0; k < i; k++)
 			if (c->rules[i].name[0] != '\0' && strcmp(c->rules[k].name, c->rules[i].name) == 0)
@@ -1052,4 +1058,10 @@ cfg_rule_by_name(const struct cfg *c, const char *name)
 		if (strcmp(c->rules[i].name, name) == 0)
 			return &c->rules[i];
 	return NULL;
+}
+
+int
+cfg_recheck_sources(const struct cfg *c)
+{
+	return !c->single_writer;
 }

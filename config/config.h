@@ -43,7 +43,8 @@ struct cfg {
 	char **allowed_clients;    /* CIDR texts; NULL (n = 0): every client may connect */
 	size_t n_allowed_clients;
 	long shutdown_timeout_ms;  /* SIGTERM: time allowed to finish in-flight work */
-	long replicas;             /* archmerge instances publishing to the same registries; > 1: re-check sources after a PUT */
+	long replicas;             /* archmerge instances publishing to the same registries (informative; > 1 excludes single_writer) */
+	int single_writer;         /* declared the only writer of its targets: no source re-check after a PUT (default 0: re-check) */
 	char *status_secret_file;  /* protects /status and /metrics; NULL: open */
 	char *status_listen;       /* "host:port", plain HTTP for /status, /metrics, probes; NULL: none */
 	char *state_dir;           /* journal and remembered repositories */
@@ -96,5 +97,11 @@ const struct cfg_registry *cfg_registry_by_host(const struct cfg *c, const char 
 const struct cfg_registry *cfg_registry_by_name(const struct cfg *c, const char *name);
 /* The rule called name in this configuration; NULL when it has none (gone after a reload). */
 const struct rule *cfg_rule_by_name(const struct cfg *c, const char *name);
+/*
+ * 1 when an assembly that PUTs a target must HEAD its sources again afterwards:
+ * always, unless server.single_writer = true declares no other writer (a
+ * rolling update or a hand-run `archmerge assemble` is a second one).
+ */
+int cfg_recheck_sources(const struct cfg *c);
 
 #endif

@@ -127,7 +127,7 @@ decide(const struct webhook_env *env, const char *host, const char *repo, const 
 	(void)claim_tag(env->cfg, host, repo, tag, &cl);
 	if (cl.registry == NULL)   /* by digest, or an unknown host */
 		return cl.reason;
-	if (written_has(env->written, cl.registry->host, repo, tag, digest)) {
+	if (written_take(env->written, cl.registry->host, repo, tag, digest)) {
 		if (cl.cover != NULL)
 			remember(env, cl.registry->host, repo);
 		return CLAIM_R_OWN_WRITE;

@@ -1,4 +1,8 @@
-/* The recent-writes set: a ring of keys, scanned linearly (a webhook checks a few keys). */
+/*
+ * The recent-writes set: a ring of (key, time noted), scanned linearly (a
+ * webhook checks a few keys). An entry answers for one event, then it is gone;
+ * one whose event never came (the PUT failed) expires after its time to live.
+ */
 #include "registry/assemble/written.h"
 
 #include <pthread.h>
@@ -7,21 +11,34 @@
 
 #include "server/base/common.h"
 
+struct entry {
+	char *key;            /* "host/repo:tag@digest"; NULL: free */
+	long long at;         /* am_now_ms() when noted */
+};
+
 struct written {
 	pthread_mutex_t mu;
-	char **keys;
+	struct entry *e;
 	size_t cap, next;
+	long ttl_ms;
 };
 
 struct written *
-written_new(size_t cap)
+written_new_ttl(size_t cap, long ttl_ms)
 {
 	struct written *w = xcalloc(1, sizeof(*w));
 
 	w->cap = cap > 0 ? cap : WRITTEN_DEFAULT_CAP;
-	w->keys = xcalloc(w->cap, sizeof(*w->keys));
+	w->e = xcalloc(w->cap, sizeof(*w->e));
+	w->ttl_ms = ttl_ms > 0 ? ttl_ms : WRITTEN_DEFAULT_TTL_MS;
 	pthread_mutex_init(&w->mu, NULL);
 	return w;
+}
+
+struct written *
+written_new(size_t cap)
+{
+	return written_new_ttl(cap, WRITTEN_DEFAULT_TTL_MS);
 }
 
 void
@@ -32,8 +49,8 @@ written_free(struct written *w)
 	if (w == NULL)
 		return;
 	for (i = 0; i < w->cap; i++)
-		free(w->keys[i]);
-	free(w->keys);
+		free(w->e[i].key);
+	free(w->e);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
@@ -57,25 +74,41 @@ written_note(struct written *w, const char *host, const char *repo, const char *
 	if (w == NULL || key_of(key, sizeof(key), host, repo, tag, digest) != 0)
 		return;
 	pthread_mutex_lock(&w->mu);
-	free(w->keys[w->next]);
-	w->keys[w->next] = xstrdup(key);
+	free(w->e[w->next].key);
+	w->e[w->next].key = xstrdup(key);
+	w->e[w->next].at = am_now_ms();
 	w->next = (w->next + 1) % w->cap;
 	pthread_mutex_unlock(&w->mu);
 }
 
 int
-written_has(struct written *w, const char *host, const char *repo, const char *tag,
+written_take(struct written *w, const char *host, const char *repo, const char *tag,
     const char *digest)
 {
 	char key[1024];
+	long long now;
 	size_t i;
 	int found = 0;
 
 	if (w == NULL || key_of(key, sizeof(key), host, repo, tag, digest) != 0)
 		return 0;
+	now = am_now_ms();
 	pthread_mutex_lock(&w->mu);
-	for (i = 0; i < w->cap && !found; i++)
-		found = w->keys[i] != NULL && strcmp(w->keys[i], key) == 0;
+	for (i = 0; i < w->cap && !found; i++) {
+		struct entry *e = &w->e[i];
+		if (e->key == NULL)
+			continue;
+		if (now - e->at > w->ttl_ms) {
+			free(e->key);        /* expired: the event it waited for is not coming */
+			e->key = NULL;
+			continue;
+		}
+		if (strcmp(e->key, key) == 0) {
+			free(e->key);        /* one write, one event */
+			e->key = NULL;
+			found = 1;
+		}
+	}
 	pthread_mutex_unlock(&w->mu);
 	return found;
 }

@@ -39,6 +39,7 @@ struct token_entry {
 	char scope[SCOPE_LEN];
 	char *token;              /* secret: wiped when dropped; NULL = free slot */
 	long long refresh_at;     /* am_now_ms() from which a new one is fetched */
+	long long fetched_at;     /* am_now_ms() when its fetch began */
 };
 
 struct reg_client {
@@ -182,10 +183,12 @@ enum am_err cl_exchange(struct reg_client *c, const struct req *rq, const struct
 
 /* token.c */
 void cl_token_slot_clear(struct token_entry *t);
-char *cl_token_find(struct reg_client *c, const char *scope, char *key, size_t keylen);
+char *cl_token_find(struct reg_client *c, const char *scope, long long not_before, char *key,
+    size_t keylen);
 void cl_token_drop(struct reg_client *c, const char *key, const char *token);
 enum am_err cl_token_get(struct reg_client *c, const char *realm, const char *service,
-    const char *scope, char **token, char *key, size_t keylen, char *err, size_t errlen);
+    const char *scope, long long not_before, char **token, char *key, size_t keylen,
+    char *err, size_t errlen);
 int cl_is_push(const struct req *rq);
 enum am_err cl_own_scope(const struct reg_client *c, const struct req *rq, char *scope, size_t len,
     char *err, size_t errlen);

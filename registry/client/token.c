@@ -21,9 +21,14 @@ cl_token_slot_clear(struct token_entry *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Copy of a usable cached token for scope (caller wipes), its key in key. Under lock. */
+/*
+ * Copy of a usable cached token for scope (caller wipes), its key in key, or
+ * NULL. not_before: only a token whose fetch began at or after that
+ * am_now_ms() (0: any). Under lock.
+ */
 char *
-cl_token_find(struct reg_client *c, const char *scope, char *key, size_t keylen)
+cl_token_find(struct reg_client *c, const char *scope, long long not_before, char *key,
+    size_t keylen)
 {
 	char wider[SCOPE_LEN + 8];
 	size_t n = strlen(scope);
@@ -40,7 +45,8 @@ cl_token_find(struct reg_client *c, const char *scope, char *key, size_t keylen)
 			break;
 		for (i = 0; i < TOKENS_MAX; i++) {
 			struct token_entry *t = &c->tokens[i];
-			if (t->token != NULL && now < t->refresh_at && strcmp(t->scope, want) == 0) {
+			if (t->token != NULL && now < t->refresh_at && t->fetched_at >= not_before &&
+			    strcmp(t->scope, want) == 0) {
 				cl_copy_bounded(key, keylen, t->scope, strlen(t->scope));
 				return xstrdup(t->token);
 			}
@@ -76,6 +82,7 @@ token_store(struct reg_client *c, const char *scope, const char *token, long ttl
 	cl_copy_bounded(slot->scope, sizeof(slot->scope), scope, strlen(scope));
 	slot->token = xstrdup(token);
 	slot->refresh_at = t0 + life - margin;
+	slot->fetched_at = t0;
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -206,18 +213,19 @@ done:
 }
 
 /*
- * A token for scope: the cached one if another thread fetched it meanwhile,
- * else a new one. key gets the cache key of what was returned.
+ * A token for scope: the cached one if another thread fetched it meanwhile
+ * (its fetch begun at or after not_before), else a new one. key gets the
+ * cache key of what was returned.
  */
 enum am_err
 cl_token_get(struct reg_client *c, const char *realm, const char *service, const char *scope,
-    char **token, char *key, size_t keylen, char *err, size_t errlen)
+    long long not_before, char **token, char *key, size_t keylen, char *err, size_t errlen)
 {
 	enum am_err rc = AM_OK;
 
 	pthread_mutex_lock(&c->fetch_lock);
 	pthread_mutex_lock(&c->lock);
-	*token = cl_token_find(c, scope, key, keylen);
+	*token = cl_token_find(c, scope, not_before, key, keylen);
 	pthread_mutex_unlock(&c->lock);
 	if (*token == NULL) {
 		rc = fetch_token(c, realm, service, scope, token, err, errlen);
@@ -275,14 +283,14 @@ cl_auth_start(struct reg_client *c, struct auth_state *st, char *err, size_t err
 	memcpy(st->realm, c->realm, sizeof(st->realm));
 	memcpy(st->service, c->service, sizeof(st->service));
 	if (!basic_mode && st->realm[0] != '\0')
-		st->token = cl_token_find(c, st->scope, st->key, sizeof(st->key));
+		st->token = cl_token_find(c, st->scope, 0, st->key, sizeof(st->key));
 	pthread_mutex_unlock(&c->lock);
 
 	if (basic_mode && c->username != NULL) {
 		st->kind = SEND_BASIC;
 	} else if (st->realm[0] != '\0') {
 		if (st->token == NULL) {
-			rc = cl_token_get(c, st->realm, st->service, st->scope, &st->token, st->key,
+			rc = cl_token_get(c, st->realm, st->service, st->scope, 0, &st->token, st->key,
 			    sizeof(st->key), err, errlen);
 			st->fresh = 1;
 		}
@@ -302,6 +310,7 @@ cl_auth_after_401(struct reg_client *c, const struct req *rq, const struct resp 
 {
 	struct auth_challenge ch;
 	char perr[256], nscope[SCOPE_LEN];
+	long long refused_at = am_now_ms();
 	int have_ch;
 
 	*retry = 0;
@@ -352,10 +361,15 @@ cl_auth_after_401(struct reg_client *c, const struct req *rq, const struct resp 
 		cl_token_drop(c, st->key, st->token);
 		cl_auth_state_clear(st);
 	}
+	/*
+	 * The retry's token is fetched after this 401: one another request cached
+	 * meanwhile (a read racing this one while no realm was known) may be the
+	 * very token the registry already holds expired.
+	 */
 	st->kind = SEND_BEARER;
 	st->fresh = 1;                    /* obtained after the refusal */
 	*retry = 1;
-	return cl_token_get(c, st->realm, st->service, st->scope, &st->token, st->key,
+	return cl_token_get(c, st->realm, st->service, st->scope, refused_at, &st->token, st->key,
 	    sizeof(st->key), err, errlen);
 }
 

@@ -38,6 +38,7 @@ struct entry {
 	struct entry *next;
 	uint32_t hash;
 	uint64_t seq;
+	uint64_t done_upto;         /* a done set aside for a later record still being written */
 	size_t rec_len;             /* size of its record in a compacted file */
 	struct group g;
 };
@@ -59,6 +60,7 @@ struct journal {
 	int flushing;               /* someone holds the flushing role */
 	unsigned fail_epoch;        /* bumped when a write fails: its waiters fail */
 	int broken;                 /* fdatasync failed: refuse appends until restart */
+	int recovered;              /* an append succeeded after failed ones (journal_recovered) */
 	size_t file_size;
 	size_t compact_min, next_compact_try;
 	struct journal_stats st;
@@ -305,39 +307,56 @@ map_append(struct journal *j, const struct group *g, uint64_t seq, size_t rec_le
 	return 0;
 }
 
-/*
- * An append of seq failed: undo its map change, so that the group is not
- * counted pending nor written into the next compaction (prev from map_append).
- */
 static void
-map_undo(struct journal *j, const struct group *g, uint64_t seq, uint64_t prev)
+map_remove(struct journal *j, struct entry **pp)
 {
-	struct entry **pp = map_slot(j, g, group_hash(g)), *e = *pp;
+	struct entry *e = *pp;
 
-	if (e == NULL || e->seq != seq)
-		return;              /* a later append or a done owns the entry now */
-	if (prev != 0) {
-		e->seq = prev;
-		return;
-	}
 	*pp = e->next;
 	j->n_entries--;
 	j->live_bytes -= e->rec_len;
 	free(e);
 }
 
-/* g is done up to seq: forget it unless a later record exists. Returns 1 when forgotten. */
+/*
+ * An append of seq failed: undo its map change, so that the group is not
+ * counted pending nor written into the next compaction (prev from map_append).
+ * Returns 1 when the group turns out done: a run's completion for prev came
+ * while seq was being written and was set aside for it (the caller records
+ * the done); otherwise it would stay pending with nothing queued.
+ */
+static int
+map_undo(struct journal *j, const struct group *g, uint64_t seq, uint64_t prev)
+{
+	struct entry **pp = map_slot(j, g, group_hash(g)), *e = *pp;
+
+	if (e == NULL || e->seq != seq)
+		return 0;            /* a later append or a done owns the entry now */
+	if (prev != 0 && e->done_upto < prev) {
+		e->seq = prev;
+		return 0;
+	}
+	map_remove(j, pp);
+	return prev != 0;
+}
+
+/*
+ * g is done up to seq: forget it unless a later record exists (then the done
+ * is kept aside in case that record's append fails). Returns 1 when forgotten.
+ */
 static int
 map_done(struct journal *j, const struct group *g, uint64_t seq)
 {
 	struct entry **pp = map_slot(j, g, group_hash(g)), *e = *pp;
 
-	if (e == NULL || e->seq > seq)
+	if (e == NULL)
 		return 0;
-	*pp = e->next;
-	j->n_entries--;
-	j->live_bytes -= e->rec_len;
-	free(e);
+	if (e->seq > seq) {
+		if (e->done_upto < seq)
+			e->done_upto = seq;
+		return 0;
+	}
+	map_remove(j, pp);
 	return 1;
 }
 
@@ -806,7 +825,12 @@ journal_append(struct journal *j, const struct group *g, uint64_t *seq_out,
 			pthread_cond_wait(&j->cv, &j->mu);
 	}
 	if (j->fail_epoch != epoch) {
-		map_undo(j, g, seq, prev);
+		/* Done after all: its record goes with the next write (lost, a restart reruns it once). */
+		if (map_undo(j, g, seq, prev) && (n = enc_record(rec, 'D', prev, g)) > 0) {
+			buf_add(&j->pend, rec, n);
+			j->lsn_buffered += n;
+			j->st.dones++;
+		}
 		j->st.last_fail_ms = am_now_ms();
 		j->st.failing = 1;
 		rc = am_fail(err, errlen, AM_EIO, "cannot write the journal in %s (see the log)", j->dir);
@@ -814,6 +838,8 @@ journal_append(struct journal *j, const struct group *g, uint64_t *seq_out,
 	}
 	j->st.appends++;
 	j->st.last_ok_ms = am_now_ms();
+	if (j->st.failing)
+		j->recovered = 1;
 	j->st.failing = 0;
 	if (seq_out != NULL)
 		*seq_out = seq;
@@ -876,6 +902,18 @@ journal_set_compact_min(struct journal *j, size_t bytes)
 	pthread_mutex_lock(&j->mu);
 	j->compact_min = bytes;
 	pthread_mutex_unlock(&j->mu);
+}
+
+int
+journal_recovered(struct journal *j)
+{
+	int r;
+
+	pthread_mutex_lock(&j->mu);
+	r = j->recovered;
+	j->recovered = 0;
+	pthread_mutex_unlock(&j->mu);
+	return r;
 }
 
 void

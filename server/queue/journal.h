@@ -71,6 +71,15 @@ enum am_err journal_compact(struct journal *j, char *err, size_t errlen);
 /* Compact automatically once the file exceeds max(bytes, 4 x live content). */
 void journal_set_compact_min(struct journal *j, size_t bytes);
 
+/*
+ * 1 once after an append succeeded following failed ones (the disk has room
+ * again), else 0. A group whose events were refused while the disk was full
+ * may then be pending with nothing queued for it; the caller queues every
+ * pending group again (coalesced with what is queued), so that each is run
+ * and written done.
+ */
+int journal_recovered(struct journal *j);
+
 void journal_get_stats(struct journal *j, struct journal_stats *out);
 
 #endif

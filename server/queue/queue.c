@@ -92,15 +92,27 @@ wait_until_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long long when)
 	(void)pthread_cond_timedwait(cv, mu, &ts);
 }
 
-/* Add a pending slot, or coalesce with the one already there. Called with mu held. */
+/*
+ * Add a pending slot, or coalesce with the one already there: a new event
+ * brings a parked retry forward to its own due time and starts the attempt
+ * count again (what it announces is new content, not the fault retried).
+ * Called with mu held.
+ */
 static int
 add_pending(struct queue *q, const struct group *g, long long due, unsigned attempt)
 {
 	size_t i;
 
-	for (i = 0; i < q->n_pending; i++)
-		if (group_equal(&q->pending[i].g, g))
-			return 0;
+	for (i = 0; i < q->n_pending; i++) {
+		if (!group_equal(&q->pending[i].g, g))
+			continue;
+		q->pending[i].attempt = attempt;
+		if (due < q->pending[i].due) {
+			q->pending[i].due = due;
+			pthread_cond_signal(&q->work);   /* a worker may sleep until the old due time */
+		}
+		return 0;
+	}
 	if (q->n_pending == q->cap_pending) {
 		q->cap_pending = q->cap_pending ? q->cap_pending * 2 : 64;
 		q->pending = xrealloc(q->pending, q->cap_pending * sizeof(*q->pending));

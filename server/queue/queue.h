@@ -26,12 +26,14 @@ struct queue *queue_new(size_t workers, queue_run_fn run, void *ctx);
 
 /*
  * Queue a group; returns 1 when newly queued, 0 when coalesced with pending
- * work. A group waiting for a retry keeps its delay: a new event does not
- * cut a backoff short (the registry said to wait).
+ * work. A group waiting for a retry is brought forward to now and its
+ * attempt count starts again: a push never waits behind a parked backoff
+ * (how long a backoff may be is retry.max_ms, Retry-After included).
  */
 int queue_push(struct queue *q, const struct group *g);
 
-/* Queue a group to run no earlier than delay_ms from now; same coalescing. */
+/* Queue a group to run no earlier than delay_ms from now; same coalescing
+ * (a pending group due sooner keeps its due time). */
 int queue_push_after(struct queue *q, const struct group *g, long delay_ms);
 
 /* Jobs queued (due or delayed) or running. */

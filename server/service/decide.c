@@ -13,8 +13,9 @@ backoff_ms(long initial_ms, long max_ms, unsigned attempt, long retry_after_ms, 
 	if (step > max_ms)
 		step = max_ms;
 	step = step / 2 + (long long)(rand_r(seed) % (int)(step / 2 + 1));
+	/* The registry's Retry-After (up to 24 h) lengthens the wait up to max_ms, never beyond. */
 	if (retry_after_ms > step)
-		step = retry_after_ms;
+		step = retry_after_ms < max_ms ? retry_after_ms : max_ms;
 	return (long)step;
 }
 

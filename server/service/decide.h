@@ -21,7 +21,8 @@ struct run_decision {
 /*
  * Exponential backoff with jitter: the step doubles from initial_ms per
  * attempt up to max_ms, the result is half to all of the step, never below
- * retry_after_ms (the registry's Retry-After, -1: none). seed: rand_r state.
+ * retry_after_ms (the registry's Retry-After, -1: none) unless that is above
+ * max_ms: the policy's maximum bounds every wait. seed: rand_r state.
  */
 long backoff_ms(long initial_ms, long max_ms, unsigned attempt, long retry_after_ms, unsigned *seed);
 

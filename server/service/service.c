@@ -270,7 +270,7 @@ assemble_in(struct service *s, struct snap *sn, const struct group *g, int dry_r
 	if (sn->harbors != NULL)
 		reg_api_set_harbor(&api, sn->harbors[reg - c->registries]);
 	rule_plan(r, g->repo, g->version, &plan);
-	plan.recheck_sources = c->replicas > 1;
+	plan.recheck_sources = cfg_recheck_sources(c);
 	assemble(&api, &plan, dry_run, out);
 	plan_clear(&plan);
 }
@@ -485,6 +485,7 @@ service_enqueue(void *service, const struct group *gin)
 	struct service *s = service;
 	struct group g = *gin;
 	char err[512];
+	int queued;
 
 	if (s->journal != NULL && journal_append(s->journal, &g, NULL, err, sizeof(err)) != AM_OK) {
 		char name[GROUP_NAME_MAX];
@@ -494,7 +495,12 @@ service_enqueue(void *service, const struct group *gin)
 		return -1;
 	}
 	repos_note(s->repos, g.host, g.repo);
-	return queue_push(s->queue, &g);
+	queued = queue_push(s->queue, &g);
+	/* Appends work again: groups left pending while they failed run and are written done. */
+	if (s->journal != NULL && journal_recovered(s->journal))
+		log_kv(LOG_INFO, "journal", LOG_S("result", "recovered"),
+		    LOG_I("queued_again", journal_pending(s->journal, replay_one, s)));
+	return queued;
 }
 
 void

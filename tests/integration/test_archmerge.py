@@ -187,15 +187,19 @@ def test_unchanged_index_not_pushed_again_and_changed_child_republished(env, adm
     assert second.digest != first.digest
 
 
-@pytest.mark.parametrize("replicas, cold, warm", [(1, 6, 4), (2, 8, 6)])
-def test_registry_requests_per_index(env, admin_client, archmerge, replicas, cold, warm):
-    """Issue 14: one instance reads a cold 2-arch index with 6 registry requests
-    (2 manifests, 2 config blobs, the target's HEAD, the PUT) and a warm one (configs
-    cached) with 4. With `server.replicas` above 1 it HEADs both source tags again
-    after the PUT (issue 9.4): 8 and 6."""
-    am = archmerge(archmerge.config(server_extra={"replicas": replicas} if replicas > 1 else {},
+@pytest.mark.parametrize("label, server, cold, warm", [("single", {"single_writer": True}, 6, 4),
+                                                        ("default", {}, 8, 6),
+                                                        ("replicas-1", {"replicas": 1}, 8, 6),
+                                                        ("replicas-2", {"replicas": 2}, 8, 6)])
+def test_registry_requests_per_index(env, admin_client, archmerge, label, server, cold, warm):
+    """Issue 14: a declared single writer reads a cold 2-arch index with 6 registry
+    requests (2 manifests, 2 config blobs, the target's HEAD, the PUT) and a warm one
+    (configs cached) with 4. Every other configuration, the default and `replicas = 1`
+    included (issue 22.2), HEADs both source tags again after the PUT (issue 9.4): 8 and 6."""
+    am = archmerge(archmerge.config(server_extra=server,
                                     extra={"reconcile": {"on_start": False, "interval_s": 0}}))
-    repo = f"library/requests-{replicas}"
+    recheck = not server.get("single_writer")
+    repo = f"library/requests-{label}"
     amd = admin_client.push_image(repo, "1.0-amd64", arch="amd64", salt=repo)
     arm = admin_client.push_image(repo, "1.0-arm64", arch="arm64", salt=repo)
     for pushed in (amd, arm):           # the same images as version 2.0: their configs are cached
@@ -225,7 +229,7 @@ def test_registry_requests_per_index(env, admin_client, archmerge, replicas, col
         counts.append(len(made))
         heads = [p for m, p in made if m == "HEAD"]
         assert heads.count(f"/v2/{repo}/manifests/{version}") == 1, made
-        assert len(heads) == (3 if replicas > 1 else 1), made
+        assert len(heads) == (3 if recheck else 1), made
     assert counts == [cold, warm], (counts, made)
 
 
@@ -382,3 +386,25 @@ def test_cli_check_config_and_assemble(env, admin_client, skopeo, archmerge):
     assert run_cli("--help").returncode == 0
     assert run_cli("--version").stdout.startswith("archmerge ")
     assert run_cli("frobnicate").returncode == 2
+
+
+@pytest.mark.parametrize("label, server, heads", [("default", {}, 3), ("single", {"single_writer": True}, 1)])
+def test_cli_assemble_rechecks_its_sources_unless_single_writer(env, admin_client, archmerge, label, server,
+                                                                 heads):
+    """Issue 22.2: `archmerge assemble` run by hand beside `serve` is a second writer: after
+    its PUT it HEADs both source tags again, unless server.single_writer = true."""
+    am = archmerge(archmerge.config(server_extra=server,
+                                    extra={"reconcile": {"on_start": False, "interval_s": 0}}))
+    cfg = am.config_path
+    am.stop()
+    repo = f"library/cli-recheck-{label}"
+    admin_client.push_image(repo, "1.0-amd64", arch="amd64", salt=repo)
+    admin_client.push_image(repo, "1.0-arm64", arch="arm64", salt=repo)
+    seen = len(env.registry.access_log(user_agent="archmerge/", pings=False))
+    p = run_cli("assemble", "-c", cfg, repo, "1.0")
+    assert p.returncode == 0 and "published" in p.stderr, p.stderr
+    # (a fresh process learns the token realm from a 401 first: those answers are not counted)
+    made = [(m, path) for m, path, st in env.registry.access_log(user_agent="archmerge/", pings=False)[seen:]
+            if path.startswith(f"/v2/{repo}/manifests/") and st != 401]
+    assert len([1 for m, _ in made if m == "HEAD"]) == heads, made
+    assert ("PUT", f"/v2/{repo}/manifests/1.0") in made, made

@@ -183,11 +183,13 @@ def test_faults_are_retried_and_results_exactly_right(env, admin_client, archmer
     b_arm = admin_client.push_buildx_index(b_repo, "2.0-arm64", arch="arm64")
     c_amd = admin_client.push_image(c_repo, "3.0-amd64", arch="amd64", fmt="oci", salt="c")
     c_arm = admin_client.push_image(c_repo, "3.0-arm64", arch="aarch64", variant="v8", fmt="oci", salt="c")
-    am = archmerge(config_via(archmerge, proxy, registry_extra={"timeout_ms": 1500}))
+    # retry.max_ms above the 429's Retry-After (2 s): a longer one would be cut to max_ms.
+    am = archmerge(config_via(archmerge, proxy, registry_extra={"timeout_ms": 1500},
+                              extra={"retry": {"initial_ms": 200, "max_ms": 2500}}))
 
-    # Every request of the first group's run meets a fault, one after the other.
+    # Every request of the first group's run meets a fault, one after the other. One webhook
+    # (both tags are there): a second one would bring the parked retry forward (issue 22.5).
     proxy.script(["429:2", "500", "reset", "reset", "503:1", "slow:0.5", "slow:3", "500"])
-    assert hook(am, a_repo, a_amd.digest, "1.0-amd64")[0] == 202
     assert hook(am, a_repo, a_arm.digest, "1.0-arm64")[0] == 202
     wait_published(admin_client, a_repo, {"1.0": [(a_amd.digest, "amd64"), (a_arm.digest, "arm64")]})
     # Then the others, with faults sprinkled over concurrent work.
@@ -225,6 +227,40 @@ def test_faults_are_retried_and_results_exactly_right(env, admin_client, archmer
     assert details and all(re.search(r" (429|500|503)\b|timed out|Timeout|reset|Recv failure|"
                                       r"Connection|Failure when receiving", d) for d in details), details
     assert "level=error" not in log, log[-4000:]
+
+
+def test_long_retry_after_is_cut_to_max_ms_and_a_push_runs_the_parked_group(env, admin_client, archmerge,
+                                                                            proxy):
+    """Issue 22.5: a registry's Retry-After of an hour (accepted up to 24 h) parks the
+    group for retry.max_ms at most, and a new push for a parked group runs it now."""
+    repo = "library/retry-after"
+    amd = admin_client.push_image(repo, "1.0-amd64", arch="amd64", salt=repo)
+    arm = admin_client.push_image(repo, "1.0-arm64", arch="arm64", salt=repo)
+    amd2 = admin_client.push_image(repo, "2.0-amd64", arch="amd64", salt=repo + "-2")
+    arm2 = admin_client.push_image(repo, "2.0-arm64", arch="arm64", salt=repo + "-2")
+    quiet = {"reconcile": {"on_start": False, "interval_s": 0}}    # a reconcile pass would queue it too
+    am = archmerge(config_via(archmerge, proxy, extra=dict(quiet, retry={"initial_ms": 200, "max_ms": 1500})))
+
+    # An hour's Retry-After: the retry comes after max_ms, not after the hour.
+    proxy.script(["429:3600"])
+    t0 = time.monotonic()
+    assert hook(am, repo, arm.digest, "1.0-arm64")[0] == 202
+    wait_published(admin_client, repo, {"1.0": [(amd.digest, "amd64"), (arm.digest, "arm64")]}, timeout=20)
+    assert time.monotonic() - t0 < 15
+    m = re.search(rf"{re.escape(repo)}:1\.0 .*result=failed .*retry_in_ms=(\d+) retry_after_ms=3600000",
+                  am.log_text())
+    assert m and int(m.group(1)) <= 1500, am.log_text()[-3000:]
+
+    # A group parked by a long wait (max_ms raised to 10 minutes) runs at once on a new push.
+    am.stop()
+    am = archmerge(config_via(archmerge, proxy, extra=dict(quiet, retry={"initial_ms": 200, "max_ms": 600000})))
+    proxy.script(["429:600", "429:600"])
+    assert hook(am, repo, arm2.digest, "2.0-arm64")[0] == 202
+    wait_until(lambda: re.search(rf"{re.escape(repo)}:2\.0 .*result=failed .*retry_in_ms=\d+", am.log_text()), 20)
+    time.sleep(0.3)
+    assert admin_client.get_manifest(repo, "2.0") is None       # parked for 10 minutes
+    assert hook(am, repo, amd2.digest, "2.0-amd64")[0] == 202   # the push: runs now
+    wait_published(admin_client, repo, {"2.0": [(amd2.digest, "amd64"), (arm2.digest, "arm64")]}, timeout=20)
 
 
 # ------------------------------------------------------------------ concurrency

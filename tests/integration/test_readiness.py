@@ -152,7 +152,15 @@ def test_full_state_dir_fails_readiness_and_leaves_nothing_behind(env, archmerge
         assert journal_failing(am, env) == 0
         assert pending(am, env) == accepted + 3
         assert get(am.url + "/status", env.ca_file).data["journal_pending"] == accepted + 3
+        # The first append that worked again queued every pending group again (issue 22.5):
+        # a group left pending while appends failed is run and written done, never stuck.
+        assert re.search(rf"journal result=recovered queued_again={accepted + 1}\b", am.log_text()), \
+            am.log_text()[-3000:]
         proxy.set_mode("pass")
+        # Each group waits for its missing arm64, is looked at again, then done: the gauge
+        # comes down to 0 with the queue, without a restart.
+        wait_until(lambda: pending(am, env) == 0, 90,
+                   message="archmerge_journal_pending did not come down once the registry answered")
         am.stop()
     finally:
         subprocess.run(["umount", "-l", str(state)], capture_output=True)

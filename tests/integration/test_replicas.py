@@ -82,11 +82,12 @@ def _children(client, repo, tag):
     return None if m is None else sorted(d["digest"] for d in m.json["manifests"])
 
 
-def test_two_replicas_converge_on_newest_children(env, admin_client, archmerge, tmp_path):
+def _rebuild_race(env, admin_client, archmerge, tmp_path, server, rounds, tag):
     """Two `serve` processes, separate state_dirs, one registry; B's registry
     answers are delayed 0.4 s while it reads. Each round: the webhook that
-    completes app:r.N goes to B; while B reads, amd64 is rebuilt and its
-    webhook goes to A; A publishes the newer index before B's PUT lands."""
+    completes app:<tag>.N goes to B; while B reads, amd64 is rebuilt and its
+    webhook goes to A; A publishes the newer index before B's PUT lands.
+    Returns the versions whose final index is stale and those that were late."""
     repo = "library/app"
     old_amd = admin_client.push_image(repo, None, arch="amd64", salt="replica-old")
     new_amd = admin_client.push_image(repo, None, arch="amd64", salt="replica-new")
@@ -94,17 +95,15 @@ def test_two_replicas_converge_on_newest_children(env, admin_client, archmerge, 
     quiet = {"reconcile": {"on_start": False, "interval_s": 0}}
     proxy = FaultProxy(env.registry.url, env.ca_file, env.pki.server.cert, env.pki.server.key).start()
     try:
-        # Both told they are replicas: each re-checks its sources after a PUT.
-        two = {"replicas": 2}
-        a = archmerge(archmerge.config(extra=quiet, server_extra=two))
+        a = archmerge(archmerge.config(extra=quiet, server_extra=server))
         b_state = str(tmp_path / "state-b")
         os.makedirs(b_state, mode=0o700)
-        b = archmerge(archmerge.config(port=free_port(), state_dir=b_state, extra=quiet, server_extra=two,
+        b = archmerge(archmerge.config(port=free_port(), state_dir=b_state, extra=quiet, server_extra=server,
                                        registries=[dict(r, url=proxy.url) for r in archmerge.registries]))
         newest = sorted([new_amd.digest, arm.digest])
         stale, late = [], []
-        for n in range(1, ROUNDS + 1):
-            version = f"r.{n}"
+        for n in range(1, rounds + 1):
+            version = f"{tag}.{n}"
             src_amd, src_arm = f"{version}-amd64", f"{version}-arm64"
             proxy.set_mode("slow", delay=0.4)
             admin_client.put_manifest(repo, src_arm, arm.body, arm.media_type)
@@ -128,11 +127,30 @@ def test_two_replicas_converge_on_newest_children(env, admin_client, archmerge, 
                 late.append(version)
             if _children(admin_client, repo, version) != newest:
                 stale.append(version)
-        print(f"two replicas: {ROUNDS} rounds, stale finals {len(stale)}: {stale}")
-        assert not stale and not late, f"{len(stale)} stale finals in {ROUNDS} rounds: {stale}; late: {late}"
-        assert re.search(r"assembly source moved", b.log_text()), "the race was not exercised"
+        print(f"two writers, server {server}: {rounds} rounds, stale finals {len(stale)}: {stale}")
+        exercised = bool(re.search(r"assembly source moved", b.log_text()))
+        return stale, late, exercised
     finally:
         proxy.stop()
+
+
+def test_two_replicas_converge_on_newest_children(env, admin_client, archmerge, tmp_path):
+    # Both told they are replicas: each re-checks its sources after a PUT.
+    stale, late, exercised = _rebuild_race(env, admin_client, archmerge, tmp_path, {"replicas": 2}, ROUNDS, "r")
+    assert not stale and not late, f"{len(stale)} stale finals in {ROUNDS} rounds: {stale}; late: {late}"
+    assert exercised, "the race was not exercised"
+
+
+DEFAULT_ROUNDS = 20
+
+
+def test_two_writers_with_the_default_configuration_converge(env, admin_client, archmerge, tmp_path):
+    """Issue 22.2: nothing in the configuration says there are two writers (a
+    rolling update, `archmerge assemble` beside `serve`); the default must still
+    re-check (before: 19 stale finals in 20 rounds)."""
+    stale, late, exercised = _rebuild_race(env, admin_client, archmerge, tmp_path, {}, DEFAULT_ROUNDS, "d")
+    assert not stale and not late, f"{len(stale)} stale finals in {DEFAULT_ROUNDS} rounds: {stale}; late: {late}"
+    assert exercised, "the race was not exercised"
 
 
 # ------------------------------------------------------------------ cleanup with replicas (issue 22 §3)
@@ -141,15 +159,16 @@ def test_cleanup_with_replicas_is_refused(archmerge):
     """With two writers, replica A's older PUT can land after replica B
     published the newer index and cleaned up both per-architecture tags:
     nothing is left to notice it, and the newer children end up untagged and
-    unreferenced. check-config refuses that setup; one instance keeps cleanup."""
+    unreferenced. check-config refuses cleanup unless the instance is declared
+    the single writer (which itself refuses replicas above 1)."""
     archmerge().stop()   # writes the secret files the configuration names
     cleaning = dict(DEFAULT_RULE, cleanup=True)
     path = os.path.join(archmerge.directory, "replicas-cleanup.conf")
-    for replicas, rc in ((2, 1), (1, 0)):
-        _write_config(path, archmerge.config(rules=[cleaning], server_extra={"replicas": replicas}))
+    for server, rc in (({"replicas": 2}, 1), ({}, 1), ({"single_writer": True}, 0)):
+        _write_config(path, archmerge.config(rules=[cleaning], server_extra=server))
         p = subprocess.run([archmerge_bin(), "check-config", "-c", path], capture_output=True, text=True,
                            timeout=30, stdin=subprocess.DEVNULL)
-        assert p.returncode == rc, p.stderr
+        assert p.returncode == rc, (server, p.stderr)
         if rc:
-            assert re.search(r":\d+: rules\[0\]\.cleanup = true needs server\.replicas = 1 \(got 2\)",
+            assert re.search(r":\d+: rules\[0\]\.cleanup = true needs server\.single_writer = true",
                              p.stderr), p.stderr

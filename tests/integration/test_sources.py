@@ -39,6 +39,8 @@ def rule(**kw):
 
 def start(archmerge, *rules, registries=None):
     kw = {"rules": list(rules)}
+    if any(r.get("cleanup") for r in rules):
+        kw["server_extra"] = {"single_writer": True}   # cleanup needs the only writer
     if registries is not None:
         kw["registries"] = registries
     return archmerge(archmerge.config(**kw))

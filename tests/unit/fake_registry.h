@@ -307,12 +307,12 @@ assemble_rule_as(const struct reg_api *api, const struct rule *r, const char *re
 	struct plan p;
 
 	rule_plan(r, repo, version, &p);
-	p.recheck_sources = replicas > 1;     /* as server/service/service.c sets it */
+	p.recheck_sources = replicas > 1;     /* 1: server.single_writer = true; above: the re-check (the default) */
 	assemble(api, &p, dry_run, out);
 	plan_clear(&p);
 }
 
-/* One instance (server.replicas = 1, the default). */
+/* A declared single writer (server.single_writer = true): no re-check. */
 static inline void
 assemble_rule(const struct reg_api *api, const struct rule *r, const char *repo, const char *version,
     int dry_run, struct asm_result *out)

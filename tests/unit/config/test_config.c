@@ -423,15 +423,19 @@ test_rules(void)
 	expect_only("unknown architecture token", &c, 17,
 	    "rules[0]: unknown architecture \"sparc\"; map it in platforms = { sparc = \"os[(os.version)]/arch[/variant]\"; }");
 
-	/* cleanup with several writers: refused (issue 22 §3); with one, accepted. */
+	/* cleanup without a declared single writer: refused (issue 22 §3); with it, accepted. */
 	conf_init(&c);
 	SET(&c, 5, "  workers = 4; replicas = 2;");
 	SET(&c, 18, "    cleanup = true;");
 	expect_only("cleanup with replicas", &c, 18,
-	    "rules[0].cleanup = true needs server.replicas = 1 (got 2): with several writers an older "
+	    "rules[0].cleanup = true needs server.single_writer = true: with another writer an older "
 	    "index can land after cleanup and stay for good");
-	SET(&c, 5, "  workers = 4; replicas = 1;");
-	cfg_free(expect_ok("cleanup with one instance", &c, 0));
+	SET(&c, 5, "  workers = 4;");
+	expect_only("cleanup by default", &c, 18,
+	    "rules[0].cleanup = true needs server.single_writer = true: with another writer an older "
+	    "index can land after cleanup and stay for good");
+	SET(&c, 5, "  workers = 4; single_writer = true;");
+	cfg_free(expect_ok("cleanup with a single writer", &c, 0));
 	SET(&c, 5, "  workers = 4; replicas = 2;");
 	SET(&c, 18, "    cleanup = false;");
 	cfg_free(expect_ok("replicas without cleanup", &c, 0));
@@ -682,6 +686,44 @@ test_state_dir(void)
 	expect_only("empty state_dir", &c, 21, ".state_dir must not be empty");
 }
 
+/*
+ * Two writers are the common case (a rolling update, `archmerge assemble` by
+ * hand beside serve): the source re-check after a PUT is on unless
+ * server.single_writer = true says otherwise. replicas = 1 is no such claim.
+ */
+static void
+test_single_writer(void)
+{
+	struct conf c;
+	struct cfg *cfg;
+
+	conf_init(&c);
+	cfg = expect_ok("default", &c, 0);
+	CHECK(cfg == NULL || (cfg->single_writer == 0 && cfg_recheck_sources(cfg)));
+	cfg_free(cfg);
+	SET(&c, 5, "  workers = 4; replicas = 1;");
+	cfg = expect_ok("replicas = 1", &c, 0);
+	CHECK(cfg == NULL || cfg_recheck_sources(cfg));
+	cfg_free(cfg);
+	SET(&c, 5, "  workers = 4; replicas = 2;");
+	cfg = expect_ok("replicas = 2", &c, 0);
+	CHECK(cfg == NULL || cfg_recheck_sources(cfg));
+	cfg_free(cfg);
+	SET(&c, 5, "  workers = 4; single_writer = true;");
+	cfg = expect_ok("single_writer", &c, 0);
+	CHECK(cfg == NULL || (cfg->single_writer == 1 && !cfg_recheck_sources(cfg)));
+	cfg_free(cfg);
+	SET(&c, 5, "  workers = 4; single_writer = false;");
+	cfg = expect_ok("single_writer = false", &c, 0);
+	CHECK(cfg == NULL || cfg_recheck_sources(cfg));
+	cfg_free(cfg);
+	SET(&c, 5, "  single_writer = true; replicas = 2;");
+	expect_only("single_writer with replicas", &c, 5,
+	    "server.single_writer = true contradicts server.replicas = 2");
+	SET(&c, 5, "  single_writer = 1;");
+	expect_only("single_writer as a number", &c, 5, "server.single_writer must be true or false");
+}
+
 TEST_MAIN("config")
 /* sign = { key_file } and require_signed_children = { public_keys }: keys read at load. */
 static void
@@ -872,6 +914,7 @@ run_tests(void)
 	test_signing();
 	test_version_order();
 	test_documented_defaults();
+	test_single_writer();
 
 	CHECK(unlink(g_path) == 0);
 	CHECK(rmdir(g_dir) == 0);

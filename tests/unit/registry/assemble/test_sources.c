@@ -916,7 +916,7 @@ test_harbor_path(void)
 /* ---- the rule keys in the configuration file ---- */
 
 #define CONF_HEAD \
-	"server = { listen = \"127.0.0.1:8080\"; plain_http = true; allow_unauthenticated = true; };\n" \
+	"server = { listen = \"127.0.0.1:8080\"; plain_http = true; allow_unauthenticated = true; single_writer = true; };\n" \
 	"registries = ( { host = \"h\"; url = \"https://h\"; harbor_url = \"https://h:8443\"; } );\n" \
 	"rules = ( { name = \"r\";\n"     /* lines 1-3 */
 

@@ -9,9 +9,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/queue/journal.h"
@@ -463,7 +465,10 @@ test_write_failure(void)
 	CHECK(journal_latest(j, &g) != 0);
 	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
 	CHECK(file_size(jpath) == size);          /* nothing half-written stays behind */
+	CHECK(journal_recovered(j) == 0);         /* still failing */
 	append_ok(j, "library/after", "1", NULL);
+	CHECK(journal_recovered(j) == 1);         /* once: the caller queues the pending groups again */
+	CHECK(journal_recovered(j) == 0);
 	journal_get_stats(j, &st);
 	CHECK(st.write_errors == 2 && st.appends == 2 && st.pending == 2);
 	CHECK(!st.failing);
@@ -472,6 +477,87 @@ test_write_failure(void)
 	replay_into(&s);
 	CHECK(seen_has(&s, "library/before:1") && seen_has(&s, "library/after:1"));
 	CHECK(!seen_has(&s, "library/failed:1"));
+}
+
+/*
+ * Issue 22.5: a run's completion that lands while a later event's append is
+ * being written (the journal's lock released for the I/O) is set aside for
+ * that newer record; when that append then fails (disk full), the group must
+ * not stay pending with nothing queued. SIGXFSZ's handler holds the failing
+ * write open long enough for the run to finish inside that window.
+ */
+static struct journal *race_j;
+static atomic_int race_in_write;
+
+static void
+slow_xfsz(int sig)
+{
+	struct timespec ts = { 0, 150 * 1000000L };
+
+	(void)sig;
+	atomic_store(&race_in_write, 1);
+	(void)nanosleep(&ts, NULL);
+}
+
+static void *
+race_append(void *arg)
+{
+	struct group g = grp("library/race", "1");
+	char err[256];
+
+	*(enum am_err *)arg = journal_append(race_j, &g, NULL, err, sizeof(err));
+	return NULL;
+}
+
+static void
+test_done_during_failed_append(void)
+{
+	struct journal_stats st;
+	struct sigaction sa, old_sa;
+	struct rlimit old, lim;
+	struct group g = grp("library/race", "1");
+	enum am_err arc = AM_OK;
+	uint64_t s0;
+	pthread_t th;
+	struct seen s;
+	long long t0;
+	char err[256];
+
+	fresh_dir();
+	race_j = open_ok();
+	append_ok(race_j, "library/race", "1", &s0);   /* accepted; its run starts, reads s0 */
+	CHECK(journal_latest(race_j, &g) == s0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = slow_xfsz;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGXFSZ, &sa, &old_sa) == 0);
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)file_size(jpath);        /* the disk is full */
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	atomic_store(&race_in_write, 0);
+	CHECK(pthread_create(&th, NULL, race_append, &arc) == 0);   /* a new event for the group */
+	t0 = am_now_ms();
+	while (!atomic_load(&race_in_write) && am_now_ms() - t0 < 5000)
+		usleep(1000);
+	CHECK(atomic_load(&race_in_write));
+	CHECK(journal_latest(race_j, &g) > s0);           /* the newer record, not written yet */
+	journal_done(race_j, &g, s0);                     /* the run that read s0 finishes for good */
+	pthread_join(th, NULL);
+	CHECK(arc == AM_EIO);                             /* that event was refused (503) */
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK(sigaction(SIGXFSZ, &old_sa, NULL) == 0);
+	/* Nothing is queued for the group: it must not count as pending. */
+	journal_get_stats(race_j, &st);
+	CHECK(st.pending == 0);
+	CHECK(journal_latest(race_j, &g) == 0);
+	/* Space is back: the next append writes the done record along; a restart replays nothing. */
+	append_ok(race_j, "library/other", "1", NULL);
+	CHECK(journal_recovered(race_j) == 1);
+	CHECK(journal_compact(race_j, err, sizeof(err)) == AM_OK);
+	journal_free(race_j);
+	replay_into(&s);
+	CHECK(!seen_has(&s, "library/race:1") && seen_has(&s, "library/other:1"));
 }
 
 #define THREADS 8
@@ -535,6 +621,7 @@ run_tests(void)
 	test_compaction();
 	test_refusals();
 	test_write_failure();
+	test_done_during_failed_append();
 	test_group_commit();
 	fresh_dir();                  /* removes the last one ... */
 	if (rmdir(dir) != 0)          /* ... and this one */

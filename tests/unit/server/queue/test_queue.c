@@ -156,12 +156,56 @@ test_delayed_retry(void)
 		usleep(1000);
 	CHECK(atomic_load(&other_runs) == 1);
 	CHECK(atomic_load(&flaky_runs) == 1);
-	/* A new event for g0 during its backoff coalesces and keeps the delay. */
+	/* A new event for g0 during its backoff coalesces, runs now and counts from attempt 0 again. */
 	CHECK(queue_push(q, &g0) == 0);
 	queue_wait_idle(q);
-	CHECK(atomic_load(&flaky_runs) == 3);
-	CHECK(seen_attempts[0] == 0 && seen_attempts[1] == 1 && seen_attempts[2] == 2);
-	CHECK(flaky_at[1] - flaky_at[0] >= 145 && flaky_at[2] - flaky_at[1] >= 145);
+	CHECK(atomic_load(&flaky_runs) == 4);
+	CHECK(seen_attempts[0] == 0 && seen_attempts[1] == 0 && seen_attempts[2] == 1 && seen_attempts[3] == 2);
+	CHECK(flaky_at[1] - flaky_at[0] < 145);
+	CHECK(flaky_at[2] - flaky_at[1] >= 145 && flaky_at[3] - flaky_at[2] >= 145);
+	queue_free(q);
+}
+
+/* ---- a parked retry does not hold back the next push ---- */
+
+static atomic_int parked_runs;
+static unsigned parked_attempts[4];
+static long long parked_at[4];
+
+static long
+run_parked(void *ctx, const struct group *g, unsigned attempt)
+{
+	int n = atomic_fetch_add(&parked_runs, 1);
+
+	(void)ctx;
+	(void)g;
+	if (n < 4) {
+		parked_attempts[n] = attempt;
+		parked_at[n] = am_now_ms();
+	}
+	return n == 0 ? 3600L * 1000 : -1;   /* the first run is told to come back in an hour */
+}
+
+static void
+test_push_brings_parked_retry_forward(void)
+{
+	struct queue *q = queue_new(2, run_parked, NULL);
+	struct group g = grp(3);
+	long long t0 = am_now_ms();
+
+	CHECK(queue_push(q, &g) == 1);
+	while (atomic_load(&parked_runs) < 1 && am_now_ms() - t0 < 5000)
+		usleep(1000);
+	usleep(20000);
+	CHECK(queue_depth(q) == 1);            /* parked for an hour */
+	CHECK(queue_push(q, &g) == 0);         /* coalesced into the parked slot ... */
+	while (atomic_load(&parked_runs) < 2 && am_now_ms() - t0 < 5000)
+		usleep(1000);
+	CHECK(atomic_load(&parked_runs) == 2);  /* ... and run now, not in an hour */
+	CHECK(parked_attempts[1] == 0);         /* a fresh event: the attempts start again */
+	CHECK(parked_at[1] - parked_at[0] < 2000);
+	queue_wait_idle(q);
+	CHECK(queue_depth(q) == 0);
 	queue_free(q);
 }
 
@@ -247,6 +291,7 @@ run_tests(void)
 	srand(42);
 	test_serialised_and_coalesced();
 	test_delayed_retry();
+	test_push_brings_parked_retry_forward();
 	test_stop();
 	test_rule_name_identity();
 }

@@ -31,8 +31,10 @@ test_backoff(void)
 			CHECK(v >= step / 2 && v <= step);
 		}
 	}
-	/* Retry-After is a floor, even above max_ms. */
-	CHECK(backoff_ms(500, 60000, 0, 90000, &seed) == 90000);
+	/* Retry-After is a floor up to max_ms; above it (accepted up to 24 h) max_ms bounds the wait. */
+	CHECK(backoff_ms(500, 60000, 0, 30000, &seed) == 30000);
+	CHECK(backoff_ms(500, 60000, 0, 90000, &seed) == 60000);
+	CHECK(backoff_ms(500, 60000, 0, 24L * 3600 * 1000, &seed) == 60000);
 	CHECK(backoff_ms(500, 60000, 3, 100, &seed) >= 2000);
 }
 
@@ -79,6 +81,10 @@ test_decisions(void)
 	r = result(ASM_FAILED, AM_ETRANSIENT, 5000);
 	run_decide(&r, 0, 0, 1, 42, 500, 60000, &seed, &d);
 	CHECK(d.retry_ms == 5000);
+	/* An hour's Retry-After parks the group for retry.max_ms at most. */
+	r = result(ASM_FAILED, AM_ETRANSIENT, 3600L * 1000);
+	run_decide(&r, 0, 0, 1, 42, 500, 60000, &seed, &d);
+	CHECK(d.retry_ms == 60000 && !d.mark_done);
 }
 
 TEST_MAIN("decide")
