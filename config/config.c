@@ -292,7 +292,7 @@ static const struct spec rule_spec[] = {
 	O_BOOL("keep_attestations", offsetof(struct rule, keep_attestations), 1, "keep buildx attestation manifests"),
 	O_KEY("annotations", K_STRARRAY, 0, "\"key=value\" index annotations"),
 	O_BOOL("created_annotation", offsetof(struct rule, created_annotation), 0, "org.opencontainers.image.created"),
-	O_BOOL("inherit_annotations", offsetof(struct rule, inherit_annotations), 0, "source/revision from the children"),
+	O_BOOL("inherit_annotations", offsetof(struct rule, inherit_annotations), 0, "source, revision, title, ... from the children"),
 	O_BOOL("cleanup", offsetof(struct rule, cleanup), 0, "remove per-architecture tags after publishing"),
 	O_KEY("sign", K_GROUP, 0, "sign published indexes"),
 	O_KEY("require_signed_children", K_GROUP, 0, "children must be signed"),
