@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +52,12 @@ struct first_seen {
 	long long at_ms;              /* 0: free slot */
 };
 
+/* The last refusal sent for a group: the same one again is not news. */
+struct refusal {
+	struct group g;
+	uint32_t hash;                /* of the detail; 0: free slot */
+};
+
 struct outbox {
 	char *dir;
 	pthread_mutex_t mu;
@@ -63,6 +70,8 @@ struct outbox {
 	unsigned seq;                 /* for unique file names */
 	struct endpoint *eps;
 	struct first_seen seen[FIRST_SEEN_MAX];
+	struct refusal refused[FIRST_SEEN_MAX];
+	unsigned refused_next;        /* ring cursor */
 };
 
 static long long
@@ -361,6 +370,44 @@ first_seen_take(struct outbox *o, const struct group *g, int keep)
 	return -1;
 }
 
+/*
+ * 1 when r repeats the refusal last sent for g (a webhook or reconcile
+ * re-ran a group whose content did not change); notes a new one. Any other
+ * outcome forgets g's.
+ */
+static int
+repeated_refusal(struct outbox *o, const struct group *g, const struct asm_result *r)
+{
+	uint32_t h = 2166136261u;
+	const char *p;
+	size_t i;
+
+	for (p = r->detail; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h |= 1;
+	for (i = 0; i < FIRST_SEEN_MAX; i++) {
+		struct refusal *f = &o->refused[i];
+		if (f->hash == 0 || !group_equal(&f->g, g))
+			continue;
+		if (r->outcome == ASM_PUBLISHED || r->outcome == ASM_UNCHANGED) {
+			f->hash = 0;   /* published since: a refusal later is news again */
+			return 0;
+		}
+		if (r->outcome != ASM_REFUSED)
+			return 0;
+		if (f->hash == h)
+			return 1;
+		f->hash = h;
+		return 0;
+	}
+	if (r->outcome == ASM_REFUSED) {
+		struct refusal *f = &o->refused[o->refused_next++ % FIRST_SEEN_MAX];
+		f->g = *g;
+		f->hash = h;
+	}
+	return 0;
+}
+
 /* ---- queueing ---- */
 
 /* The extra tags the rule gives the index (into names, borrowed from plan). */
@@ -397,6 +444,8 @@ outbox_assembly(struct outbox *o, const struct cfg *c, const struct group *g,
 		return;
 	pthread_mutex_lock(&o->mu);
 	since = first_seen_take(o, g, r->outcome == ASM_WAITING || r->outcome == ASM_FAILED);
+	if (repeated_refusal(o, g, r))
+		kind = 0;
 	pthread_mutex_unlock(&o->mu);
 	for (i = 0; i < c->n_notify; i++)
 		if (c->notify[i].events & kind)

@@ -36,7 +36,8 @@ void outbox_free(struct outbox *o);
 /*
  * One finished assembly of g under rule (the generation c in force, all
  * borrowed): queue its event for every endpoint of c->notify that wants it,
- * and remember when g was first seen waiting (since_first_webhook_ms).
+ * and remember when g was first seen waiting (since_first_webhook_ms). A
+ * refusal with the same detail as the last one sent for g is not sent again.
  * run_ms: how long the run took. Thread safe; o NULL does nothing.
  */
 void outbox_assembly(struct outbox *o, const struct cfg *c, const struct group *g,

@@ -218,6 +218,27 @@ test_outbox(void)
 	CHECK(outbox_open(dir, &o, err, sizeof(err)) == AM_OK);
 	CHECK(o != NULL && outbox_pending(o) == 2);
 	CHECK(files(".tmp-") == 0 && files("2-") == 1);
+	/* The same refusal again is not news; another one is, and so is one after a publication. */
+	t.events = NOTIFY_REFUSED;
+	t.max_pending = 10;
+	r = result(ASM_REFUSED, "library/app:3.8.5");
+	(void)am_fmt(r.detail, sizeof(r.detail), "arm64 is an amd64 image");
+	outbox_assembly(o, &c, &g, &r, 1);
+	outbox_assembly(o, &c, &g, &r, 1);
+	CHECK(outbox_pending(o) == 3);
+	(void)am_fmt(r.detail, sizeof(r.detail), "arm64 is a Helm chart");
+	outbox_assembly(o, &c, &g, &r, 1);
+	CHECK(outbox_pending(o) == 4);
+	r.outcome = ASM_FAILED;              /* a registry fault in between changes nothing */
+	outbox_assembly(o, &c, &g, &r, 1);
+	r.outcome = ASM_REFUSED;
+	outbox_assembly(o, &c, &g, &r, 1);
+	CHECK(outbox_pending(o) == 4);
+	r.outcome = ASM_PUBLISHED;           /* not wanted by this endpoint, but resets */
+	outbox_assembly(o, &c, &g, &r, 1);
+	r.outcome = ASM_REFUSED;
+	outbox_assembly(o, &c, &g, &r, 1);
+	CHECK(outbox_pending(o) == 5);
 	outbox_free(o);
 	CHECK(unlink(path) == 0);
 	rm_records();
