@@ -5,7 +5,8 @@ server certificate) records what archmerge POSTs. The tests check the
 signature the way docs/notify.md tells receivers to, the CloudEvents payload
 against what the registry holds, a receiver down for 10 s (delivered after),
 kill -9 with deliveries pending (delivered after the restart, one id each),
-a wrong URL (counted, publishing not held up), and a refusal event.
+a wrong URL (counted, publishing not held up), a refusal event, and a
+receiver that never answers not holding up SIGTERM.
 """
 
 import hashlib
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import threading
 import time
@@ -23,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness import webhook
+from harness.archmerge import DEFAULT_RULE
 from harness.util import client_tls_context, free_port, wait_until
 
 SECRET = b"n0tify-s3cret"
@@ -102,10 +105,9 @@ def secret_file(archmerge):
     return path
 
 
-def config(archmerge, env, urls, events=("published", "refused", "blocked"), rule_extra=None):
-    from harness.archmerge import DEFAULT_RULE
+def config(archmerge, env, urls, events=("published", "refused", "blocked"), rule_extra=None, **notify_extra):
     notify = [dict({"url": u, "secret_file": secret_file(archmerge), "ca_file": env.ca_file,
-                    "events": list(events)}, **FAST) for u in urls]
+                    "events": list(events)}, **dict(FAST, **notify_extra)) for u in urls]
     rule = dict(DEFAULT_RULE, **(rule_extra or {}))
     return archmerge.config(rules=[rule], extra={"notify": notify})
 
@@ -269,3 +271,24 @@ def test_wrong_url_is_counted_and_never_blocks_publishing(env, admin_client, arc
                      am.log_text())
     assert max(times) < 5, times
     print(f"notify: with two failing receivers each index was published within {max(times):.2f}s")
+
+
+def test_a_hanging_receiver_does_not_hold_up_shutdown(env, admin_client, archmerge):
+    sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.listen(8)                                          # connects, never answers (not even TLS)
+    try:
+        url = f"https://127.0.0.1:{sink.getsockname()[1]}/slow"
+        am = archmerge(config(archmerge, env, [url], timeout_ms=60000))
+        publish(admin_client, am, "library/notified-hang", "1.0", "h1")
+        wait_index(admin_client, "library/notified-hang", "1.0")
+        wait_until(lambda: re.search(r"notify result=queued", am.log_text()), 10)
+        time.sleep(1)                                       # the attempt is in flight now
+        t0 = time.monotonic()
+        assert am.stop(timeout=10) == 0
+        stop_s = time.monotonic() - t0
+        assert stop_s < 5, stop_s                           # not the 60 s of timeout_ms
+        assert len(outbox_files(archmerge)) == 1            # kept for the next start
+    finally:
+        sink.close()
+    print(f"notify: SIGTERM with an attempt hanging on a silent receiver: exited in {stop_s:.2f}s")
