@@ -181,6 +181,20 @@ def test_published_event_is_signed_and_names_the_index_and_children(env, admin_c
     print(f"notify: published {published_s:.2f}s after the first push, event received {delivered_s:.2f}s")
 
 
+def test_unchanged_re_deliveries_only_when_asked(env, admin_client, archmerge, receiver):
+    receiver.start()
+    am = archmerge(config(archmerge, env, [receiver.url], events=("published", "unchanged")))
+    repo = "library/notified-again"
+    amd, arm = publish(admin_client, am, repo, "1.0", "u1")
+    first = receiver.wait_events(1)[0][2]
+    assert am.send(*webhook.push_event(repo, arm.digest, "1.0-arm64"))[0] == 202   # Harbor retried
+    evs = receiver.wait_events(2)
+    again = evs[1][2]
+    assert first["type"] == "io.archmerge.index.published"
+    assert again["type"] == "io.archmerge.index.unchanged" and again["id"] != first["id"]
+    assert again["data"]["digest"] == first["data"]["digest"]
+
+
 def test_refused_event_says_why(env, admin_client, archmerge, receiver):
     receiver.start()
     am = archmerge(config(archmerge, env, [receiver.url]))
