@@ -223,6 +223,7 @@ static const struct spec top_spec[] = {
 	O_STR("state_dir", 0, offsetof(struct cfg, state_dir), "/var/lib/archmerge", "directory"),
 	O_KEY("reconcile", K_GROUP, 0, "periodic catch-up from the registry"),
 	O_KEY("retry", K_GROUP, 0, "backoff of transient registry faults"),
+	O_KEY("notify", K_LIST, 0, "outbound notifications"),
 	O_END,
 };
 
@@ -283,6 +284,22 @@ static const struct spec registry_spec[] = {
 	O_END,
 };
 
+static const struct spec notify_spec[] = {
+	O_STR("url", 1, offsetof(struct cfg_notify, url), NULL, "https:// or http://"),
+	O_STR("secret_file", 1, offsetof(struct cfg_notify, secret_file), NULL, "HMAC key"),
+	O_STR("ca_file", 0, offsetof(struct cfg_notify, ca_file), NULL, ""),
+	O_KEY("events", K_STRARRAY, 0, "published | refused | blocked | unchanged"),
+	O_INT("timeout_ms", 0, 100, 600000, offsetof(struct cfg_notify, timeout_ms), 5000, ""),
+	O_INT("retry_initial_ms", 0, 10, 3600000, offsetof(struct cfg_notify, retry_initial_ms), 1000, ""),
+	O_INT("retry_max_ms", 0, 10, 3600000, offsetof(struct cfg_notify, retry_max_ms), 300000, ""),
+	O_INT("max_pending", 0, 1, 100000, offsetof(struct cfg_notify, max_pending), 1000, ""),
+	O_INT("max_age_s", 0, 60, 30 * 24 * 3600, offsetof(struct cfg_notify, max_age_s), 86400, ""),
+	O_END,
+};
+
+/* events when the key is absent */
+#define NOTIFY_DEFAULT_EVENTS (NOTIFY_PUBLISHED | NOTIFY_REFUSED | NOTIFY_BLOCKED)
+
 static const struct spec rule_spec[] = {
 	O_STR("name", 1, NONE, NULL, ""),
 	O_KEY("repositories", K_STRARRAY, 1, ""),
@@ -300,7 +317,7 @@ static const struct spec rule_spec[] = {
 	O_BOOL("keep_attestations", offsetof(struct rule, keep_attestations), 1, "keep buildx attestation manifests"),
 	O_KEY("annotations", K_STRARRAY, 0, "\"key=value\" index annotations"),
 	O_BOOL("created_annotation", offsetof(struct rule, created_annotation), 0, "org.opencontainers.image.created"),
-	O_BOOL("inherit_annotations", offsetof(struct rule, inherit_annotations), 0, "source/revision from the children"),
+	O_BOOL("inherit_annotations", offsetof(struct rule, inherit_annotations), 0, "source, revision, title, ... from the children"),
 	O_BOOL("cleanup", offsetof(struct rule, cleanup), 0, "remove per-architecture tags after publishing"),
 	O_KEY("sign", K_GROUP, 0, "sign published indexes"),
 	O_KEY("require_signed_children", K_GROUP, 0, "children must be signed"),
@@ -460,6 +477,78 @@ load_registries(struct errs *e, config_setting_t *list, struct cfg *c, int flags
 		if (flags & CFG_CHECK_FILES) {
 			check_file(e, config_setting_get_member(g, "ca_file"), r->ca_file, 0);
 			check_file(e, config_setting_get_member(g, "password_file"), r->password_file, 1);
+		}
+	}
+}
+
+unsigned
+cfg_notify_event(const char *name)
+{
+	static const struct { const char *name; unsigned bit; } ev[] = {
+		{ "published", NOTIFY_PUBLISHED }, { "refused", NOTIFY_REFUSED },
+		{ "blocked", NOTIFY_BLOCKED }, { "unchanged", NOTIFY_UNCHANGED },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+		if (strcmp(ev[i].name, name) == 0)
+			return ev[i].bit;
+	return 0;
+}
+
+static int
+http_url(const char *u)
+{
+	return strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0;
+}
+
+/* notify = ( { url; secret_file; events = [...]; ... } ): optional, each entry checked. */
+static void
+load_notify(struct errs *e, config_setting_t *list, struct cfg *c, int flags)
+{
+	int i, n = list != NULL ? config_setting_length(list) : 0;
+	char where[64];
+
+	c->notify = xcalloc((size_t)(n ? n : 1), sizeof(*c->notify));
+	c->n_notify = (size_t)n;
+	for (i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i), *ev;
+		struct cfg_notify *t = &c->notify[i];
+		size_t k, m;
+		char **names;
+
+		(void)am_fmt(where, sizeof(where), "notify[%d]", i);
+		defaults(notify_spec, t);
+		t->events = NOTIFY_DEFAULT_EVENTS;
+		if (!config_setting_is_group(g)) {
+			add_err(e, line_of(g), "%s must be a group { ... }", where);
+			continue;
+		}
+		if (apply(e, g, where, notify_spec, t) != 0)
+			continue;
+		if (!http_url(t->url) || strlen(t->url) < 10 || strpbrk(t->url, " \t\r\n") != NULL)
+			add_err(e, line_of(config_setting_get_member(g, "url")),
+			    "%s.url must be an https:// or http:// URL", where);
+		if (t->retry_max_ms < t->retry_initial_ms)
+			add_err(e, line_of(g), "%s.retry_max_ms must not be smaller than retry_initial_ms", where);
+		if ((ev = config_setting_get_member(g, "events")) != NULL) {
+			names = str_array(ev, &m);
+			t->events = 0;
+			for (k = 0; k < m; k++) {
+				unsigned bit = cfg_notify_event(names[k]);
+				if (bit == 0)
+					add_err(e, line_of(ev), "%s.events: \"%s\" is not published, refused, "
+					    "blocked or unchanged", where, names[k]);
+				t->events |= bit;
+				free(names[k]);
+			}
+			free(names);
+			if (m == 0)
+				add_err(e, line_of(ev), "%s.events is empty (leave the entry out instead)", where);
+		}
+		if (flags & CFG_CHECK_FILES) {
+			check_file(e, config_setting_get_member(g, "ca_file"), t->ca_file, 0);
+			check_file(e, config_setting_get_member(g, "secret_file"), t->secret_file, 1);
 		}
 	}
 }
@@ -864,6 +953,7 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	s = config_setting_get_member(root, "registries");
 	load_registries(&e, s, c, flags);
 	load_rules(&e, config_setting_get_member(root, "rules"), c);
+	load_notify(&e, config_setting_get_member(root, "notify"), c, flags);
 done:
 	config_destroy(&lc);
 	if (e.count > 0) {
@@ -953,6 +1043,12 @@ cfg_free(struct cfg *c)
 		rule_clear(&c->rules[i]);
 	}
 	free(c->rules);
+	for (i = 0; i < c->n_notify; i++) {
+		free(c->notify[i].url);
+		free(c->notify[i].secret_file);
+		free(c->notify[i].ca_file);
+	}
+	free(c->notify);
 	free(c);
 }
 
@@ -978,7 +1074,7 @@ static const struct {
 } groups[] = {
 	{ "", top_spec }, { "server.", server_spec }, { "server.tls.", tls_spec },
 	{ "reconcile.", reconcile_spec }, { "retry.", retry_spec },
-	{ "registries.", registry_spec }, { "rules.", rule_spec },
+	{ "registries.", registry_spec }, { "rules.", rule_spec }, { "notify.", notify_spec },
 };
 
 /* Where a group's values live in c (the first registry, the first rule); NULL: none. */
@@ -989,6 +1085,8 @@ group_base(const struct cfg *c, const char *prefix)
 		return c->n_registries > 0 ? (const void *)&c->registries[0] : NULL;
 	if (strcmp(prefix, "rules.") == 0)
 		return c->n_rules > 0 ? (const void *)&c->rules[0] : NULL;
+	if (strcmp(prefix, "notify.") == 0)
+		return c->n_notify > 0 ? (const void *)&c->notify[0] : NULL;
 	return c;
 }
 

@@ -23,6 +23,27 @@ struct cfg_registry {
 	char *harbor_url;      /* Harbor REST API base for cleanup; NULL: same as url */
 };
 
+/* What a notify endpoint is told about (cfg_notify.events). */
+enum {
+	NOTIFY_PUBLISHED = 1,  /* an index was pushed */
+	NOTIFY_REFUSED = 2,    /* the content contradicts the rule */
+	NOTIFY_BLOCKED = 4,    /* the registry's policy refused the write */
+	NOTIFY_UNCHANGED = 8,  /* a re-delivery found the index already published */
+};
+
+/* One outbound notification endpoint (notify = ( { ... } )). */
+struct cfg_notify {
+	char *url;             /* https:// or http:// */
+	char *secret_file;     /* HMAC-SHA256 key (mode 0600) */
+	char *ca_file;         /* NULL: system store */
+	unsigned events;       /* NOTIFY_* bits */
+	long timeout_ms;       /* one delivery attempt */
+	long retry_initial_ms; /* first wait after a failed attempt, doubling */
+	long retry_max_ms;
+	long max_pending;      /* deliveries kept for this url; the oldest is dropped beyond */
+	long max_age_s;        /* a delivery older than this is dropped */
+};
+
 struct cfg {
 	char *path;
 	char *listen;              /* "host:port" */
@@ -64,6 +85,8 @@ struct cfg {
 	/* Problems that do not stop the load, one "file:line: message" per
 	 * line (NULL: none): check-config reports them and fails, serve logs them. */
 	char *warnings;
+	struct cfg_notify *notify;   /* NULL (n = 0): none */
+	size_t n_notify;
 };
 
 enum {
@@ -95,6 +118,9 @@ const struct cfg_registry *cfg_registry_by_host(const struct cfg *c, const char 
 /* By host, else by the host[:port] of url: distribution's notifications name
  * the registry as its clients reached it (request.host). */
 const struct cfg_registry *cfg_registry_by_name(const struct cfg *c, const char *name);
+/* "published" -> NOTIFY_PUBLISHED, ...; 0 for an unknown name. */
+unsigned cfg_notify_event(const char *name);
+
 /* The rule called name in this configuration; NULL when it has none (gone after a reload). */
 const struct rule *cfg_rule_by_name(const struct cfg *c, const char *name);
 /*

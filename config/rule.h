@@ -108,7 +108,7 @@ struct rule {
 	struct rule_annotation annotations[RULE_MAX_ANNOTATIONS];
 	size_t n_annotations;
 	int created_annotation;      /* org.opencontainers.image.created from the newest child */
-	int inherit_annotations;     /* source/revision from the children when they agree */
+	int inherit_annotations;     /* the OCI image facts from the children when they agree */
 	int cleanup;                 /* remove per-architecture tags after publishing */
 	char sign_key_file[512];     /* sign.key_file: sign published indexes; "" off */
 	int require_signed;          /* require_signed_children given */

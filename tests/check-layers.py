@@ -18,7 +18,7 @@ LAYERS = [
     ("assemble", ["registry/assemble/"]),
     ("config", ["config/"]),
     ("handlers", ["handlers/"]),
-    ("observe/queue", ["server/observe/", "server/queue/"]),
+    ("observe/queue", ["server/observe/", "server/queue/", "server/outbox/"]),
     ("service", ["server/service/"]),
     ("reconcile", ["server/reconcile/"]),
     ("front", ["server/http", "server/endpoints", "server/conncap", "server/closing", "server/tls_compat", "server/cmd/"]),

@@ -10,11 +10,11 @@
 
 #include "server/base/rfc3339.h"
 
-#define ASM_MAX_ANN (3 + PLAN_MAX_ANNOTATIONS)
+#define ASM_MAX_ANN (1 + FACT_COUNT + PLAN_MAX_ANNOTATIONS)
 
-/* The value every present child agrees on (manifest annotation, else config label), or NULL. */
+/* The value of fact f every present child agrees on (manifest annotation, else config label), or NULL. */
 static const char *
-agreed(const struct kid *kids, size_t n, int revision)
+agreed(const struct kid *kids, size_t n, enum oci_fact f)
 {
 	const char *v = NULL, *mine;
 	size_t i;
@@ -22,8 +22,7 @@ agreed(const struct kid *kids, size_t n, int revision)
 	for (i = 0; i < n; i++) {
 		if (!kids[i].present)
 			continue;
-		mine = revision ? (kids[i].ann_revision[0] ? kids[i].ann_revision : kids[i].info.revision) :
-		    (kids[i].ann_source[0] ? kids[i].ann_source : kids[i].info.source);
+		mine = kids[i].ann.v[f][0] ? kids[i].ann.v[f] : kids[i].info.facts.v[f];
 		if (mine[0] == '\0' || (v != NULL && strcmp(v, mine) != 0))
 			return NULL;
 		v = mine;
@@ -58,12 +57,9 @@ annotations(const struct plan *p, const struct kid *kids, size_t n, struct index
 		if (newest != NULL)
 			ann[count++] = (struct index_annotation){ ANN_CREATED, newest };
 	}
-	if (p->inherit_annotations) {
-		if ((v = agreed(kids, n, 0)) != NULL)
-			ann[count++] = (struct index_annotation){ ANN_SOURCE, v };
-		if ((v = agreed(kids, n, 1)) != NULL)
-			ann[count++] = (struct index_annotation){ ANN_REVISION, v };
-	}
+	for (i = 0; p->inherit_annotations && i < FACT_COUNT; i++)
+		if ((v = agreed(kids, n, (enum oci_fact)i)) != NULL)
+			ann[count++] = (struct index_annotation){ oci_fact_key((enum oci_fact)i), v };
 	for (i = 0; i < p->n_annotations; i++) {
 		for (j = 0; j < count && strcmp(ann[j].key, p->annotations[i].key) != 0; j++)
 			;

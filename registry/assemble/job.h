@@ -28,8 +28,7 @@ struct kid {
 	struct descriptor atts[ASM_MAX_ATTS];
 	size_t n_atts;
 	struct image_info info;
-	char ann_source[512];             /* the image manifest's own annotations */
-	char ann_revision[128];
+	struct oci_facts ann;             /* the image manifest's own annotations */
 	char *raw;                        /* the image manifest's bytes (owned), for a copy */
 	size_t raw_len;
 };

@@ -70,7 +70,7 @@ struct plan {
 	enum index_format format;
 	int keep_attestations;           /* buildx attestations stay beside their images */
 	int created_annotation;          /* org.opencontainers.image.created from the newest child */
-	int inherit_annotations;         /* source/revision from the children when they agree */
+	int inherit_annotations;         /* the OCI image facts (oci_fact) from the children when they agree */
 	int cleanup;                     /* remove per-architecture tags after publishing */
 	int recheck_sources;             /* other writers (replicas) publish the same target: HEAD the sources after the PUT */
 	/* Signatures (borrowed from the configuration, which outlives the run). */

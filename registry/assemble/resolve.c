@@ -125,8 +125,7 @@ take_image(const struct reg_api *api, const char *repo, const char *ref, const s
 	(void)am_fmt(k->image.media_type, sizeof(k->image.media_type), "%s", m->media_type);
 	(void)am_fmt(k->image.digest, sizeof(k->image.digest), "%s", digest);
 	k->image.size = (long long)size;
-	(void)am_fmt(k->ann_source, sizeof(k->ann_source), "%s", m->source);
-	(void)am_fmt(k->ann_revision, sizeof(k->ann_revision), "%s", m->revision);
+	k->ann = m->facts;
 	if ((rc = image_content(api, repo, ref, m, digest, &k->info, err, errlen)) != AM_OK)
 		return rc;
 	k->image.platform = k->info.platform;

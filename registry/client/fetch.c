@@ -89,6 +89,19 @@ fetch_session_free(struct fetch_session *s)
 	free(s);
 }
 
+/* libcurl's progress poll: the caller's abort_cb decides. */
+static int
+on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	const struct fetch_opts *o = ud;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return o->abort_cb(o->abort_ctx) ? 1 : 0;
+}
+
 /* Method, body, TLS and credentials of one call. */
 static void
 set_opts(CURL *h, const struct fetch_opts *o, char *ebuf)
@@ -115,6 +128,13 @@ set_opts(CURL *h, const struct fetch_opts *o, char *ebuf)
 	if (o->body != NULL) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, o->body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+	}
+	if (o->abort_cb != NULL) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)o);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	} else {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
 	}
 	if (o->username != NULL) {
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);

@@ -30,6 +30,8 @@ struct fetch_opts {
 	const char *authorization;  /* whole Authorization value; NULL: none */
 	long timeout_ms;            /* 0: 10000 */
 	size_t max;                 /* body cap; 0: 1 MiB */
+	int (*abort_cb)(void *ctx); /* polled about once a second: non-zero ends the call; may be NULL */
+	void *abort_ctx;
 };
 
 struct fetch_reply {

@@ -55,6 +55,34 @@ opt_str(json_t *obj, const char *key, char *dst, size_t len)
 		memcpy(dst, json_string_value(v), json_string_length(v) + 1);
 }
 
+static const char *const fact_keys[FACT_COUNT] = {
+	[FACT_SOURCE] = ANN_SOURCE,
+	[FACT_REVISION] = ANN_REVISION,
+	[FACT_TITLE] = "org.opencontainers.image.title",
+	[FACT_DESCRIPTION] = "org.opencontainers.image.description",
+	[FACT_LICENSES] = "org.opencontainers.image.licenses",
+	[FACT_URL] = "org.opencontainers.image.url",
+	[FACT_DOCUMENTATION] = "org.opencontainers.image.documentation",
+	[FACT_VENDOR] = "org.opencontainers.image.vendor",
+	[FACT_AUTHORS] = "org.opencontainers.image.authors",
+};
+
+const char *
+oci_fact_key(enum oci_fact f)
+{
+	return f < FACT_COUNT ? fact_keys[f] : "";
+}
+
+/* Every fact found in obj (annotations or labels; may be NULL). */
+static void
+read_facts(json_t *obj, struct oci_facts *out)
+{
+	size_t i;
+
+	for (i = 0; i < FACT_COUNT; i++)
+		opt_str(obj, fact_keys[i], out->v[i], sizeof(out->v[i]));
+}
+
 static enum am_err
 parse_platform(json_t *p, struct platform *out, char *err, size_t errlen)
 {
@@ -184,9 +212,7 @@ manifest_parse(const char *body, size_t len, const char *content_type,
 			if ((rc = parse_descriptor(json_array_get(list, i), &out->layers[i],
 			    err, errlen)) != AM_OK)
 				goto fail;
-		opt_str(json_object_get(root, "annotations"), ANN_SOURCE, out->source, sizeof(out->source));
-		opt_str(json_object_get(root, "annotations"), ANN_REVISION, out->revision,
-		    sizeof(out->revision));
+		read_facts(json_object_get(root, "annotations"), &out->facts);
 	} else if (mt_is_index(mt)) {
 		out->kind = MANIFEST_INDEX;
 		list = json_object_get(root, "manifests");
@@ -262,8 +288,7 @@ config_parse_info(const char *body, size_t len, struct image_info *out,
 	if (rc == AM_OK) {
 		opt_str(root, "created", out->created, sizeof(out->created));
 		labels = json_object_get(json_object_get(root, "config"), "Labels");
-		opt_str(labels, ANN_SOURCE, out->source, sizeof(out->source));
-		opt_str(labels, ANN_REVISION, out->revision, sizeof(out->revision));
+		read_facts(labels, &out->facts);
 	}
 	json_decref(root);
 	return rc;

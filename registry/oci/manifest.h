@@ -22,6 +22,23 @@
 #define ANN_REVISION "org.opencontainers.image.revision"
 #define ANN_CREATED  "org.opencontainers.image.created"
 
+/*
+ * The org.opencontainers.image.* facts an index inherits from its children
+ * (an image manifest's annotations, else its config's labels). Source and
+ * revision come first: the order annotations are written in.
+ */
+enum oci_fact {
+	FACT_SOURCE, FACT_REVISION, FACT_TITLE, FACT_DESCRIPTION, FACT_LICENSES, FACT_URL,
+	FACT_DOCUMENTATION, FACT_VENDOR, FACT_AUTHORS, FACT_COUNT
+};
+#define FACT_MAX 512
+struct oci_facts {
+	char v[FACT_COUNT][FACT_MAX];  /* "" when absent, not a string or too long */
+};
+
+/* "org.opencontainers.image.<name>" of a fact. */
+const char *oci_fact_key(enum oci_fact f);
+
 struct descriptor {
 	char media_type[96];
 	char digest[80];
@@ -46,16 +63,14 @@ struct manifest {
 	size_t n_children;
 	struct descriptor *layers;    /* MANIFEST_IMAGE, owned; NULL when none */
 	size_t n_layers;
-	char source[512];             /* MANIFEST_IMAGE annotations (org.opencontainers.image.*), */
-	char revision[128];           /* "" when absent or too long */
+	struct oci_facts facts;       /* MANIFEST_IMAGE: from its annotations */
 };
 
 /* What archmerge reads from an image config blob. */
 struct image_info {
 	struct platform platform;     /* normalised */
 	char created[64];             /* "created" (RFC 3339), "" when absent or too long */
-	char source[512];             /* config.Labels org.opencontainers.image.source */
-	char revision[128];           /* config.Labels org.opencontainers.image.revision */
+	struct oci_facts facts;       /* from config.Labels */
 };
 
 /* Is this one of the two image manifest types / the two index types? */

@@ -73,6 +73,10 @@ static struct family f_signatures = FAMILY("archmerge_signatures_total",
 static struct family f_unsigned = FAMILY("archmerge_unsigned_child_refusals_total",
     "Groups refused because a child carries no valid signature (require_signed_children).", COUNTER);
 
+static struct family f_notify = FAMILY("archmerge_notify_deliveries_total",
+    "Outbound notifications (notify), by outcome: delivered, failed (one attempt, retried), dropped "
+    "(outbox full), expired (older than max_age_s).", COUNTER);
+
 static struct family f_refused = FAMILY("archmerge_http_refused_total",
     "Connections and requests refused before reaching a handler or by the webhook's checks, by reason "
     "(not_allowed, bad_request, unauthorized, ...).", COUNTER);
@@ -84,7 +88,7 @@ static struct family f_reg_creds = FAMILY("archmerge_registry_credentials_ok",
 
 static struct family *const families[] = {
 	&f_refused, &f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
-	&f_signatures, &f_unsigned, &f_reg_up, &f_reg_creds,
+	&f_signatures, &f_unsigned, &f_reg_up, &f_reg_creds, &f_notify,
 };
 
 struct gauge {
@@ -267,6 +271,15 @@ metrics_signing(unsigned made, int unsigned_child)
 		family_add(&f_signatures, "", made);
 	if (unsigned_child)
 		family_add(&f_unsigned, "", 1);
+}
+
+void
+metrics_notify(const char *outcome)
+{
+	char labels[LABELS_LEN];
+
+	if (labels_fmt(labels, sizeof(labels), "outcome", outcome, (const char *)NULL) == 0)
+		family_add(&f_notify, labels, 1);
 }
 
 void
@@ -472,12 +485,16 @@ static void
 seed(void)
 {
 	static const char *const outcomes[] = { "published", "unchanged", "waiting", "refused", "failed" };
+	static const char *const notify[] = { "delivered", "failed", "dropped", "expired" };
 	char labels[LABELS_LEN];
 	size_t i;
 
 	for (i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
 		if (labels_fmt(labels, sizeof(labels), "outcome", outcomes[i], (const char *)NULL) == 0)
 			family_add(&f_assemblies, labels, 0);
+	for (i = 0; i < sizeof(notify) / sizeof(notify[0]); i++)
+		if (labels_fmt(labels, sizeof(labels), "outcome", notify[i], (const char *)NULL) == 0)
+			family_add(&f_notify, labels, 0);
 	family_add(&f_last_publish, "", 0);
 	family_add(&f_signatures, "", 0);
 	family_add(&f_unsigned, "", 0);

@@ -25,6 +25,9 @@ void metrics_assembly(const char *outcome);
 /* Index signatures written by one assembly; a refusal for an unsigned child. */
 void metrics_signing(unsigned made, int unsigned_child);
 
+/* An outbound notification: delivered, failed (an attempt; retried), dropped (outbox full), expired. */
+void metrics_notify(const char *outcome);
+
 /*
  * One HTTP exchange with a registry finished: status 0 means no HTTP answer
  * (network, TLS, timeout). token=1 counts a token-service fetch instead of

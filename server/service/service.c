@@ -31,6 +31,7 @@
 #include "server/observe/status.h"
 #include "server/queue/queue.h"
 #include "server/queue/repos.h"
+#include "server/outbox/outbox.h"
 
 /* Image configs remembered (~1 KiB each): a waiting group's first architecture is
  * not read again when the last one arrives, nor on unchanged re-deliveries. */
@@ -62,6 +63,7 @@ struct service {
 	struct queue *queue;
 	struct repos *repos;             /* borrowed; NULL: nothing remembered */
 	struct journal *journal;         /* NULL outside serve mode */
+	struct outbox *outbox;           /* outbound notifications; NULL outside serve mode */
 	int stopping;
 
 	/* Generations nobody holds any more, freed by the reaper thread alone. */
@@ -338,6 +340,7 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 	if (res.unsigned_child)
 		sigwait_note(s->sigwait, g, res.unsigned_repo, res.unsigned_digest);
 	log_outcome(s, sn->view.cfg, g, &res, am_now_ms() - t0, &rn);
+	outbox_assembly(s->outbox, sn->view.cfg, g, &res, am_now_ms() - t0);   /* before done: a crash re-runs */
 	if (d.mark_done)
 		journal_done(s->journal, g, seq);
 	asm_result_clear(&res);
@@ -392,6 +395,7 @@ service_free(struct service *s)
 		metrics_gauge_unregister("archmerge_journal_failing", s->journal);
 	}
 	journal_free(s->journal);
+	outbox_free(s->outbox);
 	pthread_mutex_lock(&s->mu);
 	sn = s->cur;
 	s->cur = NULL;
@@ -458,7 +462,8 @@ service_open_journal(struct service *s, char *err, size_t errlen)
 
 	if (s->queue == NULL)
 		return am_fail(err, errlen, AM_EINVAL, "no workers to replay the journal with");
-	if ((rc = journal_open(s->cfg->state_dir, &s->journal, err, errlen)) != AM_OK)
+	if ((rc = journal_open(s->cfg->state_dir, &s->journal, err, errlen)) != AM_OK ||
+	    (rc = outbox_open(s->cfg->state_dir, &s->outbox, err, errlen)) != AM_OK)
 		return rc;
 	(void)metrics_gauge_register("archmerge_journal_bytes",
 	    "Size of the journal file of accepted events.", gauge_journal_bytes, s->journal);

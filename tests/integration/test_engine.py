@@ -12,10 +12,15 @@ login failing without it, then logs in to the token-auth registry, builds two
 FROM scratch images for linux/amd64 and linux/arm64, pushes them, and lets
 the registry's notifications drive archmerge. Then the engine pulls the index
 per platform. Skipped with the reason when dockerd is missing or cannot start.
+
+The images carry LABELs (and the buildah ones manifest annotations too): the
+index inherits the facts every child agrees on (issue 24, part 3).
 """
 
 import json
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -24,7 +29,23 @@ from harness.engine import Engine, EngineUnavailable
 from harness.images import RegistryClient
 from harness.netns import Forward
 from harness.tools import DockerCLI
-from test_notifications import notifying_registry, wait_index
+from harness.archmerge import DEFAULT_RULE
+from test_notifications import notifying_registry, use_registry, wait_index
+
+# Labels both children carry, and one whose value differs per architecture.
+SHARED_LABELS = {
+    "org.opencontainers.image.title": "app",
+    "org.opencontainers.image.description": "An app built twice",
+    "org.opencontainers.image.licenses": "Apache-2.0",
+    "org.opencontainers.image.url": "https://app.example",
+    "org.opencontainers.image.source": "https://git.example/app",
+}
+INHERITING_RULE = dict(DEFAULT_RULE, inherit_annotations=True)
+
+
+def facts_on(index_json):
+    return {k: v for k, v in index_json.get("annotations", {}).items()
+            if k.startswith("org.opencontainers.image.")}
 
 # An address on the loopback of the engine's own network namespace (RFC 1918,
 # never routed anywhere: that namespace has no other interface).
@@ -49,7 +70,9 @@ def build(engine, workdir, arch, tag, env):
     with open(os.path.join(ctx, "hello.txt"), "w") as f:
         f.write(f"hello from {arch}\n")
     with open(os.path.join(ctx, "Dockerfile"), "w") as f:
-        f.write("FROM scratch\nCOPY hello.txt /\n")
+        labels = dict(SHARED_LABELS, **{"org.opencontainers.image.vendor": f"builder-{arch}"})
+        f.write("FROM scratch\nCOPY hello.txt /\n" +
+                "".join(f"LABEL {k}={json.dumps(v)}\n" for k, v in labels.items()))
     engine.docker("build", "--platform", f"linux/{arch}", "-t", tag, ctx, env=env)
     info = json.loads(engine.docker("image", "inspect", tag, env=env).stdout)[0]
     assert info["Architecture"] == arch and info["Os"] == "linux"
@@ -64,7 +87,7 @@ def test_docker_engine_login_build_push_pull_by_platform(env, archmerge, engine,
     name = f"{ENGINE_ADDR}:{reg.port}"       # what the engine, and so the notifications, call it
     # archmerge reads and writes through the host's loopback; the events name `name`.
     archmerge.registries = [dict(r, host=name, url=reg.url) for r in archmerge.registries]
-    archmerge()
+    archmerge(archmerge.config(rules=[INHERITING_RULE]))
     # Into the engine's namespace: the registry under its name, and the token
     # service at the realm the registry announces (https://127.0.0.1:PORT/...).
     forwards = [Forward(listen_ns=engine.netns, listen_host=ENGINE_ADDR, listen_port=reg.port,
@@ -93,7 +116,9 @@ def test_docker_engine_login_build_push_pull_by_platform(env, archmerge, engine,
             for a in ids:
                 engine.docker("push", f"{base}:3.8.5-{a}", env=denv)
             c = RegistryClient(reg.url, env.admin_user, env.admin_password, env.ca_file)
-            wait_index(c, "library/app", "3.8.5", timeout=60)
+            idx = wait_index(c, "library/app", "3.8.5", timeout=60)
+            # The labels all children agree on are on the index; vendor differs, so it is not.
+            assert facts_on(idx.json) == SHARED_LABELS, idx.json
             engine.docker("rmi", "-f", ids["amd64"], ids["arm64"], env=denv)
             for a in ("arm64", "amd64"):
                 engine.docker("pull", "--platform", f"linux/{a}", f"{base}:3.8.5", env=denv)
@@ -113,3 +138,61 @@ def test_docker_engine_login_build_push_pull_by_platform(env, archmerge, engine,
             cli.cleanup()
     print(f"engine: {engine.version()} in its own network namespace, registry {name}, "
           f"run {time.monotonic() - t0:.1f}s")
+
+
+BUILDAH = shutil.which("buildah")
+
+
+def test_buildah_labels_and_annotations_reach_the_index(env, archmerge, skopeo, tmp_path):
+    """buildah (vfs, no daemon) builds two FROM scratch images with labels and
+    manifest annotations and pushes them; the registry's notifications drive
+    archmerge. A manifest annotation wins over the same image's label."""
+    if BUILDAH is None:
+        pytest.skip("buildah is not installed")
+    t0 = time.monotonic()
+    reg = notifying_registry(env, str(tmp_path / "reg"), f"https://127.0.0.1:{archmerge.port}/hooks/harbor")
+    use_registry(archmerge, reg)
+    archmerge(archmerge.config(rules=[INHERITING_RULE]))
+    root = tmp_path / "buildah"
+    certs = root / "certs"
+    os.makedirs(certs)
+    shutil.copy(env.ca_file, certs / "ca.crt")
+    (root / "hello.txt").write_text("hello\n")
+    b = [BUILDAH, "--root", str(root / "storage"), "--runroot", str(root / "run"), "--storage-driver", "vfs"]
+    # Isolated from the host's auth file and registries.conf drop-ins.
+    benv = dict(os.environ, REGISTRY_AUTH_FILE=str(root / "auth.json"))
+    (root / "auth.json").write_text('{"auths": {}}')
+
+    def run(*argv):
+        p = subprocess.run(b + list(argv), capture_output=True, text=True, env=benv, timeout=120)
+        assert p.returncode == 0, f"buildah {' '.join(argv)}: {p.stderr}"
+        return p.stdout.strip()
+
+    annotated = {"org.opencontainers.image.description": "From the annotation",
+                 "org.opencontainers.image.documentation": "https://docs.app.example"}
+    try:
+        with reg:
+            for arch in ("amd64", "arm64"):
+                ctr = run("from", "--arch", arch, "scratch")
+                run("copy", ctr, str(root / "hello.txt"), "/")
+                args = ["config", "--arch", arch, "--os", "linux"]
+                for k, v in dict(SHARED_LABELS, **{"org.opencontainers.image.authors": f"team-{arch}"}).items():
+                    args += ["--label", f"{k}={v}"]
+                for k, v in annotated.items():
+                    args += ["--annotation", f"{k}={v}"]
+                run(*args, ctr)
+                run("commit", "--format", "oci", ctr, f"localhost/app:{arch}")
+                run("rm", ctr)
+                run("push", "--cert-dir", str(certs), "--creds", f"{env.admin_user}:{env.admin_password}",
+                    f"localhost/app:{arch}", f"docker://127.0.0.1:{reg.port}/library/app:2.0-{arch}")
+            c = RegistryClient(reg.url, env.admin_user, env.admin_password, env.ca_file)
+            wait_index(c, "library/app", "2.0", timeout=60)
+            # Read back with skopeo, not our own client.
+            idx = skopeo.inspect(f"127.0.0.1:{reg.port}/library/app:2.0")
+            assert idx["mediaType"] == "application/vnd.oci.image.index.v1+json"
+            want = dict(SHARED_LABELS, **annotated)   # authors differ: not inherited
+            assert facts_on(idx) == want, idx
+    finally:
+        subprocess.run(b + ["rmi", "--all", "--force"], capture_output=True, env=benv, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"buildah: two images built, pushed and merged in {time.monotonic() - t0:.1f}s")

@@ -778,6 +778,63 @@ test_signing(void)
  * `"info"`) is the one its table row holds, and the one a configuration that
  * leaves the key out gets. Run from the top of the tree (make unit).
  */
+/* notify = ( { url; secret_file; events; ... } ): defaults, events, URL and secret checks. */
+static void
+test_notify(void)
+{
+	struct conf c;
+	struct cfg *cfg;
+	char secret[160], line[400], err[4096];
+
+	conf_init(&c);
+	cfg = expect_ok("no notify", &c, 0);
+	CHECK(cfg != NULL && cfg->n_notify == 0);
+	cfg_free(cfg);
+	SET(&c, 21, "notify = ( { url = \"https://hooks.example/x\"; secret_file = \"/s\"; } );");
+	cfg = expect_ok("notify defaults", &c, 0);
+	CHECK(cfg != NULL && cfg->n_notify == 1);
+	if (cfg != NULL && cfg->n_notify == 1) {
+		CHECK_STR(cfg->notify[0].url, "https://hooks.example/x");
+		CHECK(cfg->notify[0].events == (NOTIFY_PUBLISHED | NOTIFY_REFUSED | NOTIFY_BLOCKED));
+		CHECK(cfg->notify[0].timeout_ms == 5000 && cfg->notify[0].max_pending == 1000);
+		CHECK(cfg->notify[0].retry_initial_ms == 1000 && cfg->notify[0].retry_max_ms == 300000);
+		CHECK(cfg->notify[0].ca_file == NULL && cfg->notify[0].max_age_s == 86400);
+	}
+	cfg_free(cfg);
+	SET(&c, 21, "notify = ( { url = \"http://127.0.0.1:9/\"; secret_file = \"/s\"; "
+	    "events = [ \"published\", \"unchanged\" ]; max_pending = 5; } );");
+	cfg = expect_ok("notify events", &c, 0);
+	CHECK(cfg != NULL && cfg->notify[0].events == (NOTIFY_PUBLISHED | NOTIFY_UNCHANGED));
+	CHECK(cfg != NULL && cfg->notify[0].max_pending == 5);
+	cfg_free(cfg);
+	SET(&c, 21, "notify = ( { url = \"https://h.example/\"; secret_file = \"/s\"; events = [ \"pushed\" ]; } );");
+	expect_err("unknown event", &c, 0, 21, "notify[0].events: \"pushed\" is not published, refused");
+	SET(&c, 21, "notify = ( { url = \"https://h.example/\"; secret_file = \"/s\"; events = [ ]; } );");
+	expect_err("no events", &c, 0, 21, "notify[0].events is empty");
+	SET(&c, 21, "notify = ( { url = \"ftp://h.example/\"; secret_file = \"/s\"; } );");
+	expect_err("ftp url", &c, 0, 21, "notify[0].url must be an https:// or http:// URL");
+	SET(&c, 21, "notify = ( { url = \"https://h.example/\"; } );");
+	expect_err("no secret", &c, 0, 21, "notify[0].secret_file is required");
+	SET(&c, 21, "notify = ( { url = \"https://h.example/\"; secret_file = \"/s\"; retries = 3; } );");
+	expect_err("unknown key", &c, 0, 21, "unknown key \"retries\" in notify[0]");
+	SET(&c, 21, "notify = ( { url = \"https://h.example/\"; secret_file = \"/s\"; retry_initial_ms = 5000; "
+	    "retry_max_ms = 1000; } );");
+	expect_err("backoff upside down", &c, 0, 21, "notify[0].retry_max_ms must not be smaller");
+	/* The secret file is checked like the others: private, or refused with the fix. */
+	(void)am_fmt(secret, sizeof(secret), "%s/notify-secret", g_dir);
+	(void)am_fmt(line, sizeof(line), "notify = ( { url = \"https://h.example/\"; secret_file = \"%s\"; } );",
+	    secret);
+	SET(&c, 21, line);
+	write_file(secret, "k3y\n", 0644);
+	expect_err("notify secret 0644", &c, CFG_CHECK_FILES, 21, "chmod 600");
+	write_file(secret, "k3y\n", 0600);
+	cfg = NULL;
+	CHECK(load_conf(&c, CFG_CHECK_FILES, &cfg, err, sizeof(err)) == AM_OK);
+	cfg_free(cfg);
+	CHECK(unlink(secret) == 0);
+	CHECK(cfg_notify_event("blocked") == NOTIFY_BLOCKED && cfg_notify_event("Published") == 0);
+}
+
 static void
 test_documented_defaults(void)
 {
@@ -796,6 +853,7 @@ test_documented_defaults(void)
 	conf_init(&c);
 	SET(&c, 5, "");            /* workers */
 	SET(&c, 18, "");           /* format */
+	SET(&c, 21, "notify = ( { url = \"https://hooks.example/x\"; secret_file = \"/s\"; } );");
 	CHECK(load_conf(&c, 0, &cfg, err, sizeof(err)) == AM_OK);
 	while (cfg != NULL && fgets(line, sizeof(line), f) != NULL) {
 		char *key, *kend, *cell, *cend;
@@ -913,6 +971,7 @@ run_tests(void)
 	test_state_dir();
 	test_signing();
 	test_version_order();
+	test_notify();
 	test_documented_defaults();
 	test_single_writer();
 

@@ -338,9 +338,30 @@ struct img {
 	int oci;
 };
 
-/* Push an image (config + one layer + manifest) under tag (NULL: by digest only). */
+/* obj[key] merged with the JSON object text more (NULL: nothing). */
 static void
-push_image(struct fake *f, const char *repo, const char *tag, const struct img *im, char *digest_out)
+merge_obj(json_t *obj, const char *key, const char *more)
+{
+	json_t *add;
+
+	if (more == NULL)
+		return;
+	add = json_loads(more, 0, NULL);
+	CHECK(json_is_object(add));
+	if (json_object_get(obj, key) == NULL)
+		json_object_set_new(obj, key, json_object());
+	json_object_update(json_object_get(obj, key), add);
+	json_decref(add);
+}
+
+/*
+ * Push an image (config + one layer + manifest) under tag (NULL: by digest
+ * only); labels and anns (NULL: none) are JSON objects merged into
+ * config.Labels and the manifest's annotations.
+ */
+static void
+push_image_facts(struct fake *f, const char *repo, const char *tag, const struct img *im,
+    const char *labels, const char *anns, char *digest_out)
 {
 	json_t *config, *man;
 	char *cbody, *mbody, layer[64], ld[80], cd[80];
@@ -360,6 +381,7 @@ push_image(struct fake *f, const char *repo, const char *tag, const struct img *
 	if (im->label_source)
 		json_object_set_new(json_object_get(config, "config"), "Labels",
 		    json_pack("{s:s}", ANN_SOURCE, im->label_source));
+	merge_obj(json_object_get(config, "config"), "Labels", labels);
 	cbody = json_dumps(config, JSON_COMPACT);
 	digest_sha256(cbody, strlen(cbody), cd, sizeof(cd));
 	store(f, repo, cd, "application/octet-stream", cbody, strlen(cbody));
@@ -369,6 +391,7 @@ push_image(struct fake *f, const char *repo, const char *tag, const struct img *
 	    "application/vnd.oci.image.layer.v1.tar+gzip", "digest", ld, "size", (int)strlen(layer));
 	if (im->ann_source)
 		json_object_set_new(man, "annotations", json_pack("{s:s}", ANN_SOURCE, im->ann_source));
+	merge_obj(man, "annotations", anns);
 	mbody = json_dumps(man, JSON_COMPACT);
 	digest_sha256(mbody, strlen(mbody), digest_out, 80);
 	store(f, repo, digest_out, mt, mbody, strlen(mbody));
@@ -378,6 +401,12 @@ push_image(struct fake *f, const char *repo, const char *tag, const struct img *
 	free(mbody);
 	json_decref(config);
 	json_decref(man);
+}
+
+static void
+push_image(struct fake *f, const char *repo, const char *tag, const struct img *im, char *digest_out)
+{
+	push_image_facts(f, repo, tag, im, NULL, NULL, digest_out);
 }
 
 /* buildx-style: image and attestation by digest, index (images, then attestation) under tag. */
@@ -638,6 +667,85 @@ test_assemble_extra_tags_and_annotations(void)
 	assemble_rule(&api, &r, "library/y", "3.8", 0, &res);
 	CHECK(res.outcome == ASM_REFUSED);
 	CHECK(strstr(res.detail, "version_regex") != NULL);
+	asm_result_clear(&res);
+	fake_free(&f);
+	rule_clear(&r);
+}
+
+/*
+ * The index inherits title, description, licenses, url, documentation,
+ * vendor and authors like source and revision: a manifest annotation, else
+ * a config label, only when every child agrees; configured ones win.
+ */
+static void
+test_assemble_inherited_facts(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	struct rule r;
+	char err[512], d1[80], d2[80], lng[FACT_MAX + 8], labels[FACT_MAX + 64];
+	const char *two[] = { "amd64", "arm64", NULL };
+	json_t *idx, *ann;
+
+	memset(&f, 0, sizeof(f));
+	memset(&r, 0, sizeof(r));
+	CHECK(mkrule(&r, "{repo}:{version}-{arch}", "{repo}:{version}", two, err, sizeof(err)) == AM_OK);
+	r.inherit_annotations = 1;
+	(void)am_fmt(r.annotations[0].key, sizeof(r.annotations[0].key), "org.opencontainers.image.vendor");
+	(void)am_fmt(r.annotations[0].value, sizeof(r.annotations[0].value), "Configured");
+	r.n_annotations = 1;
+	CHECK(rule_finish(&r, err, sizeof(err)) == AM_OK);
+	fake_api(&f, &api);
+	memset(lng, 'x', FACT_MAX);
+	lng[FACT_MAX] = '\0';   /* one byte too long for a fact: dropped, so never agreed */
+	(void)am_fmt(labels, sizeof(labels), "{\"org.opencontainers.image.url\": \"%s\"}", lng);
+	push_image_facts(&f, "library/z", "1.0-amd64", &(struct img){ "amd64", .salt = "1" },
+	    "{\"org.opencontainers.image.title\": \"App\","
+	    " \"org.opencontainers.image.description\": \"old words\","
+	    " \"org.opencontainers.image.licenses\": \"MIT\","
+	    " \"org.opencontainers.image.vendor\": \"Labelled\","
+	    " \"org.opencontainers.image.authors\": \"a@example.org\","
+	    " \"org.opencontainers.image.url\": \"https://u.example\"}",
+	    "{\"org.opencontainers.image.description\": \"An app\","
+	    " \"org.opencontainers.image.documentation\": \"https://d.example\"}", d1);
+	push_image_facts(&f, "library/z", "1.0-arm64", &(struct img){ "arm64", .salt = "2" },
+	    "{\"org.opencontainers.image.title\": \"App\","
+	    " \"org.opencontainers.image.description\": \"An app\","
+	    " \"org.opencontainers.image.licenses\": \"Apache-2.0\","
+	    " \"org.opencontainers.image.vendor\": \"Labelled\","
+	    " \"org.opencontainers.image.documentation\": \"https://d.example\","
+	    " \"org.opencontainers.image.url\": \"https://u.example\"}", NULL, d2);
+	assemble_rule(&api, &r, "library/z", "1.0", 1, &res);
+	CHECK(res.outcome == ASM_DRY_RUN);
+	idx = doc_json(&res);
+	ann = json_object_get(idx, "annotations");
+	CHECK_STR(json_string_value(json_object_get(ann, "org.opencontainers.image.title")), "App");
+	/* the amd64 manifest's annotation wins over its own label */
+	CHECK_STR(json_string_value(json_object_get(ann, "org.opencontainers.image.description")), "An app");
+	CHECK_STR(json_string_value(json_object_get(ann, "org.opencontainers.image.documentation")),
+	    "https://d.example");
+	CHECK_STR(json_string_value(json_object_get(ann, "org.opencontainers.image.url")), "https://u.example");
+	CHECK(json_object_get(ann, "org.opencontainers.image.licenses") == NULL);   /* they differ */
+	CHECK(json_object_get(ann, "org.opencontainers.image.authors") == NULL);    /* arm64 has none */
+	CHECK_STR(json_string_value(json_object_get(ann, "org.opencontainers.image.vendor")), "Configured");
+	CHECK(json_object_size(ann) == 5);
+	json_decref(idx);
+	asm_result_clear(&res);
+
+	/* A value too long to keep is no value: the children no longer agree on url. */
+	push_image_facts(&f, "library/z", "1.1-amd64", &(struct img){ "amd64", .salt = "3" }, labels, NULL, d1);
+	push_image_facts(&f, "library/z", "1.1-arm64", &(struct img){ "arm64", .salt = "4" }, labels, NULL, d2);
+	assemble_rule(&api, &r, "library/z", "1.1", 1, &res);
+	CHECK(res.outcome == ASM_DRY_RUN);
+	CHECK(strstr(res.doc.body, "image.url") == NULL && strstr(res.doc.body, "image.vendor") != NULL);
+	asm_result_clear(&res);
+
+	/* Without inherit_annotations only the configured one is written. */
+	r.inherit_annotations = 0;
+	assemble_rule(&api, &r, "library/z", "1.0", 1, &res);
+	CHECK(res.outcome == ASM_DRY_RUN);
+	CHECK(strstr(res.doc.body, "image.title") == NULL && strstr(res.doc.body, "Configured") != NULL);
 	asm_result_clear(&res);
 	fake_free(&f);
 	rule_clear(&r);
@@ -1110,6 +1218,7 @@ run_tests(void)
 	test_assemble_other_repository();
 	test_assemble_attestations();
 	test_assemble_extra_tags_and_annotations();
+	test_assemble_inherited_facts();
 	test_assemble_optional_and_cleanup();
 	test_assemble_never_shrinks();
 	test_assemble_platforms();
