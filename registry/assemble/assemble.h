@@ -43,6 +43,9 @@ struct asm_result {
 	unsigned blobs_mounted;     /* cross-repository mounts (201) */
 	unsigned blobs_uploaded;    /* streamed copies (mount answered 202) */
 	unsigned tags_pushed;       /* extra tags and copy tags written */
+	unsigned extra_at_index;    /* bit i: the plan's extra tag i names this index after the run
+	                               (written now or already in place; a floating tag left at a
+	                               higher version, or handed over to one, has its bit clear) */
 	unsigned tags_removed;      /* per-architecture tags removed by cleanup */
 	int cleanup_failed;         /* cleanup left tags behind (detail says why) */
 	/* Architectures resolved before the run ended (first ASM_MAX_PRESENT), rule order,

@@ -124,8 +124,10 @@ hand_over(struct job *c, size_t i, char *err, size_t errlen)
 	/* The same bytes under the floating tag: the same digest, whatever the reply's header said. */
 	digest_sha256(got.body != NULL ? got.body : "", got.body_len, digest, sizeof(digest));
 	if ((rc = put_tag(c, tag, got.media_type, got.body != NULL ? got.body : "", got.body_len, digest, err,
-	    errlen)) == AM_OK)
+	    errlen)) == AM_OK) {
+		c->out->extra_at_index &= ~(1u << i);
 		job_note(c->out, "%s moved on to %s, published meanwhile", tag, c->above[i]);
+	}
 done:
 	reg_reply_clear(&got);
 	return rc;

@@ -118,6 +118,7 @@ push_extra_tags(struct job *c, int only_missing, char *err, size_t errlen)
 		}
 		if ((rc = push_tag(c, tag, when, &pushed, err, errlen)) != AM_OK)
 			return rc;
+		c->out->extra_at_index |= 1u << i;
 		if (pushed) {
 			c->out->tags_pushed++;
 			(void)am_fmt(done_list + off, sizeof(done_list) - off, "%s%s", off ? "," : "", tag);

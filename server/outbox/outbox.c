@@ -410,9 +410,10 @@ repeated_refusal(struct outbox *o, const struct group *g, const struct asm_resul
 
 /* ---- queueing ---- */
 
-/* The extra tags the rule gives the index (into names, borrowed from plan). */
+/* The rule's extra tags that name the index after the run (into names, borrowed from plan). */
 static size_t
-extra_tags(const struct cfg *c, const struct group *g, struct plan *plan, const char **names)
+extra_tags(const struct cfg *c, const struct group *g, const struct asm_result *res, struct plan *plan,
+    const char **names)
 {
 	const struct rule *r = cfg_rule_by_name(c, g->rule_name);
 	size_t i, n = 0;
@@ -422,7 +423,7 @@ extra_tags(const struct cfg *c, const struct group *g, struct plan *plan, const 
 		return 0;
 	rule_plan(r, g->repo, g->version, plan);
 	for (i = 0; i < plan->n_extra; i++)
-		if (plan->extra[i].tag[0] != '\0')
+		if (plan->extra[i].tag[0] != '\0' && (res->extra_at_index & (1u << i)) != 0)
 			names[n++] = plan->extra[i].tag;
 	return n;
 }
@@ -463,7 +464,7 @@ outbox_assembly(struct outbox *o, const struct cfg *c, const struct group *g,
 	in.rule = g->rule_name;
 	in.res = r;
 	in.tags = names;
-	in.n_tags = extra_tags(c, g, &plan, names);
+	in.n_tags = extra_tags(c, g, r, &plan, names);
 	in.since_first_ms = since >= 0 ? since : run_ms;
 	body = cloudevent_build(&in);
 	plan_clear(&plan);

@@ -69,6 +69,9 @@ push_image(struct fake *f, const char *tag, const char *arch, const char *build)
 	store(f, REPO, md, MT_OCI_MANIFEST, manifest, strlen(manifest));
 }
 
+/* The last release's extra_at_index: which extra tags name its index. */
+static unsigned g_at_index;
+
 /* Push both architectures of version (build names the bytes) and assemble the group. */
 static enum asm_outcome
 release(struct fake *f, const struct reg_api *api, const struct rule *r, const char *version,
@@ -86,6 +89,7 @@ release(struct fake *f, const struct reg_api *api, const struct rule *r, const c
 	push_image(f, tag, "arm64", salt);
 	assemble_rule(api, r, REPO, version, 0, &res);
 	o = res.outcome;
+	g_at_index = res.extra_at_index;
 	if (detail != NULL)
 		(void)am_fmt(detail, dlen, "%s", res.detail);
 	asm_result_clear(&res);
@@ -148,6 +152,7 @@ test_issue_sequence(void)
 	CHECK_NAMES(&f, "latest", "3.9.0");
 	CHECK_NAMES(&f, "3.9", "3.9.0");
 	CHECK_NAMES(&f, "3.8", "3.8.5");
+	CHECK(g_at_index == 3u);                     /* both name 3.9.0's index */
 
 	/* The security rebuild of 3.8.4: republished, and neither floating tag goes back. */
 	o = find(&f, REPO, "3.8.4");
@@ -157,6 +162,7 @@ test_issue_sequence(void)
 	CHECK(o != NULL && !names(&f, "latest", "3.8.4"));
 	CHECK_NAMES(&f, "latest", "3.9.0");
 	CHECK_NAMES(&f, "3.8", "3.8.5");
+	CHECK(g_at_index == 0);                      /* what a notification says was tagged: neither */
 	CHECK(strstr(detail, "latest stays at 3.9.0") != NULL);
 	CHECK(strstr(detail, "3.8 stays at 3.8.5") != NULL);
 
@@ -164,6 +170,7 @@ test_issue_sequence(void)
 	CHECK(release(&f, &api, &r, "3.7.1", "a", detail, sizeof(detail)) == ASM_PUBLISHED);
 	CHECK_NAMES(&f, "3.7", "3.7.1");
 	CHECK_NAMES(&f, "latest", "3.9.0");
+	CHECK(g_at_index == 2u);                     /* "3.7" only, not "latest" */
 	CHECK(strstr(detail, "extra tags 3.7") != NULL);
 
 	CHECK(release(&f, &api, &r, "3.9.1", "a", NULL, 0) == ASM_PUBLISHED);
