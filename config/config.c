@@ -173,6 +173,7 @@ static const struct spec top_spec[] = {
 	{ "state_dir", K_STR, 0, 0, 0, offsetof(struct cfg, state_dir), "directory" },
 	{ "reconcile", K_GROUP, 0, 0, 0, NONE, "periodic catch-up from the registry" },
 	{ "retry", K_GROUP, 0, 0, 0, NONE, "backoff of transient registry faults" },
+	{ "feed", K_GROUP, 0, 0, 0, NONE, "Harbor change feed, an event source without webhooks" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -181,6 +182,13 @@ static const struct spec reconcile_spec[] = {
 	{ "on_start", K_BOOL, 0, 0, 0, offsetof(struct cfg, reconcile_on_start), "" },
 	{ "repositories", K_STRARRAY, 0, 0, 0, NONE, "" },
 	{ "page_size", K_INT, 0, 1, 10000, offsetof(struct cfg, reconcile_page_size), "" },
+	{ NULL, 0, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec feed_spec[] = {
+	{ "interval_s", K_INT, 0, 0, 3600, offsetof(struct cfg, feed_interval_s), "" },
+	{ "grace_s", K_INT, 0, 0, 86400, offsetof(struct cfg, feed_grace_s), "" },
+	{ "page_size", K_INT, 0, 1, 100, offsetof(struct cfg, feed_page_size), "" },
 	{ NULL, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -767,6 +775,9 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	c->reconcile_interval_s = 300;
 	c->reconcile_on_start = 1;
 	c->reconcile_page_size = 100;
+	c->feed_interval_s = 0;
+	c->feed_grace_s = 60;
+	c->feed_page_size = 50;
 	c->retry_initial_ms = 500;
 	c->retry_max_ms = 60000;
 	config_init(&lc);
@@ -806,6 +817,8 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 				add_err(&e, line_of(s), "reconcile.repositories: \"%s\" is not a repository name",
 				    c->reconcile_repositories[k]);
 	}
+	if ((s = config_setting_get_member(root, "feed")) != NULL)
+		(void)apply(&e, s, "feed", feed_spec, c);
 	if ((s = config_setting_get_member(root, "retry")) != NULL)
 		(void)apply(&e, s, "retry", retry_spec, c);
 	if (c->retry_max_ms < c->retry_initial_ms)

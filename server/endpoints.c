@@ -17,6 +17,7 @@
 
 #include "handlers/ui.h"
 #include "server/base/log.h"
+#include "server/observe/feedstat.h"
 #include "server/observe/metrics.h"
 #include "server/observe/status.h"
 #include "server/queue/journal.h"
@@ -167,6 +168,7 @@ status_body(struct endpoints *e)
 	json_object_set_new(body, "journal_pending",
 	    json_integer((json_int_t)service_journal_pending(e->svc)));
 	json_object_set_new(body, "registries", registries_json(e));
+	json_object_set_new(body, "feed", feedstat_json(feedstat_global()));
 	return body;
 }
 

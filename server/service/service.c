@@ -16,6 +16,7 @@
 
 #include "registry/assemble/cache.h"
 #include "registry/assemble/written.h"
+#include "server/queue/seen.h"
 #include "server/service/harbors.h"
 #include "server/service/sigwait.h"
 #include "server/queue/journal.h"
@@ -50,6 +51,7 @@ struct service {
 	struct snap *first;              /* startup generation, pinned until service_free */
 	struct cache *configs;           /* image configs by digest, shared by every generation */
 	struct written *written;         /* what assemblies just wrote, for the webhook handler */
+	struct seen *seen;               /* pushes webhooks announced, for the change feed */
 	struct queue *queue;
 	struct repos *repos;             /* borrowed; NULL: nothing remembered */
 	struct journal *journal;         /* NULL outside serve mode */
@@ -304,6 +306,7 @@ service_new(const struct cfg *cfg, size_t workers, struct service **out, char *e
 	s->first->refs++;
 	s->configs = cache_new(sizeof(struct image_info), SERVICE_CONFIG_CACHE);
 	s->written = written_new(WRITTEN_DEFAULT_CAP);
+	s->seen = seen_new(SERVICE_SEEN_CAP);
 	if (workers > 0)
 		s->queue = queue_new(workers, run_group, s);
 	*out = s;
@@ -333,6 +336,7 @@ service_free(struct service *s)
 		snap_release(s, s->first);
 	cache_free(s->configs);
 	written_free(s->written);
+	seen_free(s->seen);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -413,6 +417,21 @@ service_remember(void *service, const char *host, const char *repo)
 	struct service *s = service;
 
 	repos_note(s->repos, host, repo);
+}
+
+void
+service_announce(void *service, const char *host, const char *repo, const char *tag,
+    const char *digest)
+{
+	struct service *s = service;
+
+	seen_note(s->seen, host, repo, tag, digest);
+}
+
+struct seen *
+service_seen(struct service *s)
+{
+	return s->seen;
 }
 
 struct written *

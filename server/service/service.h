@@ -35,6 +35,16 @@ int service_enqueue(void *service, const struct group *g);
 /* Remember host/repo for reconcile (webhook_env.remember); thread safe. */
 void service_remember(void *service, const char *host, const char *repo);
 
+/*
+ * A webhook claimed repo:tag@digest as a source (webhook_env.announce); the
+ * change feed reads the set (service_seen, borrowed). Thread safe.
+ */
+#define SERVICE_SEEN_CAP 4096
+void service_announce(void *service, const char *host, const char *repo, const char *tag,
+    const char *digest);
+struct seen;
+struct seen *service_seen(struct service *s);
+
 /* What this service's assemblies just wrote (borrowed, lives as long as s). */
 struct written;
 struct written *service_written(struct service *s);
