@@ -168,7 +168,8 @@ enum am_err
 harbor_get_text(struct harbor *h, const char *path, long *status, char **text,
     char *err, size_t errlen)
 {
-	static const char *const lines[] = { "Accept: text/plain, application/json", NULL };
+	static const char *const lines[] = { "Accept: text/plain, application/json",
+	    "X-Is-Resource-Name: true", NULL };
 	struct fetch_opts fo;
 	struct fetch_reply r;
 	char url[2048];

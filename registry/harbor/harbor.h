@@ -38,8 +38,8 @@ enum am_err harbor_call(struct harbor *h, const char *method, const char *path,
     char *err, size_t errlen);
 
 /*
- * GET a plain-text resource below /api/v2.0 (a task's log): *text (caller
- * frees) on 2xx, else NULL and err holds Harbor's message. Same return
+ * GET a plain-text resource below /api/v2.0 (a task's log), the project
+ * named by name (X-Is-Resource-Name: true): *text (caller frees) on 2xx, else NULL and err holds Harbor's message. Same return
  * convention as harbor_call.
  */
 enum am_err harbor_get_text(struct harbor *h, const char *path, long *status, char **text,

@@ -12,10 +12,12 @@ import json
 import os
 import re
 import secrets
+import subprocess
 
 import pytest
 
 from harness import webhook
+from harness.archmerge import archmerge_bin
 from harness.harbor_standin import HarborStandin
 from harness.util import wait_until
 
@@ -164,3 +166,50 @@ def test_feed_across_restart_misses_nothing_and_runs_nothing_twice(env, admin_cl
     with open(cursor) as f:
         doc = json.load(f)
     assert doc["version"] == 1 and any(c["project"] == "library" and c["registry"] == h for c in doc["cursors"])
+
+
+# ------------------------------------------------------------------ harbor-setup --check
+
+def run_cli(*args, timeout=60):
+    return subprocess.run([archmerge_bin(), *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def write_secret(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    return path
+
+
+def test_harbor_setup_check_says_why_deliveries_fail(env, admin_client, archmerge, harbor, tmp_path):
+    am = archmerge()
+    pwfile = write_secret(str(tmp_path / "harbor.pw"), harbor.admin_password)
+    base = ("harbor-setup", "-c", am.config_path, "--harbor-url", harbor.url, "--harbor-user", "admin",
+            "--harbor-password-file", pwfile, "--project", "library")
+    p = run_cli(*base)
+    assert p.returncode == 0, p.stderr + p.stdout
+    admin_client.push_image("library/feed-check", "1.0-amd64", arch="amd64")
+    harbor.add_delivery("library", "archmerge", status="Success")
+    harbor.add_delivery("library", "archmerge", status="Error", message="failed to send the webhook",
+                        log="2026-12-07T06:00:00Z [INFO] [http.go:71]: sending PUSH_ARTIFACT to "
+                            f"{am.webhook_url}\n2026-12-07T06:00:00Z [ERROR] [http.go:98]: "
+                            "blocked non-public host 127.0.0.1\n")
+    n_writes = len(harbor.writes())
+    p = run_cli(*base, "--check")
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert "blocked non-public host" in out, out
+    assert "allow_private_network_access" in out, out
+    assert re.search(r"project library: webhook policy \"archmerge\" \(id \d+\): 1 of the last 2 deliveries failed",
+                     out), out
+    # the robot's list permissions are checked with the registry's credentials
+    assert f"project library: robot {env.robot_user} can list repositories and artifacts" in out, out
+    assert len(harbor.writes()) == n_writes           # --check changes nothing
+    assert harbor.violations == []
+
+    # A robot without the list permissions is named as such.
+    harbor.deny_list.add(env.robot_user)
+    p = run_cli(*base, "--check")
+    assert p.returncode == 1
+    assert "list repository" in p.stderr and "403" in p.stderr, p.stderr
