@@ -225,13 +225,14 @@ write_file(const char *path, const char *text, char *err, size_t errlen)
 enum am_err
 feedcursor_save(struct feedcursor *c, char *err, size_t errlen)
 {
-	json_t *root, *list = json_array();
+	json_t *root, *list;
 	char tmp[4200], *text;
 	enum am_err rc;
 	size_t i, j;
 
 	if (!c->dirty)
 		return AM_OK;
+	list = json_array();
 	for (i = 0; i < c->n; i++) {
 		json_t *at = json_array();
 		for (j = 0; j < c->v[i].n_at; j++)
