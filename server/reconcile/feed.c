@@ -46,6 +46,7 @@ struct feed {
 	size_t n_clients;
 	struct pending *pending;
 	size_t n_pending;
+	struct harbor_tagged *tags;      /* one page of artifacts' tags, reused by every call */
 	char last_error[512];
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
@@ -102,6 +103,7 @@ feed_new(const struct cfg *cfg, struct service *svc, char *err, size_t errlen)
 	f->cfg = cfg;
 	f->svc = svc;
 	f->handled = seen_new(FEED_HANDLED_CAP);
+	f->tags = xcalloc(FEED_MAX_TAGS_PAGE, sizeof(*f->tags));
 	f->start_ms = wall_ms();
 	atomic_init(&f->stop, 0);
 	pthread_mutex_init(&f->mu, NULL);
@@ -345,7 +347,7 @@ feed_repo(struct feed *f, const struct service_view *v, struct harbor *h, const 
     const char *project, const char *repo, long long since, struct handled *done,
     char *err, size_t errlen)
 {
-	struct harbor_tagged *tags = xcalloc(FEED_MAX_TAGS_PAGE, sizeof(*tags));
+	struct harbor_tagged *tags = f->tags;
 	char key[NAME_MAX_REPO + NAME_MAX_TAG + 90];
 	long long oldest;
 	json_t *reply = NULL;
@@ -384,7 +386,6 @@ feed_repo(struct feed *f, const struct service_view *v, struct harbor *h, const 
 			break;
 	}
 	json_decref(reply);
-	free(tags);
 	return rc;
 }
 
@@ -593,6 +594,7 @@ feed_free(struct feed *f)
 	clients_free(f);
 	feedcursor_free(f->cursor);
 	seen_free(f->handled);
+	free(f->tags);
 	free(f->pending);
 	pthread_mutex_destroy(&f->mu);
 	pthread_cond_destroy(&f->wake);
