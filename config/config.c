@@ -224,6 +224,7 @@ static const struct spec top_spec[] = {
 	O_KEY("reconcile", K_GROUP, 0, "periodic catch-up from the registry"),
 	O_KEY("retry", K_GROUP, 0, "backoff of transient registry faults"),
 	O_KEY("notify", K_LIST, 0, "outbound notifications"),
+	O_KEY("feed", K_GROUP, 0, "Harbor change feed, an event source without webhooks"),
 	O_END,
 };
 
@@ -232,6 +233,13 @@ static const struct spec reconcile_spec[] = {
 	O_BOOL("on_start", offsetof(struct cfg, reconcile_on_start), 1, ""),
 	O_KEY("repositories", K_STRARRAY, 0, ""),
 	O_INT("page_size", 0, 1, 10000, offsetof(struct cfg, reconcile_page_size), 100, ""),
+	O_END,
+};
+
+static const struct spec feed_spec[] = {
+	O_INT("interval_s", 0, 0, 3600, offsetof(struct cfg, feed_interval_s), 0, ""),
+	O_INT("grace_s", 0, 0, 86400, offsetof(struct cfg, feed_grace_s), 60, ""),
+	O_INT("page_size", 0, 1, 100, offsetof(struct cfg, feed_page_size), 50, ""),
 	O_END,
 };
 
@@ -914,6 +922,7 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 	defaults(server_spec, c);
 	defaults(reconcile_spec, c);
 	defaults(retry_spec, c);
+	defaults(feed_spec, c);
 	(void)log_level_parse(row(top_spec, "log_level")->dflt_str, &c->log_level);
 	config_init(&lc);
 	if (!config_read_file(&lc, path)) {
@@ -945,6 +954,8 @@ cfg_load(const char *path, int flags, struct cfg **out, char *err, size_t errlen
 				add_err(&e, line_of(s), "reconcile.repositories: \"%s\" is not a repository name",
 				    c->reconcile_repositories[k]);
 	}
+	if ((s = config_setting_get_member(root, "feed")) != NULL)
+		(void)apply(&e, s, "feed", feed_spec, c);
 	if ((s = config_setting_get_member(root, "retry")) != NULL)
 		(void)apply(&e, s, "retry", retry_spec, c);
 	if (c->retry_max_ms < c->retry_initial_ms)
@@ -1073,7 +1084,7 @@ static const struct {
 	const struct spec *tab;
 } groups[] = {
 	{ "", top_spec }, { "server.", server_spec }, { "server.tls.", tls_spec },
-	{ "reconcile.", reconcile_spec }, { "retry.", retry_spec },
+	{ "reconcile.", reconcile_spec }, { "retry.", retry_spec }, { "feed.", feed_spec },
 	{ "registries.", registry_spec }, { "rules.", rule_spec }, { "notify.", notify_spec },
 };
 

@@ -20,7 +20,7 @@ struct cfg_registry {
 	char *password_file;
 	long timeout_ms;
 	long max_concurrent;   /* requests in flight to this registry, all workers together */
-	char *harbor_url;      /* Harbor REST API base for cleanup; NULL: same as url */
+	char *harbor_url;      /* Harbor REST API base for cleanup and the change feed; NULL: same as url (cleanup), no feed */
 };
 
 /* What a notify endpoint is told about (cfg_notify.events). */
@@ -76,6 +76,9 @@ struct cfg {
 	long reconcile_page_size;  /* n= of tags/list requests */
 	char **reconcile_repositories;   /* extra repositories to list, besides rule names */
 	size_t n_reconcile_repositories;
+	long feed_interval_s;      /* Harbor change feed poll, registries with harbor_url; 0: off */
+	long feed_grace_s;         /* a push the feed saw and no webhook announced within this is missed */
+	long feed_page_size;       /* page_size of the feed's REST list calls */
 	long retry_initial_ms;     /* first backoff of a transient registry fault */
 	long retry_max_ms;         /* backoff cap */
 	struct cfg_registry *registries;

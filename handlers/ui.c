@@ -390,6 +390,42 @@ registries_section(struct page *p, const json_t *a)
 	raw(p, "</section>\n");
 }
 
+/* The change feed: shown when it runs; missed webhooks stand out with what to check. */
+static void
+feed_section(struct page *p, const json_t *f)
+{
+	const json_t *m, *recent = json_object_get(f, "recent_missed");
+	char line[512];
+	const char *repo, *tag, *when;
+	size_t i;
+
+	if (!json_is_true(json_object_get(f, "enabled")))
+		return;
+	mark(p);
+	raw(p, "<section id=\"feed\"><h2>Change feed</h2>\n<div class=\"item");
+	raw(p, json_integer_value(json_object_get(f, "missed_webhooks")) > 0 ? " fail" : "");
+	raw(p, "\"><div class=\"kv\"><b>passes</b> ");
+	num(p, json_object_get(f, "passes"));
+	raw(p, " <b>queued</b> ");
+	num(p, json_object_get(f, "queued"));
+	raw(p, " <b>missed webhooks</b> ");
+	num(p, json_object_get(f, "missed_webhooks"));
+	raw(p, "</div>\n");
+	field(p, "last pass", json_string_value(json_object_get(f, "last_pass")));
+	field(p, "last error", json_string_value(json_object_get(f, "last_error")));
+	field(p, "what to check", json_string_value(json_object_get(f, "hint")));
+	for (i = 0; i < json_array_size(recent) && i < MAX_ITEMS; i++) {
+		m = json_array_get(recent, i);
+		repo = json_string_value(json_object_get(m, "repository"));
+		tag = json_string_value(json_object_get(m, "tag"));
+		when = json_string_value(json_object_get(m, "push_time"));
+		(void)am_fmt(line, sizeof(line), "%s:%s (pushed %s)", repo ? repo : "?", tag ? tag : "?",
+		    when ? when : "?");
+		field(p, "missed", line);
+	}
+	raw(p, "</div>\n</section>\n");
+}
+
 /* ---- the page ---- */
 
 static const char STYLE[] =
@@ -519,6 +555,7 @@ ui_render(const json_t *st, const struct ui_opts *o, size_t *len)
 	published_section(&p, json_object_get(st, "published"));
 	failures_section(&p, json_object_get(st, "failures"));
 	registries_section(&p, json_object_get(st, "registries"));
+	feed_section(&p, json_object_get(st, "feed"));
 	/* The tail always fits: the reserve is released for it. */
 	p.max += TAIL_RESERVE;
 	if (p.full) {

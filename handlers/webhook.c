@@ -138,6 +138,8 @@ decide(const struct webhook_env *env, const char *host, const char *repo, const 
 		remember(env, cl.registry->host, repo);
 	if (cl.kind != CLAIM_SOURCE)
 		return cl.reason;
+	if (env->announce != NULL)
+		env->announce(env->ctx, cl.registry->host, repo, tag, digest);
 	memset(g, 0, sizeof(*g));
 	(void)am_fmt(g->host, sizeof(g->host), "%s", cl.registry->host);
 	(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", cl.rule->name);

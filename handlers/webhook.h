@@ -32,6 +32,12 @@ struct webhook_env {
 	void (*remember)(void *ctx, const char *host, const char *repo);
 	/* What archmerge just wrote (may be NULL): such a push is its own. */
 	struct written *written;
+	/*
+	 * A source tag was claimed (may be NULL): the change feed then knows a
+	 * webhook announced host/repo:tag@digest.
+	 */
+	void (*announce)(void *ctx, const char *host, const char *repo, const char *tag,
+	    const char *digest);
 };
 
 struct webhook_req {

@@ -18,6 +18,7 @@
 #include "handlers/ui.h"
 #include "server/base/log.h"
 #include "server/closing.h"
+#include "server/observe/feedstat.h"
 #include "server/observe/metrics.h"
 #include "server/observe/status.h"
 #include "server/queue/journal.h"
@@ -181,6 +182,7 @@ status_body(struct endpoints *e)
 	json_object_set_new(body, "journal_pending",
 	    json_integer((json_int_t)service_journal_pending(e->svc)));
 	json_object_set_new(body, "registries", registries_json(e));
+	json_object_set_new(body, "feed", feedstat_json(feedstat_global()));
 	return body;
 }
 

@@ -391,6 +391,7 @@ webhook_env_for(struct webhook_env *env, const struct cfg *cfg, struct service *
 	env->enqueue = enqueue_noted;
 	env->sig_hint = service_sig_hint;
 	env->remember = service_remember;
+	env->announce = service_announce;
 	env->written = service_written(svc);
 	env->ctx = svc;
 }

@@ -35,6 +35,7 @@ for name, fn in cmds:
     opts = set(re.findall(r'args_opt(?:_nth)?\(a, "(--[a-z-]+)"', body))
     if "a->dry_run" in body: opts.add("--dry-run")
     if "a->json" in body: opts.add("--json")
+    if "a->check" in body: opts.add("--check")
     chelp = subprocess.run([BIN, name, "--help"], capture_output=True, text=True).stdout
     for o in sorted(opts) + common:
         pat = re.compile(r'(?<![\w-])' + re.escape(o) + r'(?![\w-])')

@@ -163,3 +163,42 @@ done:
 	free(payload);
 	return rc;
 }
+
+enum am_err
+harbor_get_text(struct harbor *h, const char *path, long *status, char **text,
+    char *err, size_t errlen)
+{
+	static const char *const lines[] = { "Accept: text/plain, application/json",
+	    "X-Is-Resource-Name: true", NULL };
+	struct fetch_opts fo;
+	struct fetch_reply r;
+	char url[2048];
+	enum am_err rc;
+
+	*status = 0;
+	*text = NULL;
+	if (am_fmt(url, sizeof(url), "%s/api/v2.0%s", h->url, path) != 0)
+		return am_fail(err, errlen, AM_EINVAL, "Harbor API path too long");
+	memset(&fo, 0, sizeof(fo));
+	fo.url = url;
+	fo.headers = lines;
+	fo.session = h->session;
+	fo.ca_file = h->ca_file;
+	fo.insecure = h->insecure;
+	fo.username = h->username;
+	fo.password = h->password;
+	fo.timeout_ms = h->timeout_ms;
+	fo.max = HARBOR_REPLY_MAX;
+	if ((rc = fetch_get(&fo, &r, err, errlen)) != AM_OK)
+		return rc;
+	*status = r.status;
+	if (r.status < 200 || r.status > 299) {
+		json_t *parsed = r.body_len > 0 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+		harbor_error(parsed, r.status, "GET", path, err, errlen);
+		json_decref(parsed);
+	} else {
+		*text = xstrndup(r.body != NULL ? r.body : "", r.body_len);
+	}
+	fetch_reply_clear(&r);
+	return AM_OK;
+}

@@ -38,6 +38,14 @@ enum am_err harbor_call(struct harbor *h, const char *method, const char *path,
     char *err, size_t errlen);
 
 /*
+ * GET a plain-text resource below /api/v2.0 (a task's log), the project
+ * named by name (X-Is-Resource-Name: true): *text (caller frees) on 2xx, else NULL and err holds Harbor's message. Same return
+ * convention as harbor_call.
+ */
+enum am_err harbor_get_text(struct harbor *h, const char *path, long *status, char **text,
+    char *err, size_t errlen);
+
+/*
  * URL-encode one path segment into out; twice=1 encodes the result again
  * (Harbor wants repository names containing '/' encoded twice: a/b -> a%252Fb).
  * Returns -1 when out is too small.

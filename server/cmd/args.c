@@ -1,5 +1,5 @@
 /*
- * The command line's words: -c FILE, --dry-run, --json, --key value (or
+ * The command line's words: -c FILE, --dry-run, --json, --check, --key value (or
  * --key=value, repeatable) and positional arguments, bounded in number.
  */
 #include "server/cmd/commands.h"
@@ -10,7 +10,7 @@
 static int
 is_flag(const char *s)
 {
-	return strcmp(s, "--dry-run") == 0 || strcmp(s, "--json") == 0;
+	return strcmp(s, "--dry-run") == 0 || strcmp(s, "--json") == 0 || strcmp(s, "--check") == 0;
 }
 
 int
@@ -30,6 +30,8 @@ args_parse(int argc, char **argv, struct args *a)
 			a->dry_run = 1;
 		} else if (strcmp(s, "--json") == 0) {
 			a->json = 1;
+		} else if (strcmp(s, "--check") == 0) {
+			a->check = 1;
 		} else if (strncmp(s, "--", 2) == 0 && s[2] != '\0' && !is_flag(s)) {
 			if (a->n_opt == ARGS_MAX_OPT)
 				return -1;

@@ -16,6 +16,7 @@ struct args {
 	const char *config;          /* -c / --config */
 	int dry_run;                 /* --dry-run */
 	int json;                    /* --json */
+	int check;                   /* --check (harbor-setup: report, change nothing) */
 	const char *pos[ARGS_MAX_POS];
 	int n_pos;
 	struct { const char *key, *val; } opt[ARGS_MAX_OPT];   /* --key value, in order */

@@ -7,7 +7,13 @@
  * The robot check asks the registry's token service for a pull,push token
  * on "<project>/archmerge-access-check" with the robot's credentials and
  * reads what the token grants: exactly what the service will need, and
- * Harbor grants per project, so the repository need not exist.
+ * Harbor grants per project, so the repository need not exist. With the
+ * change feed on (or --check), the robot must also list repositories and
+ * artifacts through Harbor's REST API: the two list calls are tried.
+ *
+ * --check changes nothing: it reads the policy's recent deliveries
+ * (executions, their tasks and the failed tasks' logs) and says why they
+ * fail, e.g. Harbor refusing private addresses ("blocked non-public host").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +23,17 @@
 
 #include "config/config.h"
 #include "registry/client/access.h"
+#include "registry/harbor/feed.h"
 #include "registry/harbor/harbor.h"
 #include "server/cmd/commands.h"
 #include "server/service/regopts.h"
 
 #define POLICY_PAGE 100
 #define POLICY_PAGES_MAX 50
+#define CHECK_EXECUTIONS 10      /* recent deliveries read by --check */
+#define CHECK_FAILED_LOGS 3      /* failed deliveries whose task logs are shown */
+#define CHECK_LOG_LINES 4        /* last lines shown of each log */
+#define BLOCKED_TEXT "blocked non-public host"
 
 struct setup {
 	const char *name;           /* policy name */
@@ -245,6 +256,201 @@ check_robot(const struct cfg_registry *r, const char *project)
 	return rc;
 }
 
+/* Robot of registry r may list repositories and artifacts in project (the change feed): 0 yes, -1 no. */
+static int
+check_robot_lists(const struct cfg_registry *r, const struct args *a, const char *project)
+{
+	struct harbor_opts ho;
+	struct harbor *h = NULL;
+	struct harbor_repo repo;
+	json_t *reply = NULL;
+	char err[1024], *password = NULL;
+	const char *what = "repositories";
+	long status = 0;
+	int rc = -1;
+
+	if (r->username == NULL || am_read_secret(r->password_file, &password, err, sizeof(err)) != AM_OK) {
+		fprintf(stderr, "project %s: registry %s has no readable credentials for the list check\n",
+		    project, r->host);
+		return -1;
+	}
+	memset(&ho, 0, sizeof(ho));
+	ho.url = r->harbor_url != NULL ? r->harbor_url : args_opt(a, "--harbor-url");
+	ho.ca_file = args_opt(a, "--ca-file") ? args_opt(a, "--ca-file") : r->ca_file;
+	ho.insecure = r->insecure;
+	ho.username = r->username;
+	ho.password = password;
+	ho.timeout_ms = r->timeout_ms;
+	if ((h = harbor_new(&ho, err, sizeof(err))) == NULL ||
+	    harbor_repos_page(h, project, 1, 1, &status, &reply, err, sizeof(err)) != AM_OK)
+		goto report;
+	if (status == 200 && harbor_repos_parse(reply, &repo, 1, err, sizeof(err)) > 0) {
+		what = "artifacts";
+		json_decref(reply);
+		reply = NULL;
+		if (harbor_artifacts_page(h, repo.name, 1, 1, &status, &reply, err, sizeof(err)) != AM_OK)
+			goto report;
+		if (status == 404)       /* deleted meanwhile: the permission is not what failed */
+			status = 200;
+	}
+report:
+	if (h == NULL || status == 0)
+		fprintf(stderr, "project %s: robot %s: the list check failed: %s\n", project, r->username, err);
+	else if (status == 401)
+		fprintf(stderr, "project %s: robot %s: Harbor rejected its credentials (401) on the REST API\n",
+		    project, r->username);
+	else if (status == 403)
+		fprintf(stderr, "project %s: robot %s may not list %s (403): give it the list repository and "
+		    "list artifact permissions (the change feed needs them)\n", project, r->username, what);
+	else if (status != 200)
+		fprintf(stderr, "project %s: robot %s: listing %s: %s\n", project, r->username, what, err);
+	else {
+		printf("project %s: robot %s can list repositories and artifacts\n", project, r->username);
+		rc = 0;
+	}
+	json_decref(reply);
+	harbor_free(h);
+	am_secret_free(password);
+	return rc;
+}
+
+/* The last n non-empty lines of text, each printed with a prefix. */
+static void
+print_tail(const char *text, int n)
+{
+	const char *starts[CHECK_LOG_LINES];
+	const char *p = text;
+	int count = 0, i;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, "\n");
+		if (len > 0) {
+			starts[count % CHECK_LOG_LINES] = p;
+			count++;
+		}
+		p += len + (p[len] == '\n');
+	}
+	for (i = count > n ? count - n : 0; i < count; i++) {
+		const char *l = starts[i % CHECK_LOG_LINES];
+		printf("    | %.*s\n", (int)strcspn(l, "\n"), l);
+	}
+}
+
+/* The logs of one failed delivery's failed tasks; *blocked = 1 when Harbor refused the address. */
+static void
+show_failed_delivery(struct harbor *h, const char *base, const json_t *ex, int *blocked)
+{
+	char path[1200], err[1024], *log = NULL;
+	const json_t *t;
+	json_t *tasks = NULL;
+	json_int_t eid = json_integer_value(json_object_get(ex, "id"));
+	const char *msg = json_string_value(json_object_get(ex, "status_message"));
+	long status;
+	size_t i;
+
+	printf("  delivery %lld: %s, started %s%s%s\n", (long long)eid,
+	    json_string_value(json_object_get(ex, "status")) ? json_string_value(json_object_get(ex, "status")) : "?",
+	    json_string_value(json_object_get(ex, "start_time")) ? json_string_value(json_object_get(ex, "start_time")) : "?",
+	    msg && msg[0] ? ": " : "", msg && msg[0] ? msg : "");
+	if (msg != NULL && strstr(msg, BLOCKED_TEXT) != NULL)
+		*blocked = 1;
+	(void)am_fmt(path, sizeof(path), "%s/executions/%lld/tasks", base, (long long)eid);
+	if (harbor_call(h, "GET", path, NULL, resource_name_hdr, &status, &tasks, err, sizeof(err)) != AM_OK ||
+	    status != 200) {
+		printf("    (its tasks could not be read: %s)\n", err);
+		json_decref(tasks);
+		return;
+	}
+	json_array_foreach(tasks, i, t) {
+		const char *ts = json_string_value(json_object_get(t, "status"));
+		json_int_t tid = json_integer_value(json_object_get(t, "id"));
+		if (ts != NULL && strcmp(ts, "Success") == 0)
+			continue;
+		(void)am_fmt(path, sizeof(path), "%s/executions/%lld/tasks/%lld/log", base, (long long)eid,
+		    (long long)tid);
+		if (harbor_get_text(h, path, &status, &log, err, sizeof(err)) != AM_OK || log == NULL) {
+			printf("    task %lld: its log could not be read: %s\n", (long long)tid, err);
+			continue;
+		}
+		printf("    task %lld (%s), log ends:\n", (long long)tid, ts ? ts : "?");
+		print_tail(log, CHECK_LOG_LINES);
+		if (strstr(log, BLOCKED_TEXT) != NULL)
+			*blocked = 1;
+		free(log);
+		log = NULL;
+	}
+	json_decref(tasks);
+}
+
+/* --check: the recent deliveries of the policy in one project; 0 when none failed. */
+static int
+check_deliveries(struct harbor *h, const char *project, const struct setup *s)
+{
+	char esc[600], base[800], path[1024], err[1024];
+	json_t *have = NULL, *list = NULL;
+	const json_t *ex;
+	long status, id;
+	size_t i, failed = 0, shown = 0;
+	int blocked = 0, rc = -1;
+
+	if (harbor_escape(project, 0, esc, sizeof(esc)) != 0 || find_policy(h, project, esc, s, &have) != 0)
+		return -1;
+	if (have == NULL) {
+		fprintf(stderr, "project %s: no webhook policy \"%s\": run harbor-setup without --check to "
+		    "create it, or run archmerge on the change feed alone (feed.interval_s)\n", project, s->name);
+		return -1;
+	}
+	id = (long)json_integer_value(json_object_get(have, "id"));
+	(void)am_fmt(base, sizeof(base), "/projects/%s/webhook/policies/%ld", esc, id);
+	(void)am_fmt(path, sizeof(path), "%s/executions?page=1&page_size=%d&sort=-start_time", base,
+	    CHECK_EXECUTIONS);
+	if (harbor_call(h, "GET", path, NULL, resource_name_hdr, &status, &list, err, sizeof(err)) != AM_OK ||
+	    status != 200 || !json_is_array(list)) {
+		report_http(project, status, status == 200 ? "the execution list is not a JSON array" : err);
+		goto done;
+	}
+	json_array_foreach(list, i, ex) {
+		const char *st = json_string_value(json_object_get(ex, "status"));
+		if (st == NULL || strcmp(st, "Success") == 0 || strcmp(st, "Running") == 0 ||
+		    strcmp(st, "Pending") == 0 || strcmp(st, "Scheduled") == 0)
+			continue;
+		failed++;
+	}
+	if (json_array_size(list) == 0) {
+		printf("project %s: webhook policy \"%s\" (id %ld): no deliveries yet\n", project, s->name, id);
+		rc = 0;
+		goto done;
+	}
+	if (failed == 0) {
+		printf("project %s: webhook policy \"%s\" (id %ld): the last %zu deliveries succeeded\n", project,
+		    s->name, id, json_array_size(list));
+		rc = 0;
+		goto done;
+	}
+	printf("project %s: webhook policy \"%s\" (id %ld): %zu of the last %zu deliveries failed\n", project,
+	    s->name, id, failed, json_array_size(list));
+	json_array_foreach(list, i, ex) {
+		const char *st = json_string_value(json_object_get(ex, "status"));
+		if (st == NULL || strcmp(st, "Success") == 0 || strcmp(st, "Running") == 0 ||
+		    strcmp(st, "Pending") == 0 || strcmp(st, "Scheduled") == 0 || shown == CHECK_FAILED_LOGS)
+			continue;
+		show_failed_delivery(h, base, ex, &blocked);
+		shown++;
+	}
+	if (blocked)
+		printf("project %s: Harbor refuses to deliver webhooks to a private, loopback or cluster-internal "
+		    "address (\"" BLOCKED_TEXT "\"): set allow_private_network_access on Harbor's core and "
+		    "jobservice, or give archmerge an address Harbor accepts; meanwhile archmerge's change feed "
+		    "(feed.interval_s) publishes without webhooks\n", project);
+	else
+		printf("project %s: see why in the task logs above; check that Harbor reaches %s and that the "
+		    "policy's auth_header is archmerge's webhook secret\n", project, s->address);
+done:
+	json_decref(list);
+	json_decref(have);
+	return rc;
+}
+
 /* The registry entry for the robot check: --registry, else Harbor's host, else the only one. */
 static const struct cfg_registry *
 pick_registry(const struct cfg *c, const char *want, const char *harbor_url)
@@ -334,18 +540,29 @@ harbor_for(const struct args *a, const struct cfg_registry *reg)
 	return h;
 }
 
-/* The policy and the robot check of every --project; how many failed. */
+/*
+ * The policy and the robot check of every --project (--check: the recent
+ * deliveries and the list permissions instead); how many failed. feed: the
+ * configuration runs the change feed, whose list calls need permissions too.
+ */
 static int
 setup_projects(const struct args *a, struct harbor *h, const struct cfg_registry *reg,
-    const struct setup *s)
+    const struct setup *s, int feed)
 {
 	const char *project;
 	int failed = 0, i;
 
 	for (i = 0; (project = args_opt_nth(a, "--project", i)) != NULL; i++) {
+		if (a->check) {
+			failed += check_deliveries(h, project, s) != 0;
+			failed += check_robot_lists(reg, a, project) != 0;
+			continue;
+		}
 		if (ensure_policy(h, project, s) != 0)
 			failed++;
 		if (check_robot(reg, project) != 0)
+			failed++;
+		if (feed && check_robot_lists(reg, a, project) != 0)
 			failed++;
 	}
 	return failed;
@@ -368,7 +585,9 @@ cmd_harbor_setup(const struct args *a)
 	if ((c = cmd_load_config(a->config, CFG_CHECK_FILES)) == NULL)
 		return EXIT_FAIL;
 	if (addr == NULL) {
-		if (derive_address(c, address, sizeof(address)) != 0) {
+		if (derive_address(c, address, sizeof(address)) != 0 && a->check) {
+			(void)am_fmt(address, sizeof(address), "archmerge's webhook URL");
+		} else if (derive_address(c, address, sizeof(address)) != 0) {
 			fprintf(stderr, "archmerge harbor-setup: server.listen \"%s\" binds every address: "
 			    "say how Harbor reaches archmerge with --webhook-url URL\n", c->listen);
 			rc = EXIT_USAGE;
@@ -395,8 +614,9 @@ cmd_harbor_setup(const struct args *a)
 	s.auth_header = secret ? secret : "";
 	s.payload_format = fmt;
 	s.dry_run = a->dry_run;
-	rc = setup_projects(a, h, reg, &s) ? EXIT_FAIL : EXIT_OK;
-	if (a->dry_run)
+	rc = setup_projects(a, h, reg, &s, c->feed_interval_s > 0 && reg->harbor_url != NULL) ?
+	    EXIT_FAIL : EXIT_OK;
+	if (a->dry_run && !a->check)
 		printf("dry run: nothing was changed in Harbor\n");
 done:
 	harbor_free(h);

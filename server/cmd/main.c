@@ -30,8 +30,9 @@ static const char usage_text[] =
 "  harbor-setup -c FILE --harbor-url URL --project NAME [--project NAME...]\n"
 "               --harbor-user USER --harbor-password-file FILE [--webhook-url URL]\n"
 "               [--payload-format Default|CloudEvents] [--name POLICY] [--registry HOST]\n"
-"               [--ca-file FILE] [--dry-run]\n"
-"                                 create/update Harbor's webhook policies, check the robot\n"
+"               [--ca-file FILE] [--dry-run] [--check]\n"
+"                                 create/update Harbor's webhook policies, check the robot;\n"
+"                                 --check: say why webhook deliveries fail, change nothing\n"
 "  version, --version             print the version\n"
 "  help, -h, --help               print this text; COMMAND --help (or -h): that command's usage\n"
 "\n"
@@ -60,10 +61,14 @@ static const struct command {
 	    "archmerge harbor-setup -c FILE --harbor-url URL --project NAME [--project NAME...]\n"
 	    "    --harbor-user USER --harbor-password-file FILE [--webhook-url URL]\n"
 	    "    [--payload-format Default|CloudEvents] [--name POLICY] [--registry HOST]\n"
-	    "    [--ca-file FILE] [--dry-run]\n"
+	    "    [--ca-file FILE] [--dry-run] [--check]\n"
 	    "  creates or updates (by name, default \"archmerge\") the PUSH_ARTIFACT webhook policy of\n"
 	    "  each project, then checks that the registry entry's robot may pull and push there\n"
-	    "  exit codes: 0 all in place, 1 Harbor error or robot lacks pull/push, 2 usage" },
+	    "  (and, with feed.interval_s set, list repositories and artifacts for the change feed)\n"
+	    "  --check: change nothing; read the policy's recent deliveries (executions, tasks, logs)\n"
+	    "  and say why they fail, and check the robot's list permissions\n"
+	    "  exit codes: 0 all in place, 1 Harbor error, failed deliveries or robot lacks a\n"
+	    "  permission, 2 usage" },
 };
 
 int

@@ -13,6 +13,7 @@
 #include "server/base/log.h"
 #include "server/base/version.h"
 #include "server/http.h"
+#include "server/reconcile/feed.h"
 #include "server/reconcile/reconciler.h"
 #include "server/service/reload.h"
 #include "server/service/service.h"
@@ -78,20 +79,23 @@ serve_signals(sigset_t *stop)
 	signal(SIGXFSZ, SIG_IGN);
 }
 
-/* Service, journal, reconciler and listener, in that order; 0 or -1 (logged). */
+/* Service, journal, reconciler, change feed and listener, in that order; 0 or -1 (logged). */
 static int
-serve_start(struct cfg *c, struct service **svc, struct reconciler **rec, struct http_server **http)
+serve_start(struct cfg *c, struct service **svc, struct reconciler **rec, struct feed **feed,
+    struct http_server **http)
 {
 	char err[512];
 
 	if (service_new(c, (size_t)c->workers, svc, err, sizeof(err)) != AM_OK ||
 	    service_open_journal(*svc, err, sizeof(err)) != AM_OK ||
 	    (*rec = reconciler_new(c, *svc, err, sizeof(err))) == NULL ||
+	    (*feed = feed_new(c, *svc, err, sizeof(err))) == NULL ||
 	    http_start(c, *svc, http, err, sizeof(err)) != AM_OK) {
 		log_kv(LOG_ERROR, "startup", LOG_S("result", "failed"), LOG_S("detail", err));
 		return -1;
 	}
 	reconciler_start(*rec);
+	feed_start(*feed);
 	log_kv(LOG_INFO, "listening", LOG_S("address", c->listen), LOG_S("tls", c->plain_http ? "off" : "on"),
 	    LOG_S("webhook_path", c->webhook_path), LOG_I("registries", c->n_registries),
 	    LOG_I("rules", c->n_rules), LOG_I("workers", c->workers), LOG_S("version", am_version()));
@@ -105,6 +109,7 @@ cmd_serve(const struct args *a)
 	struct service *svc = NULL;
 	struct http_server *http = NULL;
 	struct reconciler *rec = NULL;
+	struct feed *feed = NULL;
 	sigset_t stop;
 	int rc = EXIT_FAIL, sig = 0;
 
@@ -118,7 +123,7 @@ cmd_serve(const struct args *a)
 	 * resident size down with no measurable cost at these request rates. */
 	mallopt(M_ARENA_MAX, 2);
 	serve_signals(&stop);
-	if (serve_start(c, &svc, &rec, &http) != 0)
+	if (serve_start(c, &svc, &rec, &feed, &http) != 0)
 		goto done;
 	for (;;) {
 		if (sigwait(&stop, &sig) != 0)
@@ -133,6 +138,7 @@ cmd_serve(const struct args *a)
 done:
 	http_stop(http);
 	reconciler_free(rec);   /* after the shutdown: its requests were aborted with the others */
+	feed_free(feed);
 	if (rc != EXIT_OK && svc != NULL)
 		(void)service_shutdown(svc, 0);   /* startup failed: replayed work stays journaled */
 	service_free(svc);

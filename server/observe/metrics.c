@@ -81,6 +81,10 @@ static struct family f_refused = FAMILY("archmerge_http_refused_total",
     "Connections and requests refused before reaching a handler or by the webhook's checks, by reason "
     "(not_allowed, bad_request, unauthorized, ...).", COUNTER);
 
+static struct family f_missed = FAMILY("archmerge_events_missed_total",
+    "Pushes the change feed found that no event of that source announced within feed.grace_s, by source (webhook).",
+    COUNTER);
+
 static struct family f_reg_up = FAMILY("archmerge_registry_up",
     "1 when the last background check reached the registry (GET /v2/ answered), else 0.", GAUGE);
 static struct family f_reg_creds = FAMILY("archmerge_registry_credentials_ok",
@@ -88,7 +92,7 @@ static struct family f_reg_creds = FAMILY("archmerge_registry_credentials_ok",
 
 static struct family *const families[] = {
 	&f_refused, &f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
-	&f_signatures, &f_unsigned, &f_reg_up, &f_reg_creds, &f_notify,
+	&f_signatures, &f_unsigned, &f_reg_up, &f_reg_creds, &f_notify, &f_missed,
 };
 
 struct gauge {
@@ -240,6 +244,15 @@ metrics_refused(const char *reason)
 
 	if (labels_fmt(labels, sizeof(labels), "reason", reason, (const char *)NULL) == 0)
 		family_add(&f_refused, labels, 1);
+}
+
+void
+metrics_event_missed(const char *source)
+{
+	char labels[LABELS_LEN];
+
+	if (labels_fmt(labels, sizeof(labels), "source", source, (const char *)NULL) == 0)
+		family_add(&f_missed, labels, 1);
 }
 
 void
@@ -498,6 +511,8 @@ seed(void)
 	family_add(&f_last_publish, "", 0);
 	family_add(&f_signatures, "", 0);
 	family_add(&f_unsigned, "", 0);
+	if (labels_fmt(labels, sizeof(labels), "source", "webhook", (const char *)NULL) == 0)
+		family_add(&f_missed, labels, 0);
 }
 
 char *

@@ -20,6 +20,9 @@ void metrics_webhook(int status, const char *outcome, const char *reason);
 /* A connection or request refused (reason: short static code); every one is counted. */
 void metrics_refused(const char *reason);
 
+/* The change feed found a push no event of source ("webhook") announced in time. */
+void metrics_event_missed(const char *source);
+
 /* An assembly finished with outcome (asm_outcome_name); "published" also stamps the time. */
 void metrics_assembly(const char *outcome);
 /* Index signatures written by one assembly; a refusal for an unsigned child. */

@@ -22,6 +22,7 @@
 
 #include "registry/assemble/cache.h"
 #include "registry/assemble/written.h"
+#include "server/queue/seen.h"
 #include "server/service/harbors.h"
 #include "server/service/sigwait.h"
 #include "server/queue/journal.h"
@@ -60,6 +61,7 @@ struct service {
 	struct written *written;         /* what assemblies just wrote, for the webhook handler */
 	struct status_rec *status;       /* what GET /status shows; fed by every assembly */
 	struct sigwait *sigwait;         /* groups waiting for a child's signature */
+	struct seen *seen;               /* pushes webhooks announced, for the change feed */
 	struct queue *queue;
 	struct repos *repos;             /* borrowed; NULL: nothing remembered */
 	struct journal *journal;         /* NULL outside serve mode */
@@ -375,6 +377,7 @@ service_new(const struct cfg *cfg, size_t workers, struct service **out, char *e
 	s->written = written_new(WRITTEN_DEFAULT_CAP);
 	s->status = status_new();
 	s->sigwait = sigwait_new();
+	s->seen = seen_new(SERVICE_SEEN_CAP);
 	if (workers > 0)
 		s->queue = queue_new(workers, run_group, s);
 	*out = s;
@@ -415,6 +418,7 @@ service_free(struct service *s)
 	status_free(s->status);
 	sigwait_free(s->sigwait);
 	pthread_cond_destroy(&s->reap_cv);
+	seen_free(s->seen);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -514,6 +518,21 @@ service_remember(void *service, const char *host, const char *repo)
 	struct service *s = service;
 
 	repos_note(s->repos, host, repo);
+}
+
+void
+service_announce(void *service, const char *host, const char *repo, const char *tag,
+    const char *digest)
+{
+	struct service *s = service;
+
+	seen_note(s->seen, host, repo, tag, digest);
+}
+
+struct seen *
+service_seen(struct service *s)
+{
+	return s->seen;
 }
 
 struct written *

@@ -36,6 +36,16 @@ int service_enqueue(void *service, const struct group *g);
 void service_remember(void *service, const char *host, const char *repo);
 
 /*
+ * A webhook claimed repo:tag@digest as a source (webhook_env.announce); the
+ * change feed reads the set (service_seen, borrowed). Thread safe.
+ */
+#define SERVICE_SEEN_CAP 4096
+void service_announce(void *service, const char *host, const char *repo, const char *tag,
+    const char *digest);
+struct seen;
+struct seen *service_seen(struct service *s);
+
+/*
  * The memories the service's workers fill and the HTTP front reads, each
  * owned by the service (borrowed, live as long as s): what its assemblies
  * just wrote, and the status recorder behind GET /status.

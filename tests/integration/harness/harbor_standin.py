@@ -1,9 +1,35 @@
-"""A local stand-in for Harbor's REST API v2.0, webhook policies only, over
-HTTPS in a background thread. It checks every request against the rules in
-shared/HARBOR.md and answers the way Harbor does:
+"""A local stand-in for Harbor's REST API v2.0 over HTTPS in a background
+thread: webhook policies, their delivery executions, and the change feed's
+list calls. It checks every request against the rules in shared/HARBOR.md and
+answers the way Harbor does:
 
     GET|POST       /api/v2.0/projects/{project_name_or_id}/webhook/policies
     GET|PUT|DELETE /api/v2.0/projects/{project_name_or_id}/webhook/policies/{id}
+    GET /api/v2.0/projects/{p}/webhook/policies/{id}/executions
+    GET /api/v2.0/projects/{p}/webhook/policies/{id}/executions/{eid}/tasks
+    GET /api/v2.0/projects/{p}/webhook/policies/{id}/executions/{eid}/tasks/{tid}/log
+    GET /api/v2.0/projects
+    GET /api/v2.0/projects/{p}/repositories?sort=-update_time&page=&page_size=
+    GET /api/v2.0/projects/{p}/repositories/{r}/artifacts?with_tag=true&sort=-push_time&page=&page_size=
+
+Models and field names follow goharbor/harbor api/v2.0/swagger.yaml: Project
+(project_id, name), Repository (id, project_id, name, artifact_count,
+creation_time, update_time), Artifact (id, type, media_type, digest,
+push_time, pull_time, repository_id, tags[]), Tag (id, repository_id,
+artifact_id, name, push_time, pull_time, immutable), Execution (id,
+vendor_type, vendor_id, status, status_message, trigger, extra_attrs,
+start_time, end_time) and Task (id, execution_id, status, status_message,
+run_count, extra_attrs, creation_time, start_time, update_time, end_time);
+a task's log is text/plain.
+
+The change feed's answers come from the REAL registry's state: with
+`storage_root` (the distribution registry's filesystem root) the stand-in
+reads the repositories, tags and digests from <root>/docker/registry/v2/
+repositories, and takes a tag's push time from the modification time of its
+`current/link` (distribution rewrites it on every push of the tag), an
+artifact's as the newest of its tags (or of its revision link when untagged),
+a repository's update_time as the newest push in it. Nothing is recorded by
+the test: what was pushed is what is listed.
 
 Rules enforced (a broken rule answers Harbor's error and is recorded in
 `violations`, so tests can assert that none happened):
@@ -18,11 +44,17 @@ Rules enforced (a broken rule answers Harbor's error and is recorded in
 - Names are unique per project: 409 on POST (and on PUT renaming onto another).
 - 201 + Location on create, 200 on update, 200 + JSON list on GET (pages:
   page, page_size default 10 like Harbor, X-Total-Count).
+- List calls (projects, repositories, artifacts) also accept the users in
+  `readers` (a robot account); a reader in `deny_list` gets 403 like a robot
+  without the list repository / list artifact permissions. A repository name
+  below the project holding '/' must be URL-encoded twice, else 404.
+- Executions, tasks and logs are what the test put in with add_delivery().
 """
 
 import base64
 import binascii
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,9 +82,16 @@ class Call:
 
 class HarborStandin(TLSService):
     def __init__(self, *, tls_cert: str, tls_key: str, admin_user: str, admin_password: str,
-                 projects=("library",), host: str = "127.0.0.1"):
+                 projects=("library",), host: str = "127.0.0.1", storage_root: Optional[str] = None,
+                 readers: Optional[Dict[str, str]] = None):
         assert host.startswith("127."), "loopback only"
         self.admin_user, self.admin_password = admin_user, admin_password
+        self.storage_root = storage_root
+        self.readers: Dict[str, str] = dict(readers or {})
+        self.deny_list: set = set()
+        self.executions: Dict[int, List[dict]] = {}     # policy id -> executions, newest first
+        self.tasks: Dict[int, List[dict]] = {}          # execution id -> tasks
+        self.logs: Dict[int, str] = {}                  # task id -> log text
         self.projects: Dict[str, int] = {name: i + 1 for i, name in enumerate(projects)}
         self.policies: Dict[int, List[dict]] = {pid: [] for pid in self.projects.values()}
         self.calls: List[Call] = []
@@ -69,6 +108,85 @@ class HarborStandin(TLSService):
 
     def writes(self) -> List[Call]:
         return [c for c in self.calls if c.method in ("POST", "PUT", "DELETE")]
+
+    def feed_calls(self) -> List[Call]:
+        return [c for c in self.calls if "/repositories" in c.path or c.path.split("?")[0] == "/api/v2.0/projects"]
+
+    def add_delivery(self, project: str, policy_name: str, *, status: str = "Error",
+                     message: str = "", log: str = "") -> int:
+        """One webhook delivery of `policy_name`: an execution with one task and its log, as
+        Harbor's job service leaves them. Returns the execution id."""
+        with self._lock:
+            pol = next(p for p in self.policies[self.projects[project]] if p["name"] == policy_name)
+            eid = self._next_id
+            tid = self._next_id + 1
+            self._next_id += 2
+            now = _iso(time.time())
+            self.executions.setdefault(pol["id"], []).insert(0, {
+                "id": eid, "vendor_type": "WEBHOOK", "vendor_id": pol["id"], "status": status,
+                "status_message": message, "trigger": "EVENT", "metrics": None,
+                "extra_attrs": {"event_type": "PUSH_ARTIFACT"}, "start_time": now, "end_time": now})
+            self.tasks[eid] = [{"id": tid, "execution_id": eid, "status": status, "status_message": message,
+                                "run_count": 3, "extra_attrs": {}, "creation_time": now, "start_time": now,
+                                "update_time": now, "end_time": now}]
+            self.logs[tid] = log
+            return eid
+
+    # -- the registry's state, read from its storage
+
+    def _repos_dir(self) -> str:
+        return os.path.join(self.storage_root, "docker", "registry", "v2", "repositories")
+
+    def registry_repos(self, project: str) -> List[dict]:
+        """Harbor Repository models of `project`, from the registry's storage."""
+        out = []
+        base = self._repos_dir()
+        pdir = os.path.join(base, project)
+        for root, dirs, _files in os.walk(pdir):
+            if "_manifests" not in dirs:
+                continue
+            name = os.path.relpath(root, base)
+            arts = self.registry_artifacts(name)
+            if not arts:
+                continue
+            newest = max(a["_push"] for a in arts)
+            out.append({"id": abs(hash(name)) % 100000, "project_id": self.projects[project], "name": name,
+                        "description": "", "artifact_count": len(arts), "pull_count": 0,
+                        "creation_time": _iso(min(a["_push"] for a in arts)), "update_time": _iso(newest),
+                        "_update": newest})
+        return out
+
+    def registry_artifacts(self, repo: str) -> List[dict]:
+        """Harbor Artifact models (with tags) of `repo`, from the registry's storage."""
+        mdir = os.path.join(self._repos_dir(), repo, "_manifests")
+        by_digest: Dict[str, dict] = {}
+        rev = os.path.join(mdir, "revisions", "sha256")
+        for hexd in (os.listdir(rev) if os.path.isdir(rev) else []):
+            link = os.path.join(rev, hexd, "link")
+            if os.path.exists(link):
+                by_digest["sha256:" + hexd] = {"_push": os.stat(link).st_mtime, "tags": []}
+        tdir = os.path.join(mdir, "tags")
+        for tag in (os.listdir(tdir) if os.path.isdir(tdir) else []):
+            link = os.path.join(tdir, tag, "current", "link")
+            try:
+                with open(link) as f:
+                    digest = f.read().strip()
+                mtime = os.stat(link).st_mtime
+            except OSError:
+                continue
+            a = by_digest.setdefault(digest, {"_push": mtime, "tags": []})
+            if not a["tags"] or mtime > a["_push"]:
+                a["_push"] = mtime if not a["tags"] else max(a["_push"], mtime)
+            a["tags"].append({"id": abs(hash((repo, tag))) % 100000, "repository_id": 0, "artifact_id": 0,
+                              "name": tag, "push_time": _iso(mtime), "pull_time": "0001-01-01T00:00:00.000Z",
+                              "immutable": False})
+        out = []
+        for digest, a in by_digest.items():
+            out.append({"id": abs(hash((repo, digest))) % 100000, "type": "IMAGE", "media_type": "",
+                        "manifest_media_type": "", "project_id": 0, "repository_id": 0, "digest": digest,
+                        "size": 0, "push_time": _iso(a["_push"]), "pull_time": "0001-01-01T00:00:00.000Z",
+                        "tags": sorted(a["tags"], key=lambda t: t["name"]) or None, "_push": a["_push"]})
+        return out
 
     # -- request handling (called under the lock)
 
@@ -106,6 +224,21 @@ class HarborStandin(TLSService):
         return None
 
 
+def _iso(t: float) -> str:
+    """Harbor's time format: RFC 3339 UTC with milliseconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+def _page(items: list, q: dict, default_size: int = 10):
+    page = int(q.get("page", ["1"])[0])
+    size = min(int(q.get("page_size", [str(default_size)])[0]), 100)
+    return items[(page - 1) * size: page * size]
+
+
+def _public(obj: dict) -> dict:
+    return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+
 def _error(code: str, message: str) -> dict:
     return {"errors": [{"code": code, "message": message}]}
 
@@ -130,16 +263,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         return status
 
-    def _authenticated(self) -> bool:
+    def _user(self) -> Optional[str]:
         h = self.headers.get("Authorization") or ""
         if not h.lower().startswith("basic "):
-            return False
+            return None
         try:
             user, _, pw = base64.b64decode(h[6:].strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            return False
+            return None
         s = self.standin
-        return user == s.admin_user and pw == s.admin_password
+        if user == s.admin_user and pw == s.admin_password:
+            return user
+        if s.readers.get(user) == pw:
+            return user
+        return None
+
+    def _authenticated(self) -> bool:
+        return self._user() == self.standin.admin_user
+
+    def _reply_text(self, status: int, text: str):
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return status
 
     def _read_json(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -165,12 +314,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method, url, body, body_err) -> int:
         s = self.standin
+        if method == "GET" and (url.path == "/api/v2.0/projects" or "/repositories" in url.path):
+            return self._feed(url)
         if not self._authenticated():
             s.violation(f"{method} {url.path}: no or wrong Basic credentials")
             return self._reply(401, _error("UNAUTHORIZED", "unauthorized"))
         if not url.path.startswith(PREFIX):
             return self._reply(404, _error("NOT_FOUND", "no such API"))
         parts = url.path[len(PREFIX):].split("/")
+        if len(parts) > 4 and parts[1:3] == ["webhook", "policies"] and method == "GET":
+            return self._executions(parts, url)
         if len(parts) not in (3, 4) or parts[1:3] != ["webhook", "policies"]:
             return self._reply(404, _error("NOT_FOUND", "no such API"))
         ref = unquote(parts[0])
@@ -204,6 +357,70 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "PUT":
             return self._update(policies, pol, body, body_err)
         return self._reply(405, _error("METHOD_NOT_ALLOWED", method))
+
+    def _executions(self, parts, url):
+        """.../policies/{id}/executions[/{eid}/tasks[/{tid}/log]]"""
+        s = self.standin
+        if (self.headers.get("X-Is-Resource-Name") or "").lower() != "true" or unquote(parts[0]) not in s.projects:
+            return self._reply(404, _error("NOT_FOUND", "project not found"))
+        if not parts[3].isdigit() or not any(p["id"] == int(parts[3]) for p in s.policies[s.projects[unquote(parts[0])]]):
+            return self._reply(404, _error("NOT_FOUND", "policy not found"))
+        rest = parts[4:]
+        q = parse_qs(url.query)
+        execs = s.executions.get(int(parts[3]), [])
+        if rest == ["executions"]:
+            return self._reply(200, _page(execs, q), {"X-Total-Count": str(len(execs))})
+        if len(rest) >= 3 and rest[0] == "executions" and rest[1].isdigit() and rest[2] == "tasks":
+            eid = int(rest[1])
+            if not any(e["id"] == eid for e in execs):
+                return self._reply(404, _error("NOT_FOUND", "execution not found"))
+            tasks = s.tasks.get(eid, [])
+            if len(rest) == 3:
+                return self._reply(200, _page(tasks, q), {"X-Total-Count": str(len(tasks))})
+            if len(rest) == 5 and rest[3].isdigit() and rest[4] == "log" and \
+                    any(t["id"] == int(rest[3]) for t in tasks):
+                return self._reply_text(200, s.logs.get(int(rest[3]), ""))
+            return self._reply(404, _error("NOT_FOUND", "task not found"))
+        return self._reply(404, _error("NOT_FOUND", "no such API"))
+
+    def _feed(self, url):
+        """The change feed's list calls, answered from the registry's storage."""
+        s = self.standin
+        user = self._user()
+        if user is None:
+            s.violation(f"GET {url.path}: no or wrong Basic credentials")
+            return self._reply(401, _error("UNAUTHORIZED", "unauthorized"))
+        q = parse_qs(url.query)
+        if url.path == "/api/v2.0/projects":
+            items = [{"project_id": pid, "name": name, "owner_name": "admin", "repo_count": 0}
+                     for name, pid in s.projects.items()]
+            return self._reply(200, _page(items, q), {"X-Total-Count": str(len(items))})
+        if user in s.deny_list:
+            return self._reply(403, _error("FORBIDDEN", f"{user} has no permission to list"))
+        raw = url.path[len(PREFIX):].split("/")
+        if (self.headers.get("X-Is-Resource-Name") or "").lower() != "true" and not raw[0].isdigit():
+            s.violation(f"GET {url.path}: project named without X-Is-Resource-Name: true")
+            return self._reply(400, _error("BAD_REQUEST", f"invalid project id {raw[0]!r}"))
+        project = unquote(raw[0])
+        if project not in s.projects or s.storage_root is None:
+            return self._reply(404, _error("NOT_FOUND", f"project {project} not found"))
+        if raw[1:] == ["repositories"]:
+            if q.get("sort", [""])[0] != "-update_time":
+                s.violation(f"GET {url.path}: the feed must sort by -update_time")
+            repos = sorted(s.registry_repos(project), key=lambda r: -r["_update"])
+            return self._reply(200, [_public(r) for r in _page(repos, q)], {"X-Total-Count": str(len(repos))})
+        if len(raw) == 4 and raw[1] == "repositories" and raw[3] == "artifacts":
+            once = unquote(raw[2])
+            if "/" in once:      # encoded once: Harbor's router sees extra path segments
+                return self._reply(404, _error("NOT_FOUND", "repository name must be URL-encoded twice"))
+            name = unquote(once)
+            if q.get("sort", [""])[0] != "-push_time" or q.get("with_tag", [""])[0] != "true":
+                s.violation(f"GET {url.path}: the feed must ask with_tag=true&sort=-push_time")
+            arts = sorted(s.registry_artifacts(f"{project}/{name}"), key=lambda a: -a["_push"])
+            if not arts:
+                return self._reply(404, _error("NOT_FOUND", f"repository {project}/{name} not found"))
+            return self._reply(200, [_public(a) for a in _page(arts, q)], {"X-Total-Count": str(len(arts))})
+        return self._reply(404, _error("NOT_FOUND", "no such API"))
 
     def _list(self, policies, url):
         q = parse_qs(url.query)

@@ -183,7 +183,7 @@ static void
 test_request_checks(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -241,7 +241,7 @@ static void
 test_malformed(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	char *s;
 
@@ -275,7 +275,7 @@ static void
 test_queued(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	json_t *body, *groups;
 	size_t len;
@@ -366,7 +366,7 @@ static void
 test_ignored(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	char *s;
 
@@ -464,7 +464,7 @@ static void
 test_unauthenticated(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, NULL, fake_enqueue, &q, NULL, NULL, NULL };
+	struct webhook_env env = { c, NULL, fake_enqueue, &q, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -487,7 +487,7 @@ static void
 test_not_recorded(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, -1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -536,7 +536,7 @@ static void
 test_envelope(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	json_t *body, *items;
 	char *push = notify_event("push", MANIFEST_V2, "library/app", "3.8.5-amd64", "10.0.0.5:8443",
@@ -643,7 +643,17 @@ struct remembering {
 	struct fake_queue q;
 	int remembered;
 	char last_remembered[512];
+	int announced;
+	char last_announced[768];
 };
+
+static void
+fake_announce(void *ctx, const char *host, const char *repo, const char *tag, const char *digest)
+{
+	struct remembering *q = ctx;
+	q->announced++;
+	(void)am_fmt(q->last_announced, sizeof(q->last_announced), "%s/%s:%s@%s", host, repo, tag, digest);
+}
 
 static void
 fake_remember(void *ctx, const char *host, const char *repo)
@@ -664,7 +674,7 @@ test_shared_account(const struct cfg *c)
 {
 	struct remembering q;
 	struct written *w = written_new(4);
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, fake_remember, w };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, fake_remember, w, fake_announce };
 	struct webhook_resp resp;
 	const char *d = "sha256:4b8f2c0a9e1d3b5f7a6c8e0d2f4b6a8c0e2d4f6a8b0c2e4d6f8a0b2c4e6d8f0a";
 	char *s;
@@ -676,6 +686,9 @@ test_shared_account(const struct cfg *c)
 	expect_simple("source tag by the shared account", &resp, 202, "queued", NULL, NULL);
 	CHECK(q.q.n == 1 && q.remembered == 1);
 	CHECK_STR(q.last_remembered, "harbor.example.com/library/myapp");
+	/* the change feed learns which push a webhook announced */
+	CHECK(q.announced == 1);
+	CHECK(strncmp(q.last_announced, "harbor.example.com/library/myapp:3.8.5-amd64@sha256:", 52) == 0);
 	CHECK(strstr(summary(&resp), "outcome=queued") != NULL);
 	free(s);
 
@@ -685,6 +698,7 @@ test_shared_account(const struct cfg *c)
 	call(&env, "POST", SECRET, "application/json", s, 0, &resp);
 	expect_simple("target by the shared account", &resp, 200, "ignored", "reason", "target");
 	CHECK(strcmp(resp.reason, "target_tag") == 0);
+	CHECK(q.announced == 1);                     /* only source tags are announced */
 	CHECK(q.q.n == 1 && q.remembered == 2);
 	free(s);
 
