@@ -32,6 +32,7 @@ struct kid {
 	char ann_revision[128];
 	char *raw;                        /* the image manifest's bytes (owned), for a copy */
 	size_t raw_len;
+	struct asm_block block;           /* AM_EPOLICY: the read the registry refused */
 };
 
 /* One assembly: from the plan's reads to its last write. */
@@ -90,6 +91,12 @@ void job_head_run(void *j);
  */
 enum am_err job_resolve(struct job *c, struct head_job *target, char *missing, size_t mlen,
     char *absent, size_t alen, char *err, size_t errlen);
+
+/*
+ * The waiting run's detail: "missing ..." first (reconcile reads it), then
+ * each blocked child with the registry's words.
+ */
+void job_note_blocked(struct asm_result *out, const char *missing);
 
 /* ---- build.c: the index ---- */
 

@@ -30,7 +30,8 @@ push_tag(struct job *c, const char *tag, enum push_when when, int *pushed, char 
 		rc = c->api->manifest_head(c->api->ctx, c->repo, tag, &head, err, errlen);
 		if (rc == AM_OK && (when == PUSH_IF_MISSING || strcmp(head.digest, doc->digest) == 0))
 			goto done;
-		if (rc != AM_OK && rc != AM_ENOTFOUND) {
+		/* Unreadable under the registry's policy (an unsigned index): written again. */
+		if (rc != AM_OK && rc != AM_ENOTFOUND && rc != AM_EPOLICY) {
 			rc = job_errmap(PHASE_COMPARE, rc).err;
 			goto done;
 		}
@@ -272,7 +273,18 @@ job_publish(struct job *c, const struct head_job *target, int dry_run)
 
 	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) == 0)
 		keep_unchanged(c, dry_run);
-	else if (rc != AM_OK && rc != AM_ENOTFOUND)
+	else if (rc == AM_EPOLICY && !dry_run && c->p->sign_key_file != NULL &&
+	    c->p->sign_key_file[0] != '\0') {
+		/*
+		 * The target exists but the registry's policy will not let it be
+		 * read: an index of ours whose signature never made it (signature
+		 * required). The same PUT is harmless; the signature follows it.
+		 */
+		job_note(c->out, "target unreadable under the registry's policy (%s): written again",
+		    target->err);
+		if (children_signed(c))
+			publish(c);
+	} else if (rc != AM_OK && rc != AM_ENOTFOUND)
 		job_fail_with(c->out, PHASE_COMPARE, rc, target->err);
 	else if (!children_signed(c))
 		;   /* refused, naming the unsigned child */
