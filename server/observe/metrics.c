@@ -73,6 +73,10 @@ static struct family f_signatures = FAMILY("archmerge_signatures_total",
 static struct family f_unsigned = FAMILY("archmerge_unsigned_child_refusals_total",
     "Groups refused because a child carries no valid signature (require_signed_children).", COUNTER);
 
+static struct family f_blocked = FAMILY("archmerge_policy_blocked_total",
+    "Children the registry's project policy would not let be read yet (Harbor 412 PROJECTPOLICYVIOLATION), "
+    "by policy (vulnerability, cosign, notation, other); their groups wait.", COUNTER);
+
 static struct family f_refused = FAMILY("archmerge_http_refused_total",
     "Connections and requests refused before reaching a handler or by the webhook's checks, by reason "
     "(not_allowed, bad_request, unauthorized, ...).", COUNTER);
@@ -84,7 +88,7 @@ static struct family f_reg_creds = FAMILY("archmerge_registry_credentials_ok",
 
 static struct family *const families[] = {
 	&f_refused, &f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
-	&f_signatures, &f_unsigned, &f_reg_up, &f_reg_creds,
+	&f_signatures, &f_unsigned, &f_blocked, &f_reg_up, &f_reg_creds,
 };
 
 struct gauge {
@@ -267,6 +271,15 @@ metrics_signing(unsigned made, int unsigned_child)
 		family_add(&f_signatures, "", made);
 	if (unsigned_child)
 		family_add(&f_unsigned, "", 1);
+}
+
+void
+metrics_policy_blocked(const char *policy)
+{
+	char labels[LABELS_LEN];
+
+	if (labels_fmt(labels, sizeof(labels), "policy", policy, (const char *)NULL) == 0)
+		family_add(&f_blocked, labels, 1);
 }
 
 void
@@ -472,6 +485,7 @@ static void
 seed(void)
 {
 	static const char *const outcomes[] = { "published", "unchanged", "waiting", "refused", "failed" };
+	static const char *const policies[] = { "vulnerability", "cosign", "notation", "other" };
 	char labels[LABELS_LEN];
 	size_t i;
 
@@ -481,6 +495,9 @@ seed(void)
 	family_add(&f_last_publish, "", 0);
 	family_add(&f_signatures, "", 0);
 	family_add(&f_unsigned, "", 0);
+	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+		if (labels_fmt(labels, sizeof(labels), "policy", policies[i], (const char *)NULL) == 0)
+			family_add(&f_blocked, labels, 0);
 }
 
 char *

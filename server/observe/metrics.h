@@ -24,6 +24,8 @@ void metrics_refused(const char *reason);
 void metrics_assembly(const char *outcome);
 /* Index signatures written by one assembly; a refusal for an unsigned child. */
 void metrics_signing(unsigned made, int unsigned_child);
+/* One child the registry's policy refused to let be read (policy: asm_policy_name()). */
+void metrics_policy_blocked(const char *policy);
 
 /*
  * One HTTP exchange with a registry finished: status 0 means no HTTP answer
