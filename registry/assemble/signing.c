@@ -110,9 +110,10 @@ write_sig(const struct reg_api *api, const struct sig_key *k, const char *repo, 
 		 * even one adding a signature: retrying cannot help, the rule must change. */
 		char why[512];
 		(void)am_fmt(why, sizeof(why), "%s", err);
-		rc = am_fail(err, errlen, AM_EDENIED, "%s:%s is immutable: a tag immutability rule refuses "
-		    "every write to an existing signature tag, so the signature cannot be added (exclude "
-		    "sha256-*.sig tags from the rule); the index stays published unsigned (%s)", repo, tag, why);
+		rc = am_fail(err, errlen, AM_EDENIED, "%s:%s is immutable: "
+		    "a tag immutability rule refuses every write to an existing signature tag, "
+		    "so the signature cannot be added (exclude sha256-*.sig tags from the rule); "
+		    "the index stays published unsigned (%s)", repo, tag, why);
 	}
 done:
 	reg_reply_clear(&put);

@@ -256,3 +256,34 @@ def test_cosign_required_ci_signs_two_seconds_later(env, admin_client, archmerge
     wait_until(lambda: admin_client.head_manifest(repo, sig_tag), 15, message="index not signed again")
     assert puller.get_manifest(repo, index.digest).digest == index.digest
     wait_log(am, r"result=published .*target unreadable under the registry's policy .*written again.*signed sha256:")
+
+
+def test_signature_refused_by_immutability_rule(env, admin_client, archmerge, proxy, tmp_path):
+    """An immutability rule covering the index's signature tag: the index stays published, the
+    failure names the rule's effect, and the signature write is not retried."""
+    repo = "library/policy-immutable"
+    first = keypair(str(tmp_path))
+    am = start(archmerge, proxy, dict(DEFAULT_RULE, sign={"key_file": first}))
+    amd = admin_client.push_image(repo, "4.0-amd64", arch="amd64", salt="imm")
+    arm = admin_client.push_image(repo, "4.0-arm64", arch="arm64", salt="imm")
+    assert hook(am, repo, amd.digest, "4.0-amd64")[0] == 202
+    assert hook(am, repo, arm.digest, "4.0-arm64")[0] == 202
+    wait_log(am, r"result=published .*signed sha256:")
+    index = admin_client.get_manifest(repo, "4.0")
+    am.stop()
+
+    # Another key now, and a rule making every existing tag immutable: appending is refused.
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    am = start(archmerge, proxy, dict(DEFAULT_RULE, sign={"key_file": keypair(str(other_dir))}))
+    proxy.immutable = re.compile(r".*")
+    n0 = len([e for e in proxy.requests(".sig") if e[1] == "PUT"])
+    assert hook(am, repo, arm.digest, "4.0-arm64")[0] == 202
+    wait_log(am, r"level=error assembly .*result=failed .*index published but not signed: "
+                 r".*sha256-[0-9a-f]{64}\.sig is immutable: a tag immutability rule refuses every write")
+    time.sleep(1)        # the start's reconcile pass and the webhook: one attempt each
+    n1 = len([e for e in proxy.requests(".sig") if e[1] == "PUT"])
+    assert n0 < n1 <= n0 + 2
+    time.sleep(4)
+    assert len([e for e in proxy.requests(".sig") if e[1] == "PUT"]) == n1   # not retried on its own
+    assert admin_client.get_manifest(repo, "4.0").digest == index.digest   # not undone

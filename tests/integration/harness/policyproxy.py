@@ -17,7 +17,10 @@ It follows Harbor's own code (goharbor/harbor):
     "cosign" (or, for content trust, "notation") holding a push-capable token;
   - src/lib/http/error.go: PROJECTPOLICYVIOLATION is answered 412 with
     {"errors":[{"code":"PROJECTPOLICYVIOLATION","message":...}]}; a HEAD
-    gets the status and headers without the body.
+    gets the status and headers without the body;
+  - src/server/middleware/immutable/pushmf.go: a PUT to an existing tag an
+    immutability rule covers is refused with 412 PRECONDITION, even when it
+    would store the same or more (a signature appended to sha256-<hex>.sig).
 
     proxy = PolicyProxy(upstream_url, cafile, cert, key).start()
     proxy.url                               -> https://127.0.0.1:PORT
@@ -26,6 +29,7 @@ It follows Harbor's own code (goharbor/harbor):
     proxy.vulnerability = True              prevent vulnerable images (severity proxy.severity, "High")
     proxy.set_scan(digest, "unscanned" | "running" | "clean" | ("vulnerable", N))
     proxy.default_scan                      state of digests never set ("unscanned")
+    proxy.immutable = re.compile(r"...")    tags an immutability rule covers (existing ones refuse PUTs)
     proxy.refusals                          [(monotonic time, method, path, message)]
     proxy.last_refusal(digest)              monotonic time of the last refusal naming digest, or None
 
@@ -65,6 +69,7 @@ class PolicyProxy(FaultProxy):
         self.vulnerability = False
         self.severity = "High"
         self.default_scan = "unscanned"
+        self.immutable = None
         self._scans = {}
         self.refusals: List[Tuple[float, str, str, str]] = []
         self._plock = threading.Lock()
@@ -163,14 +168,25 @@ class PolicyProxy(FaultProxy):
             return self.vulnerability_message(self.scan_state(digest))
         return None
 
+    def immutable_refusal(self, method: str, path: str, headers) -> Optional[str]:
+        m = MANIFEST_PATH.match(path.split("?", 1)[0])
+        if method != "PUT" or m is None or self.immutable is None or not self.immutable.search(m.group("ref")):
+            return None
+        auth = {k.lower(): v for k, v in headers}.get("authorization")
+        if self._head(m.group("repo"), m.group("ref"), auth)[0] != 200:
+            return None                          # the rule covers existing tags only
+        return f"Failed to process request due to '{m.group('repo').split('/', 1)[-1]}:{m.group('ref')}' configured as immutable."
+
     # ------------------------------------------------------------ the answer
     def _forward(self, conn, upstream, method, path, headers, body):
-        message = self.refusal(method, path, headers)
+        code, message = "PRECONDITION", self.immutable_refusal(method, path, headers)
+        if message is None:
+            code, message = "PROJECTPOLICYVIOLATION", self.refusal(method, path, headers)
         if message is None:
             return super()._forward(conn, upstream, method, path, headers, body)
         with self._plock:
             self.refusals.append((time.monotonic(), method, path, message))
-        data = json.dumps({"errors": [{"code": "PROJECTPOLICYVIOLATION", "message": message}]}).encode()
+        data = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
         self._send(conn, 412, "Precondition Failed",
                    [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))],
                    data, head=(method == "HEAD"))
