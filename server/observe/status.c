@@ -71,11 +71,15 @@ status_free(struct status_rec *s)
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->n_waiting; i++)
+	for (i = 0; i < s->n_waiting; i++) {
 		json_decref(s->waiting[i].present);
+		json_decref(s->waiting[i].blocked);
+	}
 	for (i = 0; i < STATUS_MAX_RECENT; i++) {
 		json_decref(s->published.e[i].present);
 		json_decref(s->failures.e[i].present);
+		json_decref(s->published.e[i].blocked);
+		json_decref(s->failures.e[i].blocked);
 	}
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -159,7 +163,7 @@ fill(struct entry *e, const char *key, const char *job, const char *rule,
 	json_decref(e->present);
 	e->present = present_json(r);
 	json_decref(e->blocked);
-	e->blocked = blocked_json(r);
+	e->blocked = r->n_blocked > 0 ? blocked_json(r) : NULL;   /* only a waiting run has any */
 	e->tags_pushed = r->tags_pushed;
 }
 
