@@ -273,16 +273,22 @@ job_publish(struct job *c, const struct head_job *target, int dry_run)
 
 	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) == 0)
 		keep_unchanged(c, dry_run);
-	else if (rc == AM_EPOLICY && !dry_run && c->p->sign_key_file != NULL &&
-	    c->p->sign_key_file[0] != '\0') {
+	else if (rc == AM_EPOLICY) {
 		/*
 		 * The target exists but the registry's policy will not let it be
 		 * read: an index of ours whose signature never made it (signature
-		 * required). The same PUT is harmless; the signature follows it.
+		 * required). The same PUT is harmless; the signature follows it
+		 * when sign is configured.
 		 */
-		job_note(c->out, "target unreadable under the registry's policy (%s): written again",
-		    target->err);
-		if (children_signed(c))
+		job_note(c->out, "target unreadable under the registry's policy (%s): %s", target->err,
+		    dry_run ? "would be written again" : "written again");
+		if (c->p->sign_key_file == NULL || c->p->sign_key_file[0] == '\0')
+			job_note(c->out, "configure sign so that the index can be pulled");
+		if (!children_signed(c))
+			;
+		else if (dry_run)
+			c->out->outcome = ASM_DRY_RUN;
+		else
 			publish(c);
 	} else if (rc != AM_OK && rc != AM_ENOTFOUND)
 		job_fail_with(c->out, PHASE_COMPARE, rc, target->err);

@@ -335,6 +335,7 @@ test_assemble_policy_blocked(void)
 	struct asm_result res;
 	char d1[80], d2[80], child[128];
 	const char *repo = "library/scanned";
+	int n_puts;
 
 	setup_rule(0);
 	fake_api(&f, &api);
@@ -386,6 +387,20 @@ test_assemble_policy_blocked(void)
 	f.refused[2][0] = '\0';
 	assemble_rule(&api, &R, repo, "3.0", 0, &res);
 	CHECK(res.outcome == ASM_PUBLISHED && res.n_blocked == 0);
+	asm_result_clear(&res);
+	/* The published index itself cannot be read (unsigned, signature required): written again,
+	   never a failure retried for ever; a dry run says it would. */
+	(void)am_fmt(f.refused[3], sizeof(f.refused[3]), "%s:3.0", repo);
+	n_puts = f.puts;
+	assemble_rule(&api, &R, repo, "3.0", 1, &res);
+	CHECK(res.outcome == ASM_DRY_RUN && strstr(res.detail, "would be written again") != NULL);
+	CHECK(f.puts == n_puts);
+	asm_result_clear(&res);
+	assemble_rule(&api, &R, repo, "3.0", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(strstr(res.detail, "target unreadable under the registry's policy") != NULL);
+	CHECK(strstr(res.detail, "configure sign") != NULL);
+	CHECK(f.puts == n_puts + 1);
 	asm_result_clear(&res);
 	CHECK(asm_policy_of("The image is not signed by notation.") == ASM_POLICY_NOTATION);
 	CHECK(asm_policy_of("") == ASM_POLICY_OTHER);
