@@ -21,6 +21,7 @@ static const struct {
 	[CLAIM_R_OWN_WRITE] = { "archmerge's own write (the digest it just pushed under this tag)",
 	    "own_push" },
 	[CLAIM_R_SIGNATURE] = { "signature tag of an image no group waits for", "signature" },
+	[CLAIM_R_SCAN] = { "scan of an image no group waits for", "scan" },
 };
 
 const char *

@@ -33,6 +33,7 @@ enum claim_reason {
 	CLAIM_R_INVALID,             /* an event of an envelope is malformed */
 	CLAIM_R_OWN_WRITE,           /* the digest archmerge itself just wrote under the tag */
 	CLAIM_R_SIGNATURE,           /* a signature tag no group waits for */
+	CLAIM_R_SCAN,                /* a finished scan of an image no group waits for */
 	CLAIM_R_COUNT
 };
 

@@ -103,15 +103,17 @@ parse_resource(json_t *r, size_t i, struct event_resource *out, char *err, size_
 	return AM_OK;
 }
 
+static enum am_err parse_body(json_t *root, int cloudevents, struct event *out, char *err,
+    size_t errlen);
+
 enum am_err
 event_parse(const char *body, size_t len, int cloudevents, struct event *out,
     char *err, size_t errlen)
 {
 	json_error_t jerr;
-	json_t *root = NULL, *data, *repo, *res;
-	const char *type, *op, *full;
+	json_t *root = NULL;
+	const char *type;
 	enum am_err rc = AM_OK;
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	if (too_deep(body, len))
@@ -153,8 +155,35 @@ event_parse(const char *body, size_t len, int cloudevents, struct event *out,
 		    "CloudEvents payload sent as application/json (use application/cloudevents+json)");
 		goto done;
 	}
-	if (!out->is_push)
+	out->is_scan = cloudevents ? strcmp(type, "harbor.scan.completed") == 0
+	    : strcmp(type, "SCANNING_COMPLETED") == 0;
+	if (!out->is_push && !out->is_scan)
 		goto done;   /* other events are valid and simply not ours */
+	if (out->is_scan) {
+		char why[256];
+		/* A scan report we cannot read only wakes nobody: not worth a 400 Harbor retries. */
+		if (parse_body(root, cloudevents, out, why, sizeof(why)) != AM_OK) {
+			out->is_scan = 0;
+			out->n_resources = 0;
+			out->repo[0] = '\0';
+		}
+		goto done;
+	}
+	rc = parse_body(root, cloudevents, out, err, errlen);
+done:
+	json_decref(root);
+	return rc;
+}
+
+/* The operator, repository and resources of a push (or a scan) event. */
+static enum am_err
+parse_body(json_t *root, int cloudevents, struct event *out, char *err, size_t errlen)
+{
+	json_t *data, *repo, *res;
+	const char *op, *full;
+	enum am_err rc = AM_OK;
+	size_t i;
+
 	op = get_str(root, "operator");
 	if (op != NULL)
 		(void)am_fmt(out->operator_, sizeof(out->operator_), "%s", op);
@@ -190,7 +219,6 @@ event_parse(const char *body, size_t len, int cloudevents, struct event *out,
 		    err, errlen)) != AM_OK)
 			goto done;
 done:
-	json_decref(root);
 	return rc;
 }
 

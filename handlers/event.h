@@ -20,6 +20,7 @@ struct event_resource {
 
 struct event {
 	int is_push;                   /* PUSH_ARTIFACT / harbor.artifact.pushed */
+	int is_scan;                   /* SCANNING_COMPLETED / harbor.scan.completed: resources too */
 	char type[64];                 /* as sent, for the "ignored" reason */
 	char operator_[128];
 	char repo[NAME_MAX_REPO];      /* repo_full_name */
@@ -30,8 +31,8 @@ struct event {
 /*
  * Parse a payload. cloudevents selects the CloudEvents layout. Returns
  * AM_EINVAL with a reason naming the field for malformed JSON, missing or
- * invalid fields. Events of other types parse with is_push = 0 and no
- * resources checked.
+ * invalid fields. A finished scan parses like a push (is_scan set);
+ * events of other types parse with neither flag and no resources checked.
  */
 enum am_err event_parse(const char *body, size_t len, int cloudevents, struct event *out,
     char *err, size_t errlen);

@@ -204,6 +204,39 @@ missing_list(struct page *p, const json_t *a)
 	raw(p, "</div>\n");
 }
 
+/* Children the registry's policy keeps from being read: which, by which policy, in Harbor's words. */
+static void
+blocked_list(struct page *p, const json_t *a)
+{
+	size_t i;
+
+	if (json_array_size(a) == 0)
+		return;
+	raw(p, "<div class=\"kv\"><b>blocked</b><ul>");
+	for (i = 0; i < json_array_size(a) && i < MAX_ITEMS; i++) {
+		const json_t *b = json_array_get(a, i);
+		raw(p, "<li><span class=\"miss\">");
+		esc(p, str(b, "arch"));
+		raw(p, "</span> ");
+		esc(p, str(b, "repo"));
+		if (str(b, "tag")[0] != '\0') {
+			raw(p, ":");
+			esc(p, str(b, "tag"));
+		}
+		if (str(b, "digest")[0] != '\0') {
+			raw(p, " <code>");
+			esc(p, str(b, "digest"));
+			raw(p, "</code>");
+		}
+		raw(p, " by Harbor's ");
+		esc(p, str(b, "policy"));
+		raw(p, " policy: ");
+		esc(p, str(b, "message")[0] != '\0' ? str(b, "message") : "412 without a reason");
+		raw(p, "</li>");
+	}
+	raw(p, "</ul></div>\n");
+}
+
 /* ---- sections ---- */
 
 static int
@@ -235,7 +268,9 @@ waiting_section(struct page *p, const json_t *w)
 		field(p, "rule", str(v[i], "rule"));
 		arch_list(p, "present", json_object_get(v[i], "present"));
 		missing_list(p, json_object_get(v[i], "missing"));
-		if (json_array_size(json_object_get(v[i], "missing")) == 0)
+		blocked_list(p, json_object_get(v[i], "blocked"));
+		if (json_array_size(json_object_get(v[i], "missing")) == 0 &&
+		    json_array_size(json_object_get(v[i], "blocked")) == 0)
 			field(p, "detail", str(v[i], "detail"));
 		field(p, "since", str(v[i], "since"));
 		(void)am_fmt(checks, sizeof(checks), "%lld",

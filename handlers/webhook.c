@@ -84,22 +84,49 @@ media_is(const char *ct, const char *want)
 	return n == strlen(want) && strncasecmp(ct, want, n) == 0;
 }
 
+/* The groups one event names: a claimed source's, or those waiting for a child. */
+#define WEBHOOK_WAKE_MAX 8
+struct claimed {
+	size_t n;
+	struct group g[WEBHOOK_WAKE_MAX];
+};
+
 /*
- * A pushed signature tag (sha256-<hex>.sig) re-triggers the group that was
- * refused for want of that image's signature. 1 when tag is a signature
- * tag: *why is then CLAIM_R_NONE (g filled) or CLAIM_R_SIGNATURE.
+ * A pushed signature tag (sha256-<hex>.sig) re-triggers every group waiting
+ * for that image: refused for want of its signature, or refused reading it
+ * by the registry's signature policy. 1 when tag is a signature tag: *why
+ * is then CLAIM_R_NONE (cl filled) or CLAIM_R_SIGNATURE.
  */
 static int
 signature_hint(const struct webhook_env *env, const char *host, const char *repo, const char *tag,
-    struct group *g, enum claim_reason *why)
+    struct claimed *cl, enum claim_reason *why)
 {
 	char digest[80];
 
 	if (sig_digest_of_tag(tag, digest, sizeof(digest)) != 0)
 		return 0;
-	*why = env->sig_hint != NULL && env->sig_hint(env->ctx, host, repo, digest, g) ?
-	    CLAIM_R_NONE : CLAIM_R_SIGNATURE;
+	cl->n = env->waiting != NULL ?
+	    env->waiting(env->ctx, host, repo, "", digest, cl->g, WEBHOOK_WAKE_MAX) : 0;
+	*why = cl->n > 0 ? CLAIM_R_NONE : CLAIM_R_SIGNATURE;
 	return 1;
+}
+
+/*
+ * Harbor finished scanning repo:tag@digest: every group the registry's
+ * vulnerability policy kept from reading it is looked at again.
+ */
+static enum claim_reason
+scan_woken(const struct webhook_env *env, const char *host, const char *repo, const char *tag,
+    const char *digest, struct claimed *cl)
+{
+	const struct cfg_registry *reg = cfg_registry_by_name(env->cfg, host);
+
+	cl->n = 0;
+	if (reg == NULL)
+		return CLAIM_R_UNKNOWN_HOST;
+	if (env->waiting != NULL)
+		cl->n = env->waiting(env->ctx, reg->host, repo, tag, digest, cl->g, WEBHOOK_WAKE_MAX);
+	return cl->n > 0 ? CLAIM_R_NONE : CLAIM_R_SCAN;
 }
 
 static void
@@ -111,7 +138,8 @@ remember(const struct webhook_env *env, const char *host, const char *repo)
 
 /*
  * Why one pushed manifest (a Harbor resource or an envelope's event) needs
- * nothing, or CLAIM_R_NONE with g filled when a rule claims it as a source.
+ * nothing, or CLAIM_R_NONE with cl filled: the group of the rule claiming
+ * it as a source, or the groups waiting for the image a signature signs.
  * archmerge's own writes are told by what they are, never by who pushed:
  * the digest it just wrote under that very tag, or a tag that is one of a
  * rule's outputs. A source tag is processed whoever pushed it (a shared
@@ -119,11 +147,13 @@ remember(const struct webhook_env *env, const char *host, const char *repo)
  */
 static enum claim_reason
 decide(const struct webhook_env *env, const char *host, const char *repo, const char *tag,
-    const char *digest, struct group *g)
+    const char *digest, struct claimed *out)
 {
 	struct claim cl;
+	struct group *g = &out->g[0];
 	enum claim_reason why;
 
+	out->n = 0;
 	(void)claim_tag(env->cfg, host, repo, tag, &cl);
 	if (cl.registry == NULL)   /* by digest, or an unknown host */
 		return cl.reason;
@@ -132,7 +162,7 @@ decide(const struct webhook_env *env, const char *host, const char *repo, const 
 			remember(env, cl.registry->host, repo);
 		return CLAIM_R_OWN_WRITE;
 	}
-	if (signature_hint(env, cl.registry->host, repo, tag, g, &why))
+	if (signature_hint(env, cl.registry->host, repo, tag, out, &why))
 		return why;
 	if (cl.kind == CLAIM_OUTPUT)
 		remember(env, cl.registry->host, repo);
@@ -145,6 +175,7 @@ decide(const struct webhook_env *env, const char *host, const char *repo, const 
 	(void)am_fmt(g->rule_name, sizeof(g->rule_name), "%s", cl.rule->name);
 	(void)am_fmt(g->repo, sizeof(g->repo), "%s", cl.match.repo);
 	(void)am_fmt(g->version, sizeof(g->version), "%s", cl.match.version);
+	out->n = 1;
 	remember(env, cl.registry->host, cl.match.repo);
 	return CLAIM_R_NONE;
 }
@@ -173,28 +204,36 @@ static int
 envelope_event(const struct webhook_env *env, const struct notify_event *n, json_t *items,
     int *queued, enum claim_reason *why)
 {
-	struct group g;
+	struct claimed *cl = xmalloc(sizeof(*cl));
 	char name[NAME_MAX_REPO + NAME_MAX_TAG + 300];
 	enum claim_reason r = n->ignored;
-	int q;
+	int q, rc = 0;
+	size_t i;
 
+	cl->n = 0;
 	if (r == CLAIM_R_NONE)
-		r = decide(env, n->host, n->repo, n->tag, n->digest, &g);
+		r = decide(env, n->host, n->repo, n->tag, n->digest, cl);
 	if (r != CLAIM_R_NONE) {
 		if (*why == CLAIM_R_NONE)
 			*why = r;
 		json_array_append_new(items, n->detail[0] ? json_pack("{s:s, s:s, s:s}", "status",
 		    "ignored", "reason", claim_reason_text(r), "error", n->detail) :
 		    json_pack("{s:s, s:s}", "status", "ignored", "reason", claim_reason_text(r)));
-		return 0;
+		goto done;
 	}
-	if ((q = env->enqueue(env->ctx, &g)) < 0)
-		return -1;
-	*queued += 1;
-	(void)am_fmt(name, sizeof(name), "%s/%s:%s", g.host, g.repo, g.version);
-	json_array_append_new(items, json_pack("{s:s, s:s}", "status", q ? "queued" : "coalesced",
-	    "group", name));
-	return 0;
+	for (i = 0; i < cl->n; i++) {
+		if ((q = env->enqueue(env->ctx, &cl->g[i])) < 0) {
+			rc = -1;
+			goto done;
+		}
+		*queued += 1;
+		(void)am_fmt(name, sizeof(name), "%s/%s:%s", cl->g[i].host, cl->g[i].repo, cl->g[i].version);
+		json_array_append_new(items, json_pack("{s:s, s:s}", "status", q ? "queued" : "coalesced",
+		    "group", name));
+	}
+done:
+	free(cl);
+	return rc;
 }
 
 /*
@@ -278,38 +317,46 @@ check_request(const struct webhook_env *env, const struct webhook_req *req,
 	return media_is(ct, "application/cloudevents+json");
 }
 
-/* Match and queue every resource of a push event, then answer. */
+/*
+ * Match and queue every resource of a push event (or, for a finished scan,
+ * wake the groups waiting for it), then answer.
+ */
 static void
 queue_resources(const struct webhook_env *env, const struct event *ev, struct webhook_resp *resp)
 {
-	struct group g;
+	struct claimed *cl = xmalloc(sizeof(*cl));
 	json_t *groups = json_array();
 	enum claim_reason why = CLAIM_R_NONE;
 	char name[sizeof(resp->group)];
 	int queued = 0, r_enq;
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < ev->n_resources; i++) {
 		const struct event_resource *res = &ev->resources[i];
-		enum claim_reason r = decide(env, res->host, ev->repo, res->by_digest ? "" : res->tag,
-		    res->digest, &g);
+		enum claim_reason r = ev->is_scan ?
+		    scan_woken(env, res->host, ev->repo, res->tag, res->digest, cl) :
+		    decide(env, res->host, ev->repo, res->by_digest ? "" : res->tag, res->digest, cl);
 		if (r != CLAIM_R_NONE) {
 			why = r;
 			continue;
 		}
-		if ((r_enq = env->enqueue(env->ctx, &g)) < 0) {
-			/* Not on disk: no 202. Harbor sends the event again; duplicates are harmless. */
-			json_decref(groups);
-			reply(resp, 503, json_pack("{s:s, s:s}", "status", "unavailable", "error",
-			    "the event could not be recorded durably; send it again later"));
-			resp->outcome = "unavailable";
-			(void)am_fmt(resp->why, sizeof(resp->why), "journal write failed");
-			return;
+		for (j = 0; j < cl->n; j++) {
+			if ((r_enq = env->enqueue(env->ctx, &cl->g[j])) < 0) {
+				/* Not on disk: no 202. Harbor sends the event again; duplicates are harmless. */
+				json_decref(groups);
+				free(cl);
+				reply(resp, 503, json_pack("{s:s, s:s}", "status", "unavailable", "error",
+				    "the event could not be recorded durably; send it again later"));
+				resp->outcome = "unavailable";
+				(void)am_fmt(resp->why, sizeof(resp->why), "journal write failed");
+				return;
+			}
+			queued += r_enq;
+			(void)group_name(&cl->g[j], name, sizeof(name));
+			json_array_append_new(groups, json_string(name));
 		}
-		queued += r_enq;
-		(void)group_name(&g, name, sizeof(name));
-		json_array_append_new(groups, json_string(name));
 	}
+	free(cl);
 	if (json_array_size(groups) == 0) {
 		json_decref(groups);
 		ignore(resp, why);
@@ -340,11 +387,13 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 		reject(resp, 400, err);
 		return;
 	}
-	if (!ev.is_push) {
+	if (!ev.is_push && !ev.is_scan) {
 		(void)am_fmt(resp->type, sizeof(resp->type), "%s", ev.type);
 		ignore(resp, CLAIM_R_NOT_PUSH);
 		return;
 	}
+	if (ev.is_scan)
+		(void)am_fmt(resp->type, sizeof(resp->type), "%s", ev.type);
 	(void)am_fmt(resp->repo, sizeof(resp->repo), "%s", ev.repo);
 	(void)am_fmt(resp->tag, sizeof(resp->tag), "%s",
 	    ev.resources[0].by_digest ? ev.resources[0].digest : ev.resources[0].tag);

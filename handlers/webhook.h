@@ -20,10 +20,14 @@ struct webhook_env {
 	int (*enqueue)(void *ctx, const struct group *g);
 	void *ctx;
 	/*
-	 * A signature tag sha256-<hex>.sig was pushed to repo: 1 and *g filled
-	 * when a group waits for that image's signature. NULL: such pushes are ignored.
+	 * The groups waiting for a child of repo (its signature, or the
+	 * registry's leave to read it) that tag or digest names: up to max into
+	 * g, returns how many. Asked when a signature tag sha256-<hex>.sig is
+	 * pushed (digest: its image) and when Harbor finished scanning an image.
+	 * NULL: such events are ignored.
 	 */
-	int (*sig_hint)(void *ctx, const char *host, const char *repo, const char *digest, struct group *g);
+	size_t (*waiting)(void *ctx, const char *host, const char *repo, const char *tag,
+	    const char *digest, struct group *g, size_t max);
 	/*
 	 * Remember host/repo for reconcile (may be NULL): called for every
 	 * resource that matches a rule as source or as one of its outputs,

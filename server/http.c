@@ -389,7 +389,7 @@ webhook_env_for(struct webhook_env *env, const struct cfg *cfg, struct service *
 	env->cfg = cfg;
 	env->secret = service_secret(svc);
 	env->enqueue = enqueue_noted;
-	env->sig_hint = service_sig_hint;
+	env->waiting = service_waiting;
 	env->remember = service_remember;
 	env->announce = service_announce;
 	env->written = service_written(svc);

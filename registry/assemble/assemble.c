@@ -46,9 +46,9 @@ assemble_from(const struct reg_api *api, const struct plan *p, int dry_run, stru
 	} else if ((rc = job_resolve(&c, &target, missing, sizeof(missing), absent, sizeof(absent), err,
 	    sizeof(err))) != AM_OK) {
 		job_fail_with(out, PHASE_READ, rc, err);
-	} else if (missing[0] != '\0') {
+	} else if (missing[0] != '\0' || out->n_blocked > 0) {
 		out->outcome = ASM_WAITING;
-		(void)am_fmt(out->detail, sizeof(out->detail), "missing %s", missing);
+		job_note_blocked(out, missing);
 	} else if ((rc = job_build(&c, err, sizeof(err))) != AM_OK) {
 		job_fail_with(out, PHASE_READ, rc, err);
 	} else {

@@ -12,13 +12,41 @@
 enum asm_outcome {
 	ASM_PUBLISHED,   /* index pushed */
 	ASM_UNCHANGED,   /* target already had this exact index */
-	ASM_WAITING,     /* some architecture is not pushed yet */
+	ASM_WAITING,     /* some architecture is not pushed yet, or not readable yet (blocked) */
 	ASM_REFUSED,     /* content contradicts the rule: nothing published */
 	ASM_FAILED,      /* registry or network fault */
 	ASM_DRY_RUN,     /* index built, not pushed */
 };
 
 const char *asm_outcome_name(enum asm_outcome o);
+
+/* Which project policy of Harbor refused a read (from Harbor's own message). */
+enum asm_policy {
+	ASM_POLICY_OTHER,           /* a 412 policy refusal without words we know (a HEAD has none) */
+	ASM_POLICY_VULNERABILITY,   /* "Prevent vulnerable images from running": unscanned, scanning, vulnerable */
+	ASM_POLICY_COSIGN,          /* "Cosign" signature required */
+	ASM_POLICY_NOTATION,        /* "Notation" signature required */
+};
+#define ASM_POLICIES 4
+
+/* "vulnerability", "cosign", "notation", "other": stable, for logs, metrics and /status. */
+const char *asm_policy_name(enum asm_policy p);
+/* The policy Harbor's refusal message speaks of. */
+enum asm_policy asm_policy_of(const char *message);
+
+/*
+ * A child the registry refuses to let archmerge read yet: the group waits
+ * for it like for a missing architecture, and is looked at again.
+ */
+#define ASM_MAX_BLOCKED 8
+struct asm_block {
+	enum asm_policy policy;
+	char arch[32];              /* the rule's architecture name */
+	char repo[NAME_MAX_REPO];
+	char tag[NAME_MAX_TAG];     /* the tag read ("" when the refused read was by digest) */
+	char digest[80];            /* the manifest refused; "" when a refused tag hides it */
+	char message[320];          /* the registry's own words ("" when none came) */
+};
 
 /* One architecture found present (for status pages): what was read, from where. */
 #define ASM_MAX_PRESENT 16
@@ -56,6 +84,9 @@ struct asm_result {
 	int unsigned_child;         /* ASM_REFUSED by require_signed_children: */
 	char unsigned_repo[NAME_MAX_REPO];   /* ... the child's repository */
 	char unsigned_digest[80];            /* ... and digest (its .sig push re-triggers) */
+	/* ASM_WAITING because the registry's policy refused reading these (rule order). */
+	struct asm_block blocked[ASM_MAX_BLOCKED];
+	size_t n_blocked;
 };
 
 /*

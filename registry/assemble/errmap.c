@@ -13,6 +13,18 @@ job_errmap(enum job_phase phase, enum am_err rc)
 {
 	struct job_verdict v = { ASM_FAILED, rc };
 
+	/*
+	 * A read the registry's policy refuses is "not yet": resolve.c makes the
+	 * group wait for such a source; anywhere else (a copy's read, the
+	 * target's) the run is tried again later.
+	 */
+	if (rc == AM_EPOLICY) {
+		if (phase == PHASE_READ)
+			v.outcome = ASM_WAITING;
+		else
+			v.err = AM_ETRANSIENT;
+		return v;
+	}
 	switch (phase) {
 	case PHASE_READ:
 		break;   /* as the reads said: content faults are EINVAL or EMISMATCH */

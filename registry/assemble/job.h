@@ -31,6 +31,7 @@ struct kid {
 	struct oci_facts ann;             /* the image manifest's own annotations */
 	char *raw;                        /* the image manifest's bytes (owned), for a copy */
 	size_t raw_len;
+	struct asm_block block;           /* AM_EPOLICY: the read the registry refused */
 };
 
 /* One assembly: from the plan's reads to its last write. */
@@ -97,8 +98,15 @@ enum am_err job_resolve(struct job *c, struct head_job *target, char *missing, s
 /*
  * The index the target tag holds now, into c->pub (read once per run).
  * AM_OK: read; AM_ENOTFOUND: no target, or not an index; else a fault (err).
+ * blk (NULL: none) is told when the registry's policy refuses the read.
  */
-enum am_err job_read_published(struct job *c, char *err, size_t errlen);
+enum am_err job_read_published(struct job *c, struct asm_block *blk, char *err, size_t errlen);
+
+/*
+ * The waiting run's detail: "missing ..." first (reconcile reads it), then
+ * each blocked child with the registry's words.
+ */
+void job_note_blocked(struct asm_result *out, const char *missing);
 
 /* ---- build.c: the index ---- */
 

@@ -31,7 +31,8 @@ push_tag(struct job *c, const char *tag, enum push_when when, int *pushed, char 
 		rc = c->api->manifest_head(c->api->ctx, c->repo, tag, &head, err, errlen);
 		if (rc == AM_OK && (when == PUSH_IF_MISSING || strcmp(head.digest, doc->digest) == 0))
 			goto done;
-		if (rc != AM_OK && rc != AM_ENOTFOUND) {
+		/* Unreadable under the registry's policy (an unsigned index): written again. */
+		if (rc != AM_OK && rc != AM_ENOTFOUND && rc != AM_EPOLICY) {
 			rc = job_errmap(PHASE_COMPARE, rc).err;
 			goto done;
 		}
@@ -341,7 +342,7 @@ note_dropped(struct job *c)
 	size_t i, j, off = 0;
 	int kept;
 
-	if (job_read_published(c, err, sizeof(err)) != AM_OK)
+	if (job_read_published(c, NULL, err, sizeof(err)) != AM_OK)
 		return;
 	for (i = 0; i < c->pub.n_children; i++) {
 		const struct descriptor *d = &c->pub.children[i];
@@ -373,7 +374,24 @@ job_publish(struct job *c, const struct head_job *target, int dry_run)
 
 	if (rc == AM_OK && strcmp(target->head.digest, c->out->doc.digest) == 0)
 		keep_unchanged(c, dry_run);
-	else if (rc != AM_OK && rc != AM_ENOTFOUND)
+	else if (rc == AM_EPOLICY) {
+		/*
+		 * The target exists but the registry's policy will not let it be
+		 * read: an index of ours whose signature never made it (signature
+		 * required). The same PUT is harmless; the signature follows it
+		 * when sign is configured.
+		 */
+		job_note(c->out, "target unreadable under the registry's policy (%s): %s", target->err,
+		    dry_run ? "would be written again" : "written again");
+		if (c->p->sign_key_file == NULL || c->p->sign_key_file[0] == '\0')
+			job_note(c->out, "configure sign so that the index can be pulled");
+		if (!children_signed(c))
+			;
+		else if (dry_run)
+			c->out->outcome = ASM_DRY_RUN;
+		else
+			publish(c);
+	} else if (rc != AM_OK && rc != AM_ENOTFOUND)
 		job_fail_with(c->out, PHASE_COMPARE, rc, target->err);
 	else if (!children_signed(c))
 		;   /* refused, naming the unsigned child */

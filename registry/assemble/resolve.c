@@ -43,10 +43,28 @@ done:
 	return rc;
 }
 
-/* GET a manifest, check its digest, parse it; raw (may be NULL) gets the bytes (caller frees). */
+/* The read of repo:ref the registry's policy refused (r: its answer) into blk. */
+static void
+note_block(struct asm_block *blk, const char *repo, const char *ref, const struct reg_reply *r)
+{
+	int by_digest = strncmp(ref, "sha256:", 7) == 0;
+
+	memset(blk, 0, sizeof(*blk));
+	(void)am_fmt(blk->repo, sizeof(blk->repo), "%s", repo);
+	(void)am_fmt(by_digest ? blk->digest : blk->tag, by_digest ? sizeof(blk->digest) :
+	    sizeof(blk->tag), "%s", ref);
+	(void)am_fmt(blk->message, sizeof(blk->message), "%s", r->error_message);
+	blk->policy = asm_policy_of(r->error_message);
+}
+
+/*
+ * GET a manifest, check its digest, parse it; raw (may be NULL) gets the
+ * bytes (caller frees). AM_EPOLICY: blk (may be NULL) says what was refused.
+ */
 static enum am_err
 fetch_manifest(const struct reg_api *api, const char *repo, const char *ref,
-    struct manifest *m, char *digest, size_t dlen, size_t *size, char **raw, char *err, size_t errlen)
+    struct manifest *m, char *digest, size_t dlen, size_t *size, char **raw, struct asm_block *blk,
+    char *err, size_t errlen)
 {
 	struct reg_reply r;
 	enum am_err rc;
@@ -54,8 +72,11 @@ fetch_manifest(const struct reg_api *api, const char *repo, const char *ref,
 
 	memset(m, 0, sizeof(*m));
 	reg_reply_init(&r);
-	if ((rc = api->manifest_get(api->ctx, repo, ref, &r, err, errlen)) != AM_OK)
+	if ((rc = api->manifest_get(api->ctx, repo, ref, &r, err, errlen)) != AM_OK) {
+		if (rc == AM_EPOLICY && blk != NULL)
+			note_block(blk, repo, ref, &r);
 		goto done;
+	}
 	digest_sha256(r.body, r.body_len, digest, dlen);
 	if (r.digest[0] != '\0' && strcmp(r.digest, digest) != 0) {
 		rc = am_fail(err, errlen, AM_EMISMATCH,
@@ -171,8 +192,8 @@ resolve_arch(const struct reg_api *api, const char *repo, const char *tag,
 
 	memset(&child, 0, sizeof(child));
 	platform_format(&want->platform, expect, sizeof(expect));
-	if ((rc = fetch_manifest(api, repo, tag, &m, digest, sizeof(digest), &size, &k->raw, err,
-	    errlen)) != AM_OK)
+	if ((rc = fetch_manifest(api, repo, tag, &m, digest, sizeof(digest), &size, &k->raw, &k->block,
+	    err, errlen)) != AM_OK)
 		return rc;
 	(void)am_fmt(k->tag_digest, sizeof(k->tag_digest), "%s", digest);
 	if (m.kind == MANIFEST_INDEX) {
@@ -197,8 +218,11 @@ resolve_arch(const struct reg_api *api, const char *repo, const char *tag,
 		free(k->raw);   /* the index's bytes: the child's are the ones to keep */
 		k->raw = NULL;
 		if ((rc = fetch_manifest(api, repo, child_ref, &child, digest, sizeof(digest), &size,
-		    &k->raw, err, errlen)) != AM_OK)
+		    &k->raw, &k->block, err, errlen)) != AM_OK) {
+			if (rc == AM_EPOLICY)   /* the child by digest: the tag it came from names it */
+				(void)am_fmt(k->block.tag, sizeof(k->block.tag), "%s", tag);
 			goto done;
+		}
 		if (child.kind != MANIFEST_IMAGE) {
 			rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: child of an index is not an image",
 			    repo, digest);
@@ -217,7 +241,7 @@ done:
 }
 
 enum am_err
-job_read_published(struct job *c, char *err, size_t errlen)
+job_read_published(struct job *c, struct asm_block *blk, char *err, size_t errlen)
 {
 	size_t size = 0;
 	char digest[80];
@@ -225,7 +249,7 @@ job_read_published(struct job *c, char *err, size_t errlen)
 
 	if (c->pub_state == 0) {
 		rc = fetch_manifest(c->api, c->repo, c->target_tag, &c->pub, digest, sizeof(digest), &size,
-		    NULL, err, errlen);
+		    NULL, blk, err, errlen);
 		if (rc != AM_OK && rc != AM_ENOTFOUND)
 			return rc;
 		c->pub_state = rc == AM_OK && c->pub.kind == MANIFEST_INDEX ? 1 : -1;
@@ -249,7 +273,7 @@ from_published(struct job *c, const struct plan_arch *want, struct kid *k,
 	size_t size = 0, i, found = 0, pick = 0;
 	char digest[80];
 
-	if ((rc = job_read_published(c, err, errlen)) != AM_OK)
+	if ((rc = job_read_published(c, &k->block, err, errlen)) != AM_OK)
 		return rc;
 	for (i = 0; i < c->pub.n_children; i++) {
 		const struct descriptor *d = &c->pub.children[i];
@@ -262,7 +286,7 @@ from_published(struct job *c, const struct plan_arch *want, struct kid *k,
 	if (found != 1)
 		return AM_ENOTFOUND;
 	if ((rc = fetch_manifest(c->api, c->repo, c->pub.children[pick].digest, &m, digest, sizeof(digest),
-	    &size, NULL, err, errlen)) != AM_OK)
+	    &size, NULL, &k->block, err, errlen)) != AM_OK)
 		return rc;
 	if (m.kind != MANIFEST_IMAGE)
 		rc = am_fail(err, errlen, AM_EINVAL, "%s@%s: child of the published index is not an image",
@@ -364,6 +388,16 @@ job_resolve(struct job *c, struct head_job *target, char *missing, size_t mlen, 
 			} else {
 				(void)am_fmt(missing + moff, mlen - moff, "%s%s", moff ? "," : "", a->name);
 				moff += strlen(missing + moff);
+			}
+			rc = AM_OK;
+			continue;
+		}
+		if (rc == AM_EPOLICY) {
+			/* Not yet readable (scan pending, vulnerable, unsigned): the group waits for it. */
+			if (c->out->n_blocked < ASM_MAX_BLOCKED) {
+				struct asm_block *b = &c->out->blocked[c->out->n_blocked++];
+				*b = k->block;
+				(void)am_fmt(b->arch, sizeof(b->arch), "%s", a->name);
 			}
 			rc = AM_OK;
 			continue;

@@ -22,6 +22,52 @@ asm_outcome_name(enum asm_outcome o)
 	return "?";
 }
 
+const char *
+asm_policy_name(enum asm_policy p)
+{
+	switch (p) {
+	case ASM_POLICY_OTHER: return "other";
+	case ASM_POLICY_VULNERABILITY: return "vulnerability";
+	case ASM_POLICY_COSIGN: return "cosign";
+	case ASM_POLICY_NOTATION: return "notation";
+	}
+	return "other";
+}
+
+/*
+ * Harbor's words (src/server/middleware/vulnerable and contenttrust): "The
+ * image is not signed by cosign." / "... by notation."; every refusal of the
+ * vulnerability check speaks of "vulnerability scanning" or "vulnerabilities".
+ */
+enum asm_policy
+asm_policy_of(const char *message)
+{
+	if (strstr(message, "signed by cosign") != NULL)
+		return ASM_POLICY_COSIGN;
+	if (strstr(message, "signed by notation") != NULL)
+		return ASM_POLICY_NOTATION;
+	if (strstr(message, "vulnerab") != NULL)
+		return ASM_POLICY_VULNERABILITY;
+	return ASM_POLICY_OTHER;
+}
+
+void
+job_note_blocked(struct asm_result *out, const char *missing)
+{
+	size_t i;
+
+	out->detail[0] = '\0';
+	if (missing[0] != '\0')
+		job_note(out, "missing %s", missing);
+	for (i = 0; i < out->n_blocked; i++) {
+		const struct asm_block *b = &out->blocked[i];
+		job_note(out, "%s blocked by Harbor's %s policy: %s%s%s%s%s: %s", b->arch,
+		    asm_policy_name(b->policy), b->repo, b->tag[0] ? ":" : "", b->tag,
+		    b->digest[0] ? (b->tag[0] ? " @" : "@") : "", b->digest,
+		    b->message[0] ? b->message : "412 without a reason (HEAD)");
+	}
+}
+
 void
 job_note(struct asm_result *out, const char *fmt, ...)
 {

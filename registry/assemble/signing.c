@@ -140,6 +140,16 @@ write_sig(const struct reg_api *api, const struct sig_key *k, const char *repo, 
 	rc = api->manifest_put(api->ctx, repo, tag, SIG_MT_MANIFEST, man, mlen, &put, err, errlen);
 	if (rc == AM_EINVAL)
 		rc = AM_EDENIED;
+	if (rc == AM_EDENIED && put.status == 412) {
+		/* Harbor's immutability rules refuse any PUT to an existing immutable tag,
+		 * even one adding a signature: retrying cannot help, the rule must change. */
+		char why[512];
+		(void)am_fmt(why, sizeof(why), "%s", err);
+		rc = am_fail(err, errlen, AM_EDENIED, "%s:%s is immutable: "
+		    "a tag immutability rule refuses every write to an existing signature tag, "
+		    "so the signature cannot be added (exclude sha256-*.sig tags from the rule); "
+		    "the index stays published unsigned (%s)", repo, tag, why);
+	}
 done:
 	reg_reply_clear(&put);
 	free(payload);

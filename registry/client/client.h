@@ -47,6 +47,9 @@ struct reg_reply {
 	char *body;               /* GET: body, NUL terminated; caller frees via reg_reply_clear */
 	size_t body_len;
 	char location[1024];      /* Location header (upload sessions), "" when absent */
+	/* A refusal's first errors[] entry, sanitized: "" when the body had none (HEAD never has one). */
+	char error_code[48];
+	char error_message[320];
 };
 
 struct reg_stats {
@@ -65,7 +68,9 @@ void reg_reply_clear(struct reg_reply *r);
 /*
  * All verbs return AM_OK on 2xx, AM_ENOTFOUND on any 404, AM_EAUTH when the
  * credentials were rejected (401 even with a freshly fetched token),
- * AM_ETRANSIENT for network errors, timeouts, 5xx and 429, AM_EDENIED for
+ * AM_ETRANSIENT for network errors, timeouts, 5xx and 429, AM_EPOLICY when
+ * a manifest read is refused by a project policy (412 PROJECTPOLICYVIOLATION,
+ * or any 412 to a GET/HEAD, whose HEAD answer has no body), AM_EDENIED for
  * other 4xx. On failure err holds a line with the status and the registry's
  * own error code/message when it sent one. `out` may be NULL where noted.
  * repo and ref must already be validated by the caller.

@@ -165,7 +165,9 @@ int cl_is_http_url(const char *s);
 int cl_is_2xx(long status);
 long cl_retry_after_ms(const char *v);
 void cl_registry_error(const struct resp *rs, char *out, size_t outlen);
+void cl_registry_error_parts(const struct resp *rs, char *code, size_t clen, char *msg, size_t mlen);
 enum am_err cl_status_to_err(long status);
+enum am_err cl_reply_to_err(long status, const char *method, const char *code);
 void cl_describe_rejection(const struct reg_client *c, const char *scope, char *out, size_t outlen);
 
 /* exchange.c */

@@ -78,27 +78,58 @@ cl_retry_after_ms(const char *v)
 	return (long)(t - now) * 1000;
 }
 
-/* " CODE: message" from the first entry of {"errors":[...]}, or "". */
+/* The first entry of {"errors":[...]}: its code and message, each "" when absent, sanitized. */
 void
-cl_registry_error(const struct resp *rs, char *out, size_t outlen)
+cl_registry_error_parts(const struct resp *rs, char *code, size_t clen, char *msg, size_t mlen)
 {
 	json_t *root = NULL, *e;
-	const char *code, *msg;
+	const char *c, *m;
 
-	out[0] = '\0';
+	code[0] = '\0';
+	msg[0] = '\0';
 	if (rs->body == NULL || rs->body_len == 0)
 		return;
 	root = json_loadb(rs->body, rs->body_len, 0, NULL);
 	e = json_array_get(json_object_get(root, "errors"), 0);
-	code = json_string_value(json_object_get(e, "code"));
-	msg = json_string_value(json_object_get(e, "message"));
-	if (code != NULL || msg != NULL) {
-		/* Truncation of a registry's message is harmless; the code comes first. */
-		(void)am_fmt(out, outlen, " %s%s%.200s", code ? code : "",
-		    code && msg ? ": " : "", msg ? msg : "");
-		cl_sanitize(out);
+	c = json_string_value(json_object_get(e, "code"));
+	m = json_string_value(json_object_get(e, "message"));
+	/* Truncation of a registry's words is harmless: they are only shown. */
+	if (c != NULL) {
+		(void)am_fmt(code, clen, "%s", c);
+		cl_sanitize(code);
+	}
+	if (m != NULL) {
+		(void)am_fmt(msg, mlen, "%s", m);
+		cl_sanitize(msg);
 	}
 	json_decref(root);
+}
+
+/* " CODE: message" from the first entry of {"errors":[...]}, or "". */
+void
+cl_registry_error(const struct resp *rs, char *out, size_t outlen)
+{
+	char code[64], msg[256];
+
+	out[0] = '\0';
+	cl_registry_error_parts(rs, code, sizeof(code), msg, sizeof(msg));
+	if (code[0] != '\0' || msg[0] != '\0')
+		(void)am_fmt(out, outlen, " %s%s%.200s", code, code[0] && msg[0] ? ": " : "", msg);
+}
+
+/*
+ * The code of a refusal, knowing the method and the registry's error code:
+ * Harbor answers a manifest read its project policy forbids (not scanned
+ * yet, vulnerable, unsigned) with 412 PROJECTPOLICYVIOLATION; the same
+ * answer to a HEAD carries no body, and nothing else refuses a read with 412.
+ */
+enum am_err
+cl_reply_to_err(long status, const char *method, const char *code)
+{
+	if (status == 412 && (strcmp(code, "PROJECTPOLICYVIOLATION") == 0 ||
+	    (code[0] == '\0' && (strcmp(method, "HEAD") == 0 || strcmp(method, "GET") == 0))))
+		return AM_EPOLICY;
+	return cl_status_to_err(status);
 }
 
 enum am_err

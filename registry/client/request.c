@@ -21,6 +21,8 @@ cl_fill_reply(struct reg_reply *out, struct resp *rs, int give_body)
 	out->retry_after_ms = (rs->status == 429 || rs->status == 503) ?
 	    cl_retry_after_ms(rs->retry_after) : -1;
 	cl_copy_bounded(out->location, sizeof(out->location), rs->location, strlen(rs->location));
+	cl_registry_error_parts(rs, out->error_code, sizeof(out->error_code), out->error_message,
+	    sizeof(out->error_message));
 	if (give_body) {
 		/* Steal the body: the reply owns it from now on. */
 		out->body = rs->body != NULL ? rs->body : xstrdup("");
@@ -33,12 +35,14 @@ cl_fill_reply(struct reg_reply *out, struct resp *rs, int give_body)
 /* Authentication of one registry call, carried from the first try to the retry. */
 
 static enum am_err
-fail_status(struct reg_client *c, const struct resp *rs, const struct auth_state *st,
-    const char *what, char *err, size_t errlen)
+fail_status(struct reg_client *c, const struct req *rq, const struct resp *rs,
+    const struct auth_state *st, const char *what, char *err, size_t errlen)
 {
-	char regerr[300], who[300];
-	enum am_err rc = cl_status_to_err(rs->status);
+	char regerr[300], who[300], code[64], msg[8];
+	enum am_err rc;
 
+	cl_registry_error_parts(rs, code, sizeof(code), msg, sizeof(msg));
+	rc = cl_reply_to_err(rs->status, rq->method, code);
 	cl_registry_error(rs, regerr, sizeof(regerr));
 	if (rs->status == 401 && st->kind == SEND_BEARER) {
 		cl_describe_rejection(c, st->key, who, sizeof(who));
@@ -89,7 +93,7 @@ finish(struct reg_client *c, const struct req *rq, struct resp *rs, const struct
 	if (rc != AM_OK) {
 		if (rs->status == 401 && st->kind == SEND_BEARER)
 			cl_token_drop(c, st->key, st->token);   /* useless: do not offer it again */
-		rc = fail_status(c, rs, st, what, err, errlen);
+		rc = fail_status(c, rq, rs, st, what, err, errlen);
 	}
 	return rc;
 }

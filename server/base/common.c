@@ -27,6 +27,7 @@ am_strerror(enum am_err e)
 	case AM_ETRANSIENT: return "transient";
 	case AM_EMISMATCH: return "mismatch";
 	case AM_EIO: return "io";
+	case AM_EPOLICY: return "policy";
 	}
 	return "unknown";
 }

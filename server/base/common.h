@@ -21,6 +21,8 @@ enum am_err {
 	AM_ETRANSIENT,  /* worth retrying: network, timeout, 5xx, 429 */
 	AM_EMISMATCH,   /* content contradicts what we expected (arch, digest) */
 	AM_EIO,         /* local I/O */
+	AM_EPOLICY,     /* a read refused by the registry's project policy (Harbor's 412
+	                   PROJECTPOLICYVIOLATION: unscanned, vulnerable, unsigned): not yet */
 };
 
 /* Short stable name of an error code, for logs ("transient", "auth", ...). */

@@ -43,8 +43,17 @@ group_of(const struct cfg *c, const struct args *a, struct group *g)
 static int
 report(const struct asm_result *res)
 {
+	size_t i;
+
 	fprintf(stderr, "%s %s%s%s%s%s\n", res->target, asm_outcome_name(res->outcome),
 	    res->digest[0] ? " " : "", res->digest, res->detail[0] ? ": " : "", res->detail);
+	/* Children the registry's policy will not let be read yet: one line each, Harbor's words last. */
+	for (i = 0; res->outcome == ASM_WAITING && i < res->n_blocked; i++) {
+		const struct asm_block *b = &res->blocked[i];
+		fprintf(stderr, "  blocked %s %s%s%s%s%s policy=%s: %s\n", b->arch, b->repo,
+		    b->tag[0] ? ":" : "", b->tag, b->digest[0] ? " " : "", b->digest,
+		    asm_policy_name(b->policy), b->message[0] ? b->message : "412 without a reason");
+	}
 	switch (res->outcome) {
 	case ASM_PUBLISHED: case ASM_UNCHANGED: case ASM_DRY_RUN:
 		return EXIT_OK;

@@ -49,11 +49,12 @@ static json_t *
 desired_policy(const struct setup *s)
 {
 	/* enabled is sent explicitly: a policy created without it is disabled. */
-	return json_pack("{s:s, s:s, s:b, s:[s], s:[{s:s, s:s, s:s, s:b, s:s}]}",
+	/* SCANNING_COMPLETED: a group kept waiting by "Prevent vulnerable images" is looked at again. */
+	return json_pack("{s:s, s:s, s:b, s:[s, s], s:[{s:s, s:s, s:s, s:b, s:s}]}",
 	    "name", s->name,
 	    "description", "archmerge: publishes multi-architecture indexes (managed by archmerge harbor-setup)",
 	    "enabled", 1,
-	    "event_types", "PUSH_ARTIFACT",
+	    "event_types", "PUSH_ARTIFACT", "SCANNING_COMPLETED",
 	    "targets", "type", "http", "address", s->address, "auth_header", s->auth_header,
 	    "skip_cert_verify", 0, "payload_format", s->payload_format);
 }
@@ -63,6 +64,19 @@ str_is(const json_t *o, const char *key, const char *want)
 {
 	const char *v = json_string_value(json_object_get(o, key));
 	return v != NULL && strcmp(v, want) == 0;
+}
+
+/* Does the policy's event_types list name type? A policy missing one of ours is updated. */
+static int
+has_event(const json_t *ev, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(ev); i++)
+		if (json_is_string(json_array_get(ev, i)) &&
+		    strcmp(json_string_value(json_array_get(ev, i)), type) == 0)
+			return 1;
+	return 0;
 }
 
 /* Names of the fields where an existing policy differs from ours ("" when none). */
@@ -81,8 +95,7 @@ policy_diff(const json_t *have, const struct setup *s, char *out, size_t outlen)
 	} while (0)
 	if (!json_is_true(json_object_get(have, "enabled")))
 		DIFF("enabled");
-	if (json_array_size(ev) != 1 || !json_is_string(json_array_get(ev, 0)) ||
-	    strcmp(json_string_value(json_array_get(ev, 0)), "PUSH_ARTIFACT") != 0)
+	if (!has_event(ev, "PUSH_ARTIFACT") || !has_event(ev, "SCANNING_COMPLETED"))
 		DIFF("event_types");
 	if (json_array_size(targets) != 1) {
 		DIFF("targets");

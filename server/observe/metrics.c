@@ -76,6 +76,9 @@ static struct family f_unsigned = FAMILY("archmerge_unsigned_child_refusals_tota
 static struct family f_notify = FAMILY("archmerge_notify_deliveries_total",
     "Outbound notifications (notify), by outcome: delivered, failed (one attempt, retried), dropped "
     "(outbox full), expired (older than max_age_s).", COUNTER);
+static struct family f_blocked = FAMILY("archmerge_policy_blocked_total",
+    "Children the registry's project policy would not let be read yet (Harbor 412 PROJECTPOLICYVIOLATION), "
+    "by policy (vulnerability, cosign, notation, other); their groups wait.", COUNTER);
 
 static struct family f_refused = FAMILY("archmerge_http_refused_total",
     "Connections and requests refused before reaching a handler or by the webhook's checks, by reason "
@@ -92,7 +95,7 @@ static struct family f_reg_creds = FAMILY("archmerge_registry_credentials_ok",
 
 static struct family *const families[] = {
 	&f_refused, &f_webhooks, &f_assemblies, &f_requests, &f_latency, &f_tokens, &f_last_publish,
-	&f_signatures, &f_unsigned, &f_reg_up, &f_reg_creds, &f_notify, &f_missed,
+	&f_signatures, &f_unsigned, &f_reg_up, &f_reg_creds, &f_notify, &f_missed, &f_blocked,
 };
 
 struct gauge {
@@ -293,6 +296,15 @@ metrics_notify(const char *outcome)
 
 	if (labels_fmt(labels, sizeof(labels), "outcome", outcome, (const char *)NULL) == 0)
 		family_add(&f_notify, labels, 1);
+}
+
+void
+metrics_policy_blocked(const char *policy)
+{
+	char labels[LABELS_LEN];
+
+	if (labels_fmt(labels, sizeof(labels), "policy", policy, (const char *)NULL) == 0)
+		family_add(&f_blocked, labels, 1);
 }
 
 void
@@ -499,6 +511,7 @@ seed(void)
 {
 	static const char *const outcomes[] = { "published", "unchanged", "waiting", "refused", "failed" };
 	static const char *const notify[] = { "delivered", "failed", "dropped", "expired" };
+	static const char *const policies[] = { "vulnerability", "cosign", "notation", "other" };
 	char labels[LABELS_LEN];
 	size_t i;
 
@@ -513,6 +526,9 @@ seed(void)
 	family_add(&f_unsigned, "", 0);
 	if (labels_fmt(labels, sizeof(labels), "source", "webhook", (const char *)NULL) == 0)
 		family_add(&f_missed, labels, 0);
+	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+		if (labels_fmt(labels, sizeof(labels), "policy", policies[i], (const char *)NULL) == 0)
+			family_add(&f_blocked, labels, 0);
 }
 
 char *

@@ -27,6 +27,8 @@ void metrics_event_missed(const char *source);
 void metrics_assembly(const char *outcome);
 /* Index signatures written by one assembly; a refusal for an unsigned child. */
 void metrics_signing(unsigned made, int unsigned_child);
+/* One child the registry's policy refused to let be read (policy: asm_policy_name()). */
+void metrics_policy_blocked(const char *policy);
 
 /* An outbound notification: delivered, failed (an attempt; retried), dropped (outbox full), expired. */
 void metrics_notify(const char *outcome);

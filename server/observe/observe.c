@@ -108,12 +108,28 @@ observe_webhook(const char *remote, const char *method, const struct webhook_res
 		log_event(LOG_INFO, "webhook", f, n);
 }
 
+/* One line per child the registry's policy refused, with its own words. */
+static void
+log_blocked(const char *id, const char *group, const struct asm_block *b, enum log_level lvl)
+{
+	char source[NAME_MAX_REPO + NAME_MAX_TAG + 2];
+
+	if (!log_enabled(lvl))
+		return;
+	(void)am_fmt(source, sizeof(source), "%s%s%s", b->repo, b->tag[0] ? ":" : "", b->tag);
+	log_kv(lvl, "assembly blocked by registry policy", LOG_S("job", id), LOG_S("group", group),
+	    LOG_S("arch", b->arch), LOG_S("policy", asm_policy_name(b->policy)), LOG_S("source", source),
+	    LOG_S("digest", b->digest[0] ? b->digest : NULL),
+	    LOG_S("message", b->message[0] ? b->message : NULL));
+}
+
 void
 observe_assembly(struct status_rec *st, const struct group *g, const char *rule,
     const struct asm_result *r, long long ms, enum log_level lvl, const struct observe_retry *rt)
 {
 	char id[24], group[GROUP_NAME_MAX];
 	int plan = rt != NULL && rt->attempt > 0;
+	size_t i;
 
 	(void)am_fmt(id, sizeof(id), "%llu", atomic_fetch_add(&next_job, 1) + 1);
 	(void)group_name(g, group, sizeof(group));
@@ -121,7 +137,11 @@ observe_assembly(struct status_rec *st, const struct group *g, const char *rule,
 		metrics_assembly(asm_outcome_name(r->outcome));
 	if (r->outcome != ASM_DRY_RUN)
 		metrics_signing(r->signatures_made, r->unsigned_child);
+	for (i = 0; r->outcome == ASM_WAITING && i < r->n_blocked; i++)
+		metrics_policy_blocked(asm_policy_name(r->blocked[i].policy));
 	status_record(st, id, g, rule, r, ms);
+	for (i = 0; r->outcome == ASM_WAITING && i < r->n_blocked; i++)
+		log_blocked(id, group, &r->blocked[i], lvl);
 	{
 		struct log_field f[] = {
 			LOG_S("job", id), LOG_S("group", group), LOG_S("rule", rule),

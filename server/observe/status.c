@@ -26,6 +26,7 @@ struct entry {
 	time_t first, last;       /* waiting: since / last check; rings: when */
 	unsigned long checks;
 	json_t *present;          /* [{arch, source, digest, platform}] found; owned, may be NULL */
+	json_t *blocked;          /* [{arch, policy, repo, tag, digest, message}]; owned, may be NULL */
 	unsigned tags_pushed;
 	long long hint_to_done_ms;   /* published: last webhook to publish; -1 unknown */
 };
@@ -70,11 +71,15 @@ status_free(struct status_rec *s)
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->n_waiting; i++)
+	for (i = 0; i < s->n_waiting; i++) {
 		json_decref(s->waiting[i].present);
+		json_decref(s->waiting[i].blocked);
+	}
 	for (i = 0; i < STATUS_MAX_RECENT; i++) {
 		json_decref(s->published.e[i].present);
 		json_decref(s->failures.e[i].present);
+		json_decref(s->published.e[i].blocked);
+		json_decref(s->failures.e[i].blocked);
 	}
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -116,10 +121,27 @@ present_json(const struct asm_result *r)
 	return a;
 }
 
+/* The children the registry's policy would not let be read, with its words. */
+static json_t *
+blocked_json(const struct asm_result *r)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < r->n_blocked && i < ASM_MAX_BLOCKED; i++) {
+		const struct asm_block *b = &r->blocked[i];
+		json_array_append_new(a, json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}",
+		    "arch", text(b->arch), "policy", asm_policy_name(b->policy), "repo", text(b->repo),
+		    "tag", text(b->tag), "digest", text(b->digest), "message", text(b->message)));
+	}
+	return a;
+}
+
 /* Forget what an entry owns before it is reused. */
 static void
 entry_reset(struct entry *e)
 {
+	json_decref(e->blocked);
 	json_decref(e->present);
 	memset(e, 0, sizeof(*e));
 	e->hint_to_done_ms = -1;
@@ -140,6 +162,8 @@ fill(struct entry *e, const char *key, const char *job, const char *rule,
 	e->last = now;
 	json_decref(e->present);
 	e->present = present_json(r);
+	json_decref(e->blocked);
+	e->blocked = r->n_blocked > 0 ? blocked_json(r) : NULL;   /* only a waiting run has any */
 	e->tags_pushed = r->tags_pushed;
 }
 
@@ -187,6 +211,7 @@ waiting_note(struct status_rec *s, const char *key, const char *job, const char 
 			/* Slots past the end own nothing (a drop moved their pointers down). */
 			e = &s->waiting[s->n_waiting++];
 			e->present = NULL;
+			e->blocked = NULL;
 			entry_reset(e);
 		}
 		e->first = now;
@@ -203,10 +228,12 @@ waiting_drop(struct status_rec *s, const char *key)
 	if (e == NULL)
 		return;
 	json_decref(e->present);
+	json_decref(e->blocked);
 	/* Keep the table ordered by arrival: shift the rest down. */
 	memmove(e, e + 1, (size_t)(&s->waiting[s->n_waiting] - (e + 1)) * sizeof(*e));
 	s->n_waiting--;
 	s->waiting[s->n_waiting].present = NULL;
+	s->waiting[s->n_waiting].blocked = NULL;
 }
 
 static struct hint *
@@ -336,7 +363,7 @@ present_copy(const struct entry *e)
 	return e->present != NULL ? json_deep_copy(e->present) : json_array();
 }
 
-/* "missing amd64,arm64" -> ["amd64","arm64"]; anything else -> []. */
+/* "missing amd64,arm64[; ...]" -> ["amd64","arm64"]; anything else -> []. */
 static json_t *
 missing_list(const char *detail)
 {
@@ -345,8 +372,8 @@ missing_list(const char *detail)
 
 	if (strncmp(detail, "missing ", 8) != 0)
 		return a;
-	for (p = detail + 8; *p != '\0'; p = *end ? end + 1 : end) {
-		end = p + strcspn(p, ", ");
+	for (p = detail + 8; *p != '\0' && *p != ';'; p = *end && *end != ';' ? end + 1 : end) {
+		end = p + strcspn(p, ",; ");
 		if (end > p)
 			json_array_append_new(a, json_stringn(p, (size_t)(end - p)));
 		while (*end == ' ')
@@ -402,6 +429,8 @@ status_json(struct status_rec *s)
 		json_object_set_new(o, "rule", text(e->rule));
 		json_object_set_new(o, "target", text(e->target));
 		json_object_set_new(o, "missing", missing_list(e->detail));
+		json_object_set_new(o, "blocked", e->blocked != NULL ? json_deep_copy(e->blocked) :
+		    json_array());
 		json_object_set_new(o, "present", present_copy(e));
 		json_object_set_new(o, "detail", text(e->detail));
 		json_object_set_new(o, "since", when(e->first));

@@ -16,12 +16,14 @@
 #include "config/config.h"
 
 unsigned
-cloudevent_kind(enum asm_outcome o)
+cloudevent_kind(const struct asm_result *r)
 {
-	switch (o) {
+	switch (r->outcome) {
 	case ASM_PUBLISHED: return NOTIFY_PUBLISHED;
 	case ASM_REFUSED: return NOTIFY_REFUSED;
 	case ASM_UNCHANGED: return NOTIFY_UNCHANGED;
+	/* Waiting on a child the registry's policy will not let be read yet. */
+	case ASM_WAITING: return r->n_blocked > 0 ? NOTIFY_BLOCKED : 0;
 	default: return 0;
 	}
 }

@@ -15,7 +15,7 @@
 #define CE_SIGNATURE_MAX 80     /* "sha256=" + 64 hex + NUL */
 
 /* The event an outcome makes: its config bit (NOTIFY_*) and name, 0/NULL when none. */
-unsigned cloudevent_kind(enum asm_outcome o);
+unsigned cloudevent_kind(const struct asm_result *r);
 const char *cloudevent_kind_name(unsigned kind);
 
 struct ce_input {

@@ -371,36 +371,38 @@ first_seen_take(struct outbox *o, const struct group *g, int keep)
 }
 
 /*
- * 1 when r repeats the refusal last sent for g (a webhook or reconcile
- * re-ran a group whose content did not change); notes a new one. Any other
- * outcome forgets g's.
+ * 1 when r repeats the refusal or the policy block last sent for g (a
+ * webhook, a retry or reconcile re-ran a group whose state did not change);
+ * notes a new one. A publication forgets g's, so that the next is news again.
  */
 static int
-repeated_refusal(struct outbox *o, const struct group *g, const struct asm_result *r)
+repeated_news(struct outbox *o, const struct group *g, const struct asm_result *r, unsigned kind)
 {
+	int news = kind == NOTIFY_REFUSED || kind == NOTIFY_BLOCKED;
 	uint32_t h = 2166136261u;
 	const char *p;
 	size_t i;
 
 	for (p = r->detail; *p != '\0'; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ kind) * 16777619u;
 	h |= 1;
 	for (i = 0; i < FIRST_SEEN_MAX; i++) {
 		struct refusal *f = &o->refused[i];
 		if (f->hash == 0 || !group_equal(&f->g, g))
 			continue;
 		if (r->outcome == ASM_PUBLISHED || r->outcome == ASM_UNCHANGED) {
-			f->hash = 0;   /* published since: a refusal later is news again */
+			f->hash = 0;   /* published since: a refusal or block later is news again */
 			return 0;
 		}
-		if (r->outcome != ASM_REFUSED)
+		if (!news)
 			return 0;
 		if (f->hash == h)
 			return 1;
 		f->hash = h;
 		return 0;
 	}
-	if (r->outcome == ASM_REFUSED) {
+	if (news) {
 		struct refusal *f = &o->refused[o->refused_next++ % FIRST_SEEN_MAX];
 		f->g = *g;
 		f->hash = h;
@@ -432,7 +434,7 @@ void
 outbox_assembly(struct outbox *o, const struct cfg *c, const struct group *g,
     const struct asm_result *r, long long run_ms)
 {
-	unsigned kind = cloudevent_kind(r->outcome);
+	unsigned kind = cloudevent_kind(r);
 	const char *names[PLAN_MAX_EXTRA_TAGS];
 	char id[40], now[32], err[512];
 	struct ce_input in;
@@ -445,7 +447,7 @@ outbox_assembly(struct outbox *o, const struct cfg *c, const struct group *g,
 		return;
 	pthread_mutex_lock(&o->mu);
 	since = first_seen_take(o, g, r->outcome == ASM_WAITING || r->outcome == ASM_FAILED);
-	if (repeated_refusal(o, g, r))
+	if (repeated_news(o, g, r, kind))
 		kind = 0;
 	pthread_mutex_unlock(&o->mu);
 	for (i = 0; i < c->n_notify; i++)

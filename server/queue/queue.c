@@ -18,6 +18,7 @@ struct slot {
 	long long due;     /* am_now_ms() from which it may run */
 	unsigned attempt;  /* retries so far */
 	int rerun;         /* running slots: an event arrived meanwhile */
+	int woken;         /* running slots: queue_wake meanwhile, a retry is due at once */
 };
 
 struct queue {
@@ -157,13 +158,15 @@ worker(void *arg)
 		q->busy[me] = 1;
 		for (;;) {
 			q->running[me].rerun = 0;
+			q->running[me].woken = 0;
 			pthread_mutex_unlock(&q->mu);
 			delay = q->run(q->ctx, &job.g, job.attempt);
 			pthread_mutex_lock(&q->mu);
 			if (delay >= 0) {
 				/* Retry later; an event that came meanwhile waits with it. */
 				if (!q->stopping && !q->draining)
-					(void)add_pending(q, &job.g, am_now_ms() + delay, job.attempt + 1);
+					(void)add_pending(q, &job.g, am_now_ms() +
+					    (q->running[me].woken ? 0 : delay), job.attempt + 1);
 				break;
 			}
 			job.attempt = 0;
@@ -232,6 +235,33 @@ int
 queue_push(struct queue *q, const struct group *g)
 {
 	return queue_push_after(q, g, 0);
+}
+
+int
+queue_wake(struct queue *q, const struct group *g)
+{
+	size_t i;
+	int queued = 0;
+
+	pthread_mutex_lock(&q->mu);
+	for (i = 0; i < q->n_workers; i++) {
+		if (q->busy[i] && group_equal(&q->running[i].g, g)) {
+			q->running[i].rerun = 1;
+			q->running[i].woken = 1;
+			goto out;
+		}
+	}
+	for (i = 0; i < q->n_pending; i++) {
+		if (group_equal(&q->pending[i].g, g)) {
+			q->pending[i].due = am_now_ms();   /* the retry's attempt count stays */
+			pthread_cond_signal(&q->work);
+			goto out;
+		}
+	}
+	queued = add_pending(q, g, am_now_ms(), 0);
+out:
+	pthread_mutex_unlock(&q->mu);
+	return queued;
 }
 
 static size_t

@@ -32,6 +32,13 @@ struct queue *queue_new(size_t workers, queue_run_fn run, void *ctx);
  */
 int queue_push(struct queue *q, const struct group *g);
 
+/*
+ * Queue a group to run now, cutting short a delayed retry it waits in (its
+ * attempt count stays): what it waited for has happened (a child scanned or
+ * signed). Running: it runs again at once after this pass. Same return.
+ */
+int queue_wake(struct queue *q, const struct group *g);
+
 /* Queue a group to run no earlier than delay_ms from now; same coalescing
  * (a pending group due sooner keeps its due time). */
 int queue_push_after(struct queue *q, const struct group *g, long delay_ms);

@@ -30,6 +30,13 @@ run_decide(const struct asm_result *res, unsigned attempt, int stopping, int jou
 			out->left_in_journal = 1;
 		else
 			out->retry_ms = backoff_ms(initial_ms, max_ms, attempt, res->retry_after_ms, seed);
+	} else if (res->outcome == ASM_WAITING && res->n_blocked > 0) {
+		/* Not yet readable: neither a fault nor done; the journal keeps it pending. */
+		if (stopping && journaled)
+			out->left_in_journal = 1;
+		else if (!stopping)
+			out->retry_ms = backoff_ms(BLOCKED_RETRY_INITIAL_MS, BLOCKED_RETRY_MAX_MS, attempt,
+			    -1, seed);
 	} else if (res->outcome == ASM_WAITING && attempt < WAITING_RECHECKS && !stopping) {
 		/* distribution sends a manifest push's notification before it links
 		 * the tag: the very tag of the hint may be missing for a moment. */

@@ -12,6 +12,15 @@
 /* Looks again at a waiting group (short backoff) before leaving it to the next event. */
 #define WAITING_RECHECKS 2
 
+/*
+ * A group whose children the registry's policy will not let be read yet
+ * (Harbor scanning, vulnerable, unsigned) is looked at again for as long as
+ * it stays so: from 5 s, doubling, at most once a minute. Its webhooks
+ * (a scan completed, a signature pushed) cut the wait short.
+ */
+#define BLOCKED_RETRY_INITIAL_MS 5000
+#define BLOCKED_RETRY_MAX_MS 60000
+
 struct run_decision {
 	long retry_ms;          /* >= 0: run the group again after this long; -1: no retry */
 	int left_in_journal;    /* shutting down: the journal keeps the group for the next start */
@@ -30,7 +39,9 @@ long backoff_ms(long initial_ms, long max_ms, unsigned attempt, long retry_after
  * After run `attempt` (0-based) of a group whose latest journal record was
  * seq (0: not journaled) ended with res: a transient failure is retried
  * (or, while stopping with a journal, left in it); a group still waiting is
- * looked at again WAITING_RECHECKS times; anything else is done.
+ * looked at again WAITING_RECHECKS times, one blocked by the registry's
+ * policy until it is not (BLOCKED_RETRY_*, or left in the journal while
+ * stopping); anything else is done.
  */
 void run_decide(const struct asm_result *res, unsigned attempt, int stopping, int journaled,
     uint64_t seq, long initial_ms, long max_ms, unsigned *seed, struct run_decision *out);

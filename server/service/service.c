@@ -295,7 +295,11 @@ log_outcome(struct service *s, const struct cfg *c, const struct group *g, const
 	enum log_level lvl;
 
 	switch (out->outcome) {
-	case ASM_PUBLISHED: case ASM_UNCHANGED: case ASM_DRY_RUN: case ASM_WAITING:
+	case ASM_WAITING:
+		/* Held up by the registry's policy: worth a look by whoever runs it. */
+		lvl = out->n_blocked > 0 ? LOG_WARN : LOG_INFO;
+		break;
+	case ASM_PUBLISHED: case ASM_UNCHANGED: case ASM_DRY_RUN:
 		lvl = LOG_INFO;
 		break;
 	case ASM_REFUSED:
@@ -312,6 +316,20 @@ log_outcome(struct service *s, const struct cfg *c, const struct group *g, const
 		rt.retry_after_ms = out->retry_after_ms;
 	}
 	observe_assembly(s->status, g, r != NULL ? r->name : g->rule_name, out, ms, lvl, &rt);
+}
+
+/* What the group waits for now (a child's signature, the registry's leave to read a child), if anything. */
+static void
+note_waits(struct service *s, const struct group *g, const struct asm_result *res)
+{
+	size_t i;
+
+	sigwait_forget(s->sigwait, g);
+	if (res->unsigned_child)
+		sigwait_note(s->sigwait, g, res->unsigned_repo, "", res->unsigned_digest);
+	for (i = 0; res->outcome == ASM_WAITING && i < res->n_blocked; i++)
+		sigwait_note(s->sigwait, g, res->blocked[i].repo, res->blocked[i].tag,
+		    res->blocked[i].digest);
 }
 
 /* A worker's run of one group: assemble, then retry later or mark it done. */
@@ -339,8 +357,7 @@ run_group(void *ctx, const struct group *g, unsigned attempt)
 	    sn->view.cfg->retry_max_ms, &seed, &d);
 	rn.retry_ms = d.retry_ms;
 	rn.left_in_journal = d.left_in_journal;
-	if (res.unsigned_child)
-		sigwait_note(s->sigwait, g, res.unsigned_repo, res.unsigned_digest);
+	note_waits(s, g, &res);
 	log_outcome(s, sn->view.cfg, g, &res, am_now_ms() - t0, &rn);
 	outbox_assembly(s->outbox, sn->view.cfg, g, &res, am_now_ms() - t0);   /* before done: a crash re-runs */
 	if (d.mark_done)
@@ -504,7 +521,11 @@ service_enqueue(void *service, const struct group *gin)
 		return -1;
 	}
 	repos_note(s->repos, g.host, g.repo);
-	queued = queue_push(s->queue, &g);
+	/* A group held up by a child: any event about it is worth a look now, backoff or not. */
+	if (sigwait_waits(s->sigwait, &g))
+		queued = queue_wake(s->queue, &g);
+	else
+		queued = queue_push(s->queue, &g);
 	/* Appends work again: groups left pending while they failed run and are written done. */
 	if (s->journal != NULL && journal_recovered(s->journal))
 		log_kv(LOG_INFO, "journal", LOG_S("result", "recovered"),
@@ -547,13 +568,13 @@ service_status(struct service *s)
 	return s->status;
 }
 
-int
-service_sig_hint(void *service, const char *host, const char *repo, const char *digest,
-    struct group *out)
+size_t
+service_waiting(void *service, const char *host, const char *repo, const char *tag,
+    const char *digest, struct group *out, size_t max)
 {
 	struct service *s = service;
 
-	return sigwait_find(s->sigwait, host, repo, digest, out);
+	return sigwait_find(s->sigwait, host, repo, tag, digest, out, max);
 }
 
 void

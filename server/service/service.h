@@ -56,11 +56,12 @@ struct status_rec;
 struct status_rec *service_status(struct service *s);
 
 /*
- * The group waiting for the signature of host/repo@digest, if any: 1 and *out
- * filled (webhook_env.sig_hint, service as ctx); thread safe.
+ * The groups waiting for a child of host/repo named by tag or digest (its
+ * signature, or the registry's leave to read it): up to max into out,
+ * returns how many (webhook_env.waiting, service as ctx); thread safe.
  */
-int service_sig_hint(void *service, const char *host, const char *repo, const char *digest,
-    struct group *out);
+size_t service_waiting(void *service, const char *host, const char *repo, const char *tag,
+    const char *digest, struct group *out, size_t max);
 
 /* Wait until the queue is empty and idle. */
 void service_wait_idle(struct service *s);

@@ -422,7 +422,7 @@ def test_harbor_setup_create_rerun_update_dry_run(env, archmerge, harbor, tmp_pa
         mine = [x for x in harbor.policies_of(project) if x["name"] == "archmerge"]
         assert len(mine) == 1
         pol = mine[0]
-        assert pol["enabled"] is True and pol["event_types"] == ["PUSH_ARTIFACT"]
+        assert pol["enabled"] is True and pol["event_types"] == ["PUSH_ARTIFACT", "SCANNING_COMPLETED"]
         assert len(pol["targets"]) == 1
         t = pol["targets"][0]
         assert t == {"type": "http", "address": am.webhook_url, "auth_header": env.webhook_auth,
@@ -461,6 +461,13 @@ def test_harbor_setup_create_rerun_update_dry_run(env, archmerge, harbor, tmp_pa
                   "https://archmerge.example:8443/hooks/harbor", "--payload-format", "CloudEvents")
     assert p.returncode == 0 and "updated" in p.stdout and "enabled" in p.stdout
     assert harbor.policies_of("library")[0]["enabled"] is True
+
+    # A policy from before SCANNING_COMPLETED was subscribed (issue 21): updated to include it.
+    harbor.policies[harbor.projects["library"]][0]["event_types"] = ["PUSH_ARTIFACT"]
+    p = setup_cli(harbor, cfg, pwfile, "--project", "library", "--webhook-url",
+                  "https://archmerge.example:8443/hooks/harbor", "--payload-format", "CloudEvents")
+    assert p.returncode == 0 and "updated" in p.stdout and "event_types" in p.stdout, p.stdout
+    assert harbor.policies_of("library")[0]["event_types"] == ["PUSH_ARTIFACT", "SCANNING_COMPLETED"]
 
     # Dry run: says what it would do, writes nothing.
     n = len(harbor.writes())

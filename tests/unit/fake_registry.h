@@ -37,7 +37,35 @@ struct fake {
 	int head_inflight, head_max_inflight;   /* manifest HEADs alone */
 	void (*after_list)(void *arg);    /* once, after the next tag list answered (a run racing it) */
 	void *after_list_arg;
+	char refused[4][192];             /* "repo:ref" whose GET and HEAD the policy refuses (412) */
+	char refused_msg[320];            /* ... with these words (GET only; a HEAD has no body) */
 };
+
+/* Harbor's project policy: 412 PROJECTPOLICYVIOLATION for a refused repo:ref, as the client reports it. */
+static enum am_err
+fake_policy(struct fake *f, const char *repo, const char *ref, int get, struct reg_reply *out,
+    char *err, size_t errlen)
+{
+	char key[192];
+	size_t i;
+
+	(void)am_fmt(key, sizeof(key), "%s:%s", repo, ref);
+	for (i = 0; i < sizeof(f->refused) / sizeof(f->refused[0]); i++)
+		if (f->refused[i][0] != '\0' && strcmp(f->refused[i], key) == 0)
+			break;
+	if (i == sizeof(f->refused) / sizeof(f->refused[0]))
+		return AM_OK;
+	if (out != NULL) {
+		reg_reply_clear(out);
+		out->status = 412;
+		if (get) {
+			(void)am_fmt(out->error_code, sizeof(out->error_code), "PROJECTPOLICYVIOLATION");
+			(void)am_fmt(out->error_message, sizeof(out->error_message), "%s", f->refused_msg);
+		}
+	}
+	return am_fail(err, errlen, AM_EPOLICY, "%s /v2/%s/manifests/%s: 412 PROJECTPOLICYVIOLATION",
+	    get ? "GET" : "HEAD", repo, ref);
+}
 
 /* The assembly reads from several threads at once: counters under one lock. */
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -113,8 +141,10 @@ static enum am_err
 f_get(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
 {
 	struct fake *f = ctx;
-	(void)err; (void)errlen;
+	enum am_err prc;
 	fake_count(&f->gets, 1);
+	if ((prc = fake_policy(f, repo, ref, 1, out, err, errlen)) != AM_OK)
+		return prc;
 	if (f->get_delay_us > 0) {
 		pthread_mutex_lock(&fake_lock);
 		if (++f->inflight > f->max_inflight)
@@ -131,8 +161,10 @@ static enum am_err
 f_head(void *ctx, const char *repo, const char *ref, struct reg_reply *out, char *err, size_t errlen)
 {
 	struct fake *f = ctx;
-	(void)err; (void)errlen;
+	enum am_err prc;
 	fake_count(&f->heads, 1);
+	if ((prc = fake_policy(f, repo, ref, 0, out, err, errlen)) != AM_OK)
+		return prc;
 	if (f->get_delay_us > 0) {
 		pthread_mutex_lock(&fake_lock);
 		if (++f->inflight > f->max_inflight)

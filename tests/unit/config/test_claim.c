@@ -166,6 +166,7 @@ test_reasons(void)
 		{ CLAIM_R_OWN_WRITE, "archmerge's own write (the digest it just pushed under this tag)",
 		    "own_push" },
 		{ CLAIM_R_SIGNATURE, "signature tag of an image no group waits for", "signature" },
+		{ CLAIM_R_SCAN, "scan of an image no group waits for", "scan" },
 	};
 	size_t i, j;
 

@@ -336,8 +336,33 @@ test_other_types(void)
 	CHECK(event_parse(deleted, strlen(deleted), 1, &ev, err, sizeof(err)) == AM_OK);
 	CHECK(ev.is_push == 0);
 	CHECK_STR(ev.type, "harbor.artifact.deleted");
+	/* Harbor's finished scan, both formats: repository and resources like a push. */
+	{
+		const char *scan_def = "{\"type\":\"SCANNING_COMPLETED\",\"occur_at\":1767225600,"
+		    "\"operator\":\"auto\",\"event_data\":{\"resources\":[{\"digest\":\"sha256:"
+		    "4b8f2c0a9e1d3b5f7a6c8e0d2f4b6a8c0e2d4f6a8b0c2e4d6f8a0b2c4e6d8f0a\",\"tag\":"
+		    "\"3.8.5-arm64\",\"resource_url\":\"harbor.example.com/library/myapp:3.8.5-arm64\","
+		    "\"scan_overview\":{}}],\"repository\":{\"repo_full_name\":\"library/myapp\"}}}";
+		const char *scan_ce = "{\"specversion\":\"1.0\",\"type\":\"harbor.scan.completed\","
+		    "\"data\":{\"resources\":[{\"digest\":\"sha256:"
+		    "4b8f2c0a9e1d3b5f7a6c8e0d2f4b6a8c0e2d4f6a8b0c2e4d6f8a0b2c4e6d8f0a\",\"tag\":"
+		    "\"3.8.5-arm64\",\"resource_url\":\"harbor.example.com/library/myapp:3.8.5-arm64\"}],"
+		    "\"repository\":{\"repo_full_name\":\"library/myapp\"}}}";
+		CHECK(event_parse(scan_def, strlen(scan_def), 0, &ev, err, sizeof(err)) == AM_OK);
+		CHECK(ev.is_scan == 1 && ev.is_push == 0 && ev.n_resources == 1);
+		CHECK_STR(ev.repo, "library/myapp");
+		CHECK_STR(ev.resources[0].tag, "3.8.5-arm64");
+		CHECK(strncmp(ev.resources[0].digest, "sha256:4b8f", 11) == 0);
+		CHECK(event_parse(scan_ce, strlen(scan_ce), 1, &ev, err, sizeof(err)) == AM_OK);
+		CHECK(ev.is_scan == 1 && ev.is_push == 0 && ev.n_resources == 1);
+		CHECK_STR(ev.resources[0].host, "harbor.example.com");
+		/* The Default type under CloudEvents is not a scan there. */
+		CHECK(event_parse(scan_def, strlen(scan_def), 1, &ev, err, sizeof(err)) == AM_OK);
+		CHECK(ev.is_scan == 0);
+	}
+	/* A scan report without its data wakes nobody, and is no error either. */
 	CHECK(event_parse(scan, strlen(scan), 1, &ev, err, sizeof(err)) == AM_OK);
-	CHECK(ev.is_push == 0);
+	CHECK(ev.is_push == 0 && ev.is_scan == 0);
 	CHECK_STR(ev.type, "harbor.scan.completed");
 
 	/* The Default payload of another type, body otherwise identical to a push. */

@@ -31,13 +31,15 @@ enqueue(void *ctx, const struct group *g)
 }
 
 /* Waits for CHILD in library/myapp only. */
-static int
-hint(void *ctx, const char *host, const char *repo, const char *digest, struct group *g)
+static size_t
+hint(void *ctx, const char *host, const char *repo, const char *tag, const char *digest, struct group *g,
+    size_t max)
 {
 	(void)ctx;
+	(void)tag;
 	n_asked++;
 	(void)am_fmt(asked, sizeof(asked), "%s %s %s", host, repo, digest);
-	if (strcmp(repo, "library/myapp") != 0 || strcmp(digest, CHILD) != 0)
+	if (max < 1 || strcmp(repo, "library/myapp") != 0 || strcmp(digest, CHILD) != 0)
 		return 0;
 	memset(g, 0, sizeof(*g));
 	(void)am_fmt(g->host, sizeof(g->host), "harbor.example.com");
@@ -67,6 +69,98 @@ send(const struct webhook_env *env, const char *repo, const char *tag, const cha
 	webhook_handle(env, &req, resp);
 }
 
+/* Two groups wait for CHILD (one per version): every one must be woken, not only the first. */
+static char asked_tag[128];
+static size_t
+hint_two(void *ctx, const char *host, const char *repo, const char *tag, const char *digest,
+    struct group *g, size_t max)
+{
+	size_t i;
+
+	(void)ctx;
+	(void)host;
+	n_asked++;
+	(void)am_fmt(asked_tag, sizeof(asked_tag), "%s", tag);
+	if (max < 2 || strcmp(repo, "library/myapp") != 0 || strcmp(digest, CHILD) != 0)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		memset(&g[i], 0, sizeof(g[i]));
+		(void)am_fmt(g[i].host, sizeof(g[i].host), "harbor.example.com");
+		(void)am_fmt(g[i].repo, sizeof(g[i].repo), "library/myapp");
+		(void)am_fmt(g[i].version, sizeof(g[i].version), "%s", i == 0 ? "3.8.5" : "3.9");
+		(void)am_fmt(g[i].rule_name, sizeof(g[i].rule_name), "per-arch");
+	}
+	return 2;
+}
+
+/* Harbor's SCANNING_COMPLETED for repo:tag@CHILD, in either format. */
+static void
+send_scan(const struct webhook_env *env, const char *repo, const char *tag, int cloudevents,
+    struct webhook_resp *resp)
+{
+	struct webhook_req req;
+	char body[1536], data[1024];
+
+	(void)am_fmt(data, sizeof(data), "{\"resources\":[{\"digest\":\"%s\",\"tag\":\"%s\","
+	    "\"resource_url\":\"harbor.example.com/%s:%s\",\"scan_overview\":{\"application/vnd."
+	    "security.vulnerability.report; version=1.1\":{\"scan_status\":\"Success\"}}}],"
+	    "\"repository\":{\"name\":\"myapp\",\"namespace\":\"library\",\"repo_full_name\":\"%s\","
+	    "\"repo_type\":\"private\"}}", CHILD, tag, repo, tag, repo);
+	if (cloudevents)
+		(void)am_fmt(body, sizeof(body), "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":"
+		    "\"/projects/1/webhook/policies/3\",\"type\":\"harbor.scan.completed\","
+		    "\"datacontenttype\":\"application/json\",\"data\":%s,\"operator\":\"auto\"}", data);
+	else
+		(void)am_fmt(body, sizeof(body), "{\"type\":\"SCANNING_COMPLETED\",\"occur_at\":1767225600,"
+		    "\"operator\":\"auto\",\"event_data\":%s}", data);
+	memset(&req, 0, sizeof(req));
+	req.method = "POST";
+	req.content_type = cloudevents ? "application/cloudevents+json" : "application/json";
+	req.body = body;
+	req.body_len = strlen(body);
+	webhook_handle(env, &req, resp);
+}
+
+static void
+test_wake_all(const struct cfg *c)
+{
+	struct webhook_env env;
+	struct webhook_resp resp;
+	int fmt;
+
+	memset(&env, 0, sizeof(env));
+	env.cfg = c;
+	env.enqueue = enqueue;
+	env.waiting = hint_two;
+	n_queued = 0;
+	send(&env, "library/myapp", SIGTAG, "robot$library+ci", &resp);
+	CHECK(resp.status == 202 && n_queued == 2);
+	CHECK(resp.body != NULL && strstr(resp.body, "library/myapp:3.8.5") != NULL &&
+	    strstr(resp.body, "library/myapp:3.9") != NULL);
+	free(resp.body);
+
+	/* A finished scan of the child, in both formats: both groups again, asked by tag and digest. */
+	for (fmt = 0; fmt < 2; fmt++) {
+		n_queued = 0;
+		send_scan(&env, "library/myapp", "3.8.5-arm64", fmt, &resp);
+		CHECK(resp.status == 202 && n_queued == 2);
+		CHECK_STR(asked_tag, "3.8.5-arm64");
+		CHECK_STR(resp.outcome, "queued");
+		free(resp.body);
+	}
+	/* A scan nobody waits for: ignored, by its own reason. */
+	n_queued = 0;
+	send_scan(&env, "library/other", "1.0", 0, &resp);
+	CHECK(resp.status == 200 && n_queued == 0);
+	CHECK_STR(resp.reason, "scan");
+	free(resp.body);
+	/* Without a waiting table, a scan is no push either way. */
+	env.waiting = NULL;
+	send_scan(&env, "library/myapp", "3.8.5-arm64", 1, &resp);
+	CHECK(resp.status == 200 && n_queued == 0);
+	free(resp.body);
+}
+
 static void
 run_tests(void)
 {
@@ -93,7 +187,7 @@ run_tests(void)
 	CHECK_STR(resp.reason, "signature");
 	free(resp.body);
 
-	env.sig_hint = hint;
+	env.waiting = hint;
 	send(&env, "library/myapp", SIGTAG, "robot$library+ci", &resp);
 	CHECK(resp.status == 202 && n_queued == 1);
 	CHECK_STR(asked, "harbor.example.com library/myapp " CHILD);
@@ -122,6 +216,7 @@ run_tests(void)
 	CHECK(resp.reason != NULL && strcmp(resp.reason, "signature") != 0);
 	free(resp.body);
 
+	test_wake_all(c);
 	cfg_free(c);
 	CHECK(unlink(path) == 0 && rmdir(dir) == 0);
 }

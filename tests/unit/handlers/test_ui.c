@@ -183,6 +183,25 @@ test_waiting_newest_first(void)
 	json_decref(st);
 }
 
+/* A child blocked by Harbor's policy: named with its policy and Harbor's words (escaped). */
+static void
+test_blocked(void)
+{
+	json_t *st = json_pack("{s:[{s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}]}", "waiting",
+	    "target", "library/app:1.0", "since", "2026-01-01T00:00:00Z", "blocked",
+	    "arch", "arm64", "policy", "vulnerability", "repo", "library/app", "tag", "1.0-arm64",
+	    "digest", "", "message", "current image with \"Running\" status of vulnerability scanning <b>");
+	char *page = ui_render(st, NULL, NULL);
+
+	CHECK(strstr(page, "<b>blocked</b>") != NULL);
+	CHECK(strstr(page, "library/app:1.0-arm64 by Harbor&#39;s vulnerability policy") != NULL ||
+	    strstr(page, "library/app:1.0-arm64 by Harbor's vulnerability policy") != NULL);
+	CHECK(strstr(page, "&quot;Running&quot; status") != NULL || strstr(page, "&#34;Running&#34;") != NULL);
+	CHECK(strstr(page, "scanning <b>") == NULL);
+	free(page);
+	json_decref(st);
+}
+
 static void
 run_tests(void)
 {
@@ -192,6 +211,7 @@ run_tests(void)
 	test_long_tags_bounded();
 	test_empty_and_mistyped();
 	test_waiting_newest_first();
+	test_blocked();
 }
 
 TEST_MAIN("ui")

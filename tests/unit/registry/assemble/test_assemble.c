@@ -322,6 +322,92 @@ test_assemble_refusals(void)
 	fake_free(&f);
 }
 
+/*
+ * Harbor's project policy refuses a child (412 PROJECTPOLICYVIOLATION): the
+ * group waits, naming the tag, the digest when known, the policy and
+ * Harbor's words; nothing is written; once readable it publishes.
+ */
+static void
+test_assemble_policy_blocked(void)
+{
+	struct fake f;
+	struct reg_api api;
+	struct asm_result res;
+	char d1[80], d2[80], child[128];
+	const char *repo = "library/scanned";
+	int n_puts;
+
+	setup_rule(0);
+	fake_api(&f, &api);
+	push_image(&f, repo, "1.0-amd64", "amd64", NULL, 0, d1);
+	push_image(&f, repo, "1.0-arm64", "arm64", NULL, 0, d2);
+	(void)am_fmt(f.refused[0], sizeof(f.refused[0]), "%s:1.0-arm64", repo);
+	(void)am_fmt(f.refused_msg, sizeof(f.refused_msg), "current image with \"Running\" status of "
+	    "vulnerability scanning cannot be pulled due to configured policy in 'Prevent images with "
+	    "vulnerability severity of \"High\" or higher from running.'");
+	assemble_rule(&api, &R, repo, "1.0", 0, &res);
+	CHECK(res.outcome == ASM_WAITING);
+	CHECK(res.n_blocked == 1 && res.blocked[0].policy == ASM_POLICY_VULNERABILITY);
+	CHECK_STR(res.blocked[0].arch, "arm64");
+	CHECK_STR(res.blocked[0].tag, "1.0-arm64");
+	CHECK_STR(res.blocked[0].repo, repo);
+	CHECK(strstr(res.detail, "arm64 blocked by Harbor's vulnerability policy") != NULL);
+	CHECK(strstr(res.detail, "\"Running\" status") != NULL);
+	CHECK(strncmp(res.detail, "missing", 7) != 0);
+	CHECK(f.puts == 0);
+	asm_result_clear(&res);
+
+	/* A missing architecture and a blocked one: "missing" first (reconcile reads it). */
+	f.refused[0][0] = '\0';
+	(void)am_fmt(f.refused[1], sizeof(f.refused[1]), "%s:2.0-amd64", repo);
+	(void)am_fmt(f.refused_msg, sizeof(f.refused_msg), "The image is not signed by cosign.");
+	push_image(&f, repo, "2.0-amd64", "amd64", NULL, 0, d1);
+	assemble_rule(&api, &R, repo, "2.0", 0, &res);
+	CHECK(res.outcome == ASM_WAITING && res.n_blocked == 1);
+	CHECK(res.blocked[0].policy == ASM_POLICY_COSIGN);
+	CHECK(strncmp(res.detail, "missing arm64; amd64 blocked by Harbor's cosign policy", 54) == 0);
+	asm_result_clear(&res);
+	f.refused[1][0] = '\0';
+
+	/* A buildx child refused by digest: the digest and the tag it came from are both named. */
+	push_buildx(&f, repo, "3.0-arm64", "arm64", d2);
+	push_image(&f, repo, "3.0-amd64", "amd64", NULL, 0, d1);
+	(void)am_fmt(child, sizeof(child), "%s:%s", repo, d2);
+	(void)am_fmt(f.refused[2], sizeof(f.refused[2]), "%s", child);
+	(void)am_fmt(f.refused_msg, sizeof(f.refused_msg), "current image with 3 vulnerabilities cannot "
+	    "be pulled due to configured policy");
+	assemble_rule(&api, &R, repo, "3.0", 0, &res);
+	CHECK(res.outcome == ASM_WAITING && res.n_blocked == 1);
+	CHECK_STR(res.blocked[0].digest, d2);
+	CHECK_STR(res.blocked[0].tag, "3.0-arm64");
+	CHECK(f.puts == 0);
+	asm_result_clear(&res);
+
+	/* The policy lifts: published. */
+	f.refused[2][0] = '\0';
+	assemble_rule(&api, &R, repo, "3.0", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED && res.n_blocked == 0);
+	asm_result_clear(&res);
+	/* The published index itself cannot be read (unsigned, signature required): written again,
+	   never a failure retried for ever; a dry run says it would. */
+	(void)am_fmt(f.refused[3], sizeof(f.refused[3]), "%s:3.0", repo);
+	n_puts = f.puts;
+	assemble_rule(&api, &R, repo, "3.0", 1, &res);
+	CHECK(res.outcome == ASM_DRY_RUN && strstr(res.detail, "would be written again") != NULL);
+	CHECK(f.puts == n_puts);
+	asm_result_clear(&res);
+	assemble_rule(&api, &R, repo, "3.0", 0, &res);
+	CHECK(res.outcome == ASM_PUBLISHED);
+	CHECK(strstr(res.detail, "target unreadable under the registry's policy") != NULL);
+	CHECK(strstr(res.detail, "configure sign") != NULL);
+	CHECK(f.puts == n_puts + 1);
+	asm_result_clear(&res);
+	CHECK(asm_policy_of("The image is not signed by notation.") == ASM_POLICY_NOTATION);
+	CHECK(asm_policy_of("") == ASM_POLICY_OTHER);
+	CHECK_STR(asm_policy_name(ASM_POLICY_OTHER), "other");
+	fake_free(&f);
+}
+
 /* Configs are read once per digest when a cache is given: registry requests per index drop. */
 static void
 test_config_cache(void)
@@ -597,6 +683,7 @@ run_tests(void)
 	test_assemble_flow();
 	test_assemble_parallel_reads();
 	test_assemble_refusals();
+	test_assemble_policy_blocked();
 	test_config_cache();
 	test_source_moved_under_put();
 	test_recheck_unknown_and_gone();

@@ -58,6 +58,13 @@ run_tests(void)
 			}
 		}
 	CHECK(same);
+	/* A policy refusal: the reads wait, anywhere else the run is tried again. */
+	v = job_errmap(PHASE_READ, AM_EPOLICY);
+	CHECK(v.outcome == ASM_WAITING && v.err == AM_EPOLICY);
+	for (ph = PHASE_COMPARE; ph <= PHASE_SIGN; ph++) {
+		v = job_errmap((enum job_phase)ph, AM_EPOLICY);
+		CHECK(v.outcome == ASM_FAILED && v.err == AM_ETRANSIENT);
+	}
 
 	/* The reading of AM_EINVAL, phase by phase, spelled out. */
 	v = job_errmap(PHASE_READ, AM_EINVAL);

@@ -45,6 +45,48 @@ s_at(json_t *o, const char *key)
 	return v ? v : "(none)";
 }
 
+/* A group held up by the registry's policy: /status names the child, the policy and Harbor's words. */
+static void
+test_blocked(void)
+{
+	struct status_rec *s = status_new();
+	struct group g = grp("library/app", "1.0");
+	struct asm_result r;
+	json_t *root, *w, *b;
+
+	memset(&r, 0, sizeof(r));
+	r.outcome = ASM_WAITING;
+	(void)am_fmt(r.target, sizeof(r.target), "library/app:1.0");
+	(void)am_fmt(r.detail, sizeof(r.detail), "missing amd64; arm64 blocked by Harbor's cosign policy: "
+	    "library/app:1.0-arm64: The image is not signed by cosign.");
+	r.n_blocked = 1;
+	r.blocked[0].policy = ASM_POLICY_COSIGN;
+	(void)am_fmt(r.blocked[0].arch, sizeof(r.blocked[0].arch), "arm64");
+	(void)am_fmt(r.blocked[0].repo, sizeof(r.blocked[0].repo), "library/app");
+	(void)am_fmt(r.blocked[0].tag, sizeof(r.blocked[0].tag), "1.0-arm64");
+	(void)am_fmt(r.blocked[0].message, sizeof(r.blocked[0].message), "The image is not signed by cosign.");
+	status_record(s, "1", &g, "per-arch", &r, 5);
+	root = status_json(s);
+	w = json_array_get(json_object_get(root, "waiting"), 0);
+	CHECK(json_array_size(json_object_get(w, "missing")) == 1);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(w, "missing"), 0)), "amd64");
+	b = json_array_get(json_object_get(w, "blocked"), 0);
+	CHECK_STR(s_at(b, "arch"), "arm64");
+	CHECK_STR(s_at(b, "policy"), "cosign");
+	CHECK_STR(s_at(b, "tag"), "1.0-arm64");
+	CHECK_STR(s_at(b, "digest"), "");
+	CHECK_STR(s_at(b, "message"), "The image is not signed by cosign.");
+	json_decref(root);
+	/* Published: no longer waiting, nothing blocked anywhere. */
+	r.outcome = ASM_PUBLISHED;
+	r.n_blocked = 0;
+	status_record(s, "2", &g, "per-arch", &r, 5);
+	root = status_json(s);
+	CHECK(json_array_size(json_object_get(root, "waiting")) == 0);
+	json_decref(root);
+	status_free(s);
+}
+
 static void
 test_lifecycle(void)
 {
@@ -221,6 +263,7 @@ static void
 run_tests(void)
 {
 	test_lifecycle();
+	test_blocked();
 	test_bounds();
 	test_oldest_waiting();
 	test_present_children_and_hint();

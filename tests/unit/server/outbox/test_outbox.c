@@ -89,7 +89,17 @@ test_build(void)
 	CHECK(strlen(id) == 36 && id[14] == '4' && id[8] == '-');
 	cloudevent_now(now, sizeof(now));
 	CHECK(strlen(now) == 24 && now[23] == 'Z' && now[10] == 'T');
-	CHECK(cloudevent_kind(ASM_WAITING) == 0 && cloudevent_kind(ASM_REFUSED) == NOTIFY_REFUSED);
+	{
+		static struct asm_result k;   /* static: large */
+
+		k.outcome = ASM_WAITING;
+		k.n_blocked = 0;
+		CHECK(cloudevent_kind(&k) == 0);         /* an architecture not pushed yet: no event */
+		k.n_blocked = 1;
+		CHECK(cloudevent_kind(&k) == NOTIFY_BLOCKED);   /* a child Harbor's policy holds back */
+		k.outcome = ASM_REFUSED;
+		CHECK(cloudevent_kind(&k) == NOTIFY_REFUSED);
+	}
 }
 
 static char dir[64], sub[96];
@@ -239,6 +249,18 @@ test_outbox(void)
 	r.outcome = ASM_REFUSED;
 	outbox_assembly(o, &c, &g, &r, 1);
 	CHECK(outbox_pending(o) == 5);
+	/* A child held back by Harbor's policy: one "blocked" event, not one per backoff retry. */
+	t.events = NOTIFY_BLOCKED;
+	r.outcome = ASM_WAITING;
+	r.n_blocked = 1;
+	(void)am_fmt(r.detail, sizeof(r.detail), "missing arm64 (blocked by the cosign policy)");
+	outbox_assembly(o, &c, &g, &r, 1);
+	outbox_assembly(o, &c, &g, &r, 1);
+	outbox_assembly(o, &c, &g, &r, 1);
+	CHECK(outbox_pending(o) == 6);
+	r.n_blocked = 0;                     /* an architecture simply missing: no event */
+	outbox_assembly(o, &c, &g, &r, 1);
+	CHECK(outbox_pending(o) == 6);
 	outbox_free(o);
 	CHECK(unlink(path) == 0);
 	rm_records();

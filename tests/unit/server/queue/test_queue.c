@@ -209,6 +209,56 @@ test_push_brings_parked_retry_forward(void)
 	queue_free(q);
 }
 
+/* ---- waking a group out of its backoff ---- */
+
+static atomic_int blocked_runs;
+static long long blocked_at[4];
+
+/* Blocked twice with a long backoff (a child not readable yet), then done. */
+static long
+run_blocked(void *ctx, const struct group *g, unsigned attempt)
+{
+	int n = atomic_fetch_add(&blocked_runs, 1);
+
+	(void)ctx;
+	(void)g;
+	(void)attempt;
+	if (n < 4)
+		blocked_at[n] = am_now_ms();
+	return n < 2 ? 60000 : -1;
+}
+
+static void
+test_wake(void)
+{
+	struct queue *q = queue_new(1, run_blocked, NULL);
+	struct group g0 = grp(0);
+	long long t0 = am_now_ms();
+
+	CHECK(queue_push(q, &g0) == 1);
+	while (atomic_load(&blocked_runs) < 1 && am_now_ms() - t0 < 5000)
+		usleep(1000);
+	usleep(20000);
+	/* A wake (the child was scanned) cuts the minute's wait short. */
+	CHECK(atomic_load(&blocked_runs) == 1);
+	CHECK(queue_wake(q, &g0) == 0);
+	while (atomic_load(&blocked_runs) < 2 && am_now_ms() - t0 < 5000)
+		usleep(1000);
+	CHECK(atomic_load(&blocked_runs) == 2);
+	CHECK(blocked_at[1] - blocked_at[0] < 5000);
+	/* Waiting again: a second wake runs it at once, and it is done. */
+	usleep(20000);
+	CHECK(queue_wake(q, &g0) == 0);
+	queue_wait_idle(q);
+	CHECK(atomic_load(&blocked_runs) == 3);
+	CHECK(am_now_ms() - t0 < 5000);
+	/* A group nobody queued: a wake queues it like a push. */
+	CHECK(queue_wake(q, &g0) == 1);
+	queue_wait_idle(q);
+	CHECK(atomic_load(&blocked_runs) == 4);
+	queue_free(q);
+}
+
 /* ---- stopping ---- */
 
 static atomic_int release_gate, stop_runs;
@@ -292,6 +342,7 @@ run_tests(void)
 	test_serialised_and_coalesced();
 	test_delayed_retry();
 	test_push_brings_parked_retry_forward();
+	test_wake();
 	test_stop();
 	test_rule_name_identity();
 }

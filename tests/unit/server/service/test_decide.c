@@ -87,6 +87,31 @@ test_decisions(void)
 	CHECK(d.retry_ms == 60000 && !d.mark_done);
 }
 
+/* Blocked by the registry's policy: looked at again for as long as it lasts, never in a hot loop. */
+static void
+test_blocked(void)
+{
+	struct run_decision d;
+	struct asm_result r;
+	unsigned seed = 7, a;
+
+	r = result(ASM_WAITING, AM_OK, -1);
+	r.n_blocked = 1;
+	run_decide(&r, 0, 0, 1, 42, 100, 1000, &seed, &d);
+	CHECK(d.retry_ms >= BLOCKED_RETRY_INITIAL_MS / 2 && d.retry_ms <= BLOCKED_RETRY_INITIAL_MS);
+	CHECK(!d.mark_done && !d.left_in_journal);
+	/* Long after WAITING_RECHECKS: still looked at, at most once a minute, at least every 30 s. */
+	for (a = WAITING_RECHECKS; a < 200; a += 13) {
+		run_decide(&r, a, 0, 1, 42, 100, 1000, &seed, &d);
+		CHECK(d.retry_ms >= 0 && d.retry_ms <= BLOCKED_RETRY_MAX_MS && !d.mark_done);
+		if (a >= 5)
+			CHECK(d.retry_ms >= BLOCKED_RETRY_MAX_MS / 2);
+	}
+	/* Stopping: the journal keeps it for the next start, not done. */
+	run_decide(&r, 4, 1, 1, 42, 100, 1000, &seed, &d);
+	CHECK(d.retry_ms < 0 && d.left_in_journal && !d.mark_done);
+}
+
 TEST_MAIN("decide")
 
 static void
@@ -94,4 +119,5 @@ run_tests(void)
 {
 	test_backoff();
 	test_decisions();
+	test_blocked();
 }
