@@ -103,6 +103,21 @@ harbor_error(const json_t *reply, long status, const char *method, const char *p
 	    code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "");
 }
 
+/* The fetch options of one Harbor API call: h's session, TLS and credentials. */
+static void
+harbor_fetch_opts(const struct harbor *h, struct fetch_opts *fo, const char *url, const char *const *lines)
+{
+	fo->url = url;
+	fo->headers = lines;
+	fo->session = h->session;
+	fo->ca_file = h->ca_file;
+	fo->insecure = h->insecure;
+	fo->username = h->username;
+	fo->password = h->password;
+	fo->timeout_ms = h->timeout_ms;
+	fo->max = HARBOR_REPLY_MAX;
+}
+
 enum am_err
 harbor_call(struct harbor *h, const char *method, const char *path,
     json_t *body, const char *const *headers, long *status, json_t **reply,
@@ -136,16 +151,8 @@ harbor_call(struct harbor *h, const char *method, const char *path,
 		fo.body_len = strlen(payload);
 	}
 	lines[n] = NULL;
-	fo.url = url;
+	harbor_fetch_opts(h, &fo, url, lines);
 	fo.method = method;
-	fo.headers = lines;
-	fo.session = h->session;
-	fo.ca_file = h->ca_file;
-	fo.insecure = h->insecure;
-	fo.username = h->username;
-	fo.password = h->password;
-	fo.timeout_ms = h->timeout_ms;
-	fo.max = HARBOR_REPLY_MAX;
 	if ((rc = fetch_get(&fo, &r, err, errlen)) != AM_OK)
 		goto done;
 	*status = r.status;
@@ -180,15 +187,7 @@ harbor_get_text(struct harbor *h, const char *path, long *status, char **text,
 	if (am_fmt(url, sizeof(url), "%s/api/v2.0%s", h->url, path) != 0)
 		return am_fail(err, errlen, AM_EINVAL, "Harbor API path too long");
 	memset(&fo, 0, sizeof(fo));
-	fo.url = url;
-	fo.headers = lines;
-	fo.session = h->session;
-	fo.ca_file = h->ca_file;
-	fo.insecure = h->insecure;
-	fo.username = h->username;
-	fo.password = h->password;
-	fo.timeout_ms = h->timeout_ms;
-	fo.max = HARBOR_REPLY_MAX;
+	harbor_fetch_opts(h, &fo, url, lines);
 	if ((rc = fetch_get(&fo, &r, err, errlen)) != AM_OK)
 		return rc;
 	*status = r.status;

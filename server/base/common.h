@@ -63,4 +63,7 @@ void am_secret_free(char *s);
 /* Monotonic clock in milliseconds. */
 long long am_now_ms(void);
 
+/* Wall clock (Unix time) in milliseconds: for times written down or sent. */
+long long am_wall_ms(void);
+
 #endif

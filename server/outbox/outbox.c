@@ -21,6 +21,7 @@
 
 #include "config/plan.h"
 #include "registry/client/fetch.h"
+#include "server/base/common.h"
 #include "server/base/log.h"
 #include "server/observe/metrics.h"
 #include "server/outbox/cloudevent.h"
@@ -73,15 +74,6 @@ struct outbox {
 	struct refusal refused[FIRST_SEEN_MAX];
 	unsigned refused_next;        /* ring cursor */
 };
-
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 delivery_free(struct delivery *d)
@@ -470,7 +462,7 @@ outbox_assembly(struct outbox *o, const struct cfg *c, const struct group *g,
 	in.since_first_ms = since >= 0 ? since : run_ms;
 	body = cloudevent_build(&in);
 	plan_clear(&plan);
-	created = wall_ms();
+	created = am_wall_ms();
 	for (i = 0; i < c->n_notify; i++) {
 		const struct cfg_notify *t = &c->notify[i];
 		struct delivery *d, **pp;
@@ -564,7 +556,7 @@ static struct delivery *
 next_due(struct outbox *o, long long now, long long *wake)
 {
 	struct delivery *d, *nx;
-	long long wall = wall_ms();
+	long long wall = am_wall_ms();
 
 	*wake = now + 1000;
 	for (d = o->head; d != NULL; d = nx) {

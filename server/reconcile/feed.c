@@ -17,6 +17,7 @@
 
 #include "config/claim.h"
 #include "registry/harbor/feed.h"
+#include "server/base/common.h"
 #include "server/base/log.h"
 #include "server/observe/feedstat.h"
 #include "server/observe/metrics.h"
@@ -68,15 +69,6 @@ struct handled {
 	unsigned queued;
 };
 
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 feed_wanted(const struct cfg *c)
 {
@@ -104,7 +96,7 @@ feed_new(const struct cfg *cfg, struct service *svc, char *err, size_t errlen)
 	f->svc = svc;
 	f->handled = seen_new(FEED_HANDLED_CAP);
 	f->tags = xcalloc(FEED_MAX_TAGS_PAGE, sizeof(*f->tags));
-	f->start_ms = wall_ms();
+	f->start_ms = am_wall_ms();
 	atomic_init(&f->stop, 0);
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -465,7 +457,7 @@ out:
 static void
 check_pending(struct feed *f, long grace_s)
 {
-	long long now = wall_ms();
+	long long now = am_wall_ms();
 	size_t i, j = 0, missed = 0;
 	const struct pending *first = NULL;
 	char example[NAME_MAX_REPO + NAME_MAX_TAG + 2] = "";
