@@ -21,7 +21,7 @@ import subprocess
 from typing import Dict, List, Optional, Sequence
 
 from . import webhook
-from .util import GiveUp, child_popen_kwargs, free_port, read_log, tls_handshake_ok, wait_until
+from .util import GiveUp, child_popen_kwargs, free_port, read_log, tls_handshake_ok, wait_log, wait_until
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEFAULT_BIN = os.path.join(REPO_ROOT, "archmerge")
@@ -51,6 +51,7 @@ def archmerge_wrapper() -> List[str]:
 # A wrapped binary (valgrind) starts and stops many times slower.
 WRAPPED_READY_TIMEOUT = 120.0
 WRAPPED_STOP_TIMEOUT = 120.0
+WRAPPED_SLOWDOWN = 6           # deadlines of wait_log under a wrapper
 
 
 # ---------------------------------------------------------------- libconfig
@@ -169,6 +170,13 @@ class ArchmergeProcess:
 
     def log_text(self) -> str:
         return read_log(self.log_path)
+
+    def wait_log(self, pattern, count: int = 1, timeout: float = 20.0) -> str:
+        """The log once `pattern` (substring or compiled regex) occurs `count`
+        times (util.wait_log); the deadline is longer under a wrapper."""
+        if getattr(self, "wrapped", False):
+            timeout *= WRAPPED_SLOWDOWN
+        return wait_log(self.log_text, pattern, count, timeout)
 
     def send(self, payload, content_type: str = webhook.CT_DEFAULT, auth_header: Optional[str] = "default", **kw):
         """webhook.send to this instance; auth defaults to the configured secret."""
