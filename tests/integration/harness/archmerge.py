@@ -51,7 +51,7 @@ def archmerge_wrapper() -> List[str]:
 # A wrapped binary (valgrind) starts and stops many times slower.
 WRAPPED_READY_TIMEOUT = 120.0
 WRAPPED_STOP_TIMEOUT = 120.0
-WRAPPED_SLOWDOWN = 6           # deadlines of wait_log under a wrapper
+WRAPPED_SLOWDOWN = 6           # wait_log deadlines and send() timeouts under a wrapper
 
 
 # ---------------------------------------------------------------- libconfig
@@ -188,6 +188,8 @@ class ArchmergeProcess:
     def send(self, payload, content_type: str = webhook.CT_DEFAULT, auth_header: Optional[str] = "default", **kw):
         """webhook.send to this instance; auth defaults to the configured secret."""
         auth = self.webhook_auth if auth_header == "default" else auth_header
+        if getattr(self, "wrapped", False):           # valgrind: a large body takes seconds
+            kw.setdefault("timeout", 5.0 * WRAPPED_SLOWDOWN)
         return webhook.send(self.webhook_url, payload, content_type, auth, self.cafile, **kw)
 
 
