@@ -1,6 +1,7 @@
-# archmerge: plain Makefile. `make` builds, `make test` installs what is
-# missing and runs unit + integration tests (then again under ASan+UBSan),
-# `make demo` shows the main job on a local registry.
+# archmerge: plain Makefile. `make` builds, `make check` is the inner loop
+# (build, unit tests, the fastest integration tests), `make test` installs
+# what is missing and runs every check (the integration suite once, on the
+# ASan+UBSan build), `make demo` shows the main job on a local registry.
 
 CC       ?= cc
 VERSION  := 0.1.0
@@ -36,7 +37,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BIN := $(if $(filter 1,$(SANITIZE)),archmerge-san,archmerge)
 
-.PHONY: all deps test unit integration demo clean install check-banned check-layers check-docs bench image verify-deploy verify-systemd verify-compose
+.PHONY: all deps test check unit unit-bins integration smoke demo clean install check-banned check-layers check-docs bench image verify-deploy verify-systemd verify-compose
 
 all: $(BIN)
 
@@ -58,21 +59,71 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 deps:
 	@./tests/deps.sh
 
+unit-bins: $(UNIT_BINS)
+
 unit: $(UNIT_BINS)
 	@./tests/run-unit.sh $(UNIT_BINS)
 
-integration: $(BIN)
-	ARCHMERGE_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST  := /usr/bin/python3 -m pytest -q -p no:cacheprovider
+# Prints a stage of `make test` / `make check` with the time it starts.
+STAGE    = @echo "== $(1) ($$(date +%T))"
 
+# The integration suite: the tests that may share the machine on $(JOBS)
+# pytest-xdist workers (each brings up its own registry on free ports), then
+# the `serial` ones alone (tests/integration/conftest.py SERIAL says why).
+integration: $(BIN)
+	@rc=0; \
+	ARCHMERGE_BIN=$(CURDIR)/$(BIN) $(PYTEST) -n $(JOBS) -m "not serial" tests/integration || rc=1; \
+	ARCHMERGE_BIN=$(CURDIR)/$(BIN) $(PYTEST) -m serial tests/integration || rc=1; \
+	exit $$rc
+
+# The plain build against a few integration tests, a real TLS request among
+# them (server/tls_compat.c only matters in the plain build's link).
+SMOKE_TESTS ?= tests/integration/test_archmerge.py::test_https_real_tls_request_and_tls12_minimum \
+               tests/integration/test_archmerge.py::test_wrong_architecture_is_refused \
+               tests/integration/test_observe.py::test_healthz_readyz_and_version
+smoke: archmerge
+	ARCHMERGE_BIN=$(CURDIR)/archmerge $(PYTEST) -n $(JOBS) $(SMOKE_TESTS)
+
+# The inner loop (README: about 2 minutes on 2 cores): build, unit tests and
+# the fastest integration tests, all on the plain build.
+CHECK_TESTS ?= tests/integration/test_archmerge.py tests/integration/test_hostile.py \
+               tests/integration/test_harness.py
+check:
+	$(call STAGE,build)
+	$(MAKE) -j$(JOBS) archmerge unit-bins
+	$(MAKE) check-banned check-layers
+	$(call STAGE,unit)
+	$(MAKE) unit
+	$(call STAGE,integration (fastest))
+	ARCHMERGE_BIN=$(CURDIR)/archmerge $(PYTEST) -n $(JOBS) $(CHECK_TESTS)
+	$(call STAGE,check done)
+
+# Every check, each integration test once (docs/development.md "make test").
 test: deps
+	$(call STAGE,checks)
+	$(MAKE) -j$(JOBS) archmerge unit-bins
 	$(MAKE) check-banned check-layers check-docs
 	$(MAKE) verify-deploy
-	$(MAKE) unit integration
-	$(MAKE) SANITIZE=1 unit integration
+	$(call STAGE,unit)
+	$(MAKE) unit
+	$(call STAGE,ASan+UBSan build and unit)
+	$(MAKE) -j$(JOBS) SANITIZE=1 all unit-bins
+	$(MAKE) SANITIZE=1 unit
+	$(call STAGE,integration on the ASan+UBSan build)
+	$(MAKE) SANITIZE=1 integration
+	$(call STAGE,smoke on the plain build)
+	$(MAKE) smoke
+	$(call STAGE,fuzz)
+	$(MAKE) -j$(JOBS) fuzz-build
 	$(MAKE) fuzz
+	$(call STAGE,valgrind)
 	$(MAKE) valgrind
+	$(call STAGE,verify-compose)
 	@if /usr/bin/python3 tests/integration/harness/engine.py check; then $(MAKE) verify-compose; \
 	else echo "skipped: make verify-compose (dockerd cannot start here, see the line above)"; fi
+	$(call STAGE,test done)
 
 demo: deps $(BIN)
 	/usr/bin/python3 tests/demo.py

@@ -4,6 +4,7 @@
 set -eu
 pkgs="build-essential libcivetweb-dev libcurl4-openssl-dev libjansson-dev libssl-dev
 libconfig-dev docker-registry skopeo openssl ca-certificates curl python3 python3-pytest
+python3-pytest-xdist
 python3-jwt python3-cryptography python3-nacl clang libclang-rt-14-dev valgrind
 groff-base systemd python3-yaml docker-compose chromium libnss3-tools docker.io
 buildah debootstrap prometheus"

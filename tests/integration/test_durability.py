@@ -168,7 +168,7 @@ def test_registry_down_then_back_publishes_without_new_webhooks(env, admin_clien
     assert all(index_children(admin_client, repo, v) is None for v in versions)
     proxy.set_mode("pass")
     wait_published(admin_client, repo, expected)
-    log = am.log_text()
+    log = am.wait_log("outcome=queued", count=6)
     assert "level=error" not in log, log[-3000:]      # transient faults are warnings while retried
     assert len(re.findall(r"outcome=queued", log)) == 6          # no webhook besides the first six
 

@@ -4,7 +4,9 @@ skopeo and docker CLI (no archmerge needed). Keep this file fast."""
 import base64
 import json
 import os
+import re
 import stat
+import threading
 import urllib.request
 
 import jwt
@@ -16,7 +18,7 @@ from harness.archmerge import FAKE_BIN, make_config, render_libconfig
 from harness.images import RegistryClient, RegistryError
 from harness.registry import Registry
 from harness.tools import DockerCLI, ToolError
-from harness.util import client_tls_context, sha256_digest, wait_until
+from harness.util import client_tls_context, read_log, sha256_digest, wait_log, wait_until
 
 
 def ref(env, repo, tag_or_digest):
@@ -307,3 +309,26 @@ def test_archmerge_fixture_reports_early_exit(archmerge, archmerge_config, tmp_p
     with pytest.raises(RuntimeError) as err:
         archmerge(archmerge_config(), binary=str(script), timeout=5)
     assert "exited with 3" in str(err.value) and "cannot parse config" in str(err.value)
+
+
+def test_wait_log_waits_for_a_line_written_after_the_answer(tmp_path):
+    """A service logs a request after answering it: a single read right after
+    the answer can miss the line (test_hostile's 408 lines under valgrind).
+    wait_log reads until the count is reached, and names what it missed."""
+    path = str(tmp_path / "late.log")
+    with open(path, "w") as f:
+        f.write("status=408\nstatus=408\n")
+
+    def late():
+        with open(path, "a") as f:
+            f.write("status=408\n")
+    timer = threading.Timer(0.3, late)
+    timer.start()
+    try:
+        assert read_log(path).count("status=408") == 2          # what a single read saw
+        assert wait_log(lambda: read_log(path), "status=408", count=3, timeout=10).count("status=408") == 3
+        assert wait_log(lambda: read_log(path), re.compile(r"^status=4\d\d$", re.M), count=3, timeout=1)
+    finally:
+        timer.cancel()
+    with pytest.raises(TimeoutError, match="4 x 'status=408'"):
+        wait_log(lambda: read_log(path), "status=408", count=4, timeout=0.3)

@@ -209,9 +209,17 @@ def test_metrics_after_publish(env, admin_client, archmerge):
         assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
         return parse_metrics(r.body.decode())
 
-    fams = wait_until(lambda: (lambda f: f if value(f, "archmerge_assemblies_total", outcome="published") == 1
-                               and get_queue(f) == 0 else None)(scrape()), 20)
     wh = "archmerge_webhooks_total"
+
+    def settled(f):
+        # A webhook is counted after its answer left, and the index's PUT after
+        # the registry holds it: wait for what is asserted below, not one scrape.
+        answered = (value(f, wh, outcome="queued", status=202), value(f, wh, outcome="rejected", status=401),
+                    value(f, wh, outcome="ignored", reason="not_push", status=200),
+                    value(f, wh, outcome="ignored", reason="by_digest", status=200))
+        return (value(f, "archmerge_assemblies_total", outcome="published") == 1 and get_queue(f) == 0
+                and answered == (2, 1, 1, 1))
+    fams = wait_until(lambda: (lambda f: f if settled(f) else None)(scrape()), 20)
     assert value(fams, wh, outcome="queued", status=202) == 2
     assert value(fams, wh, outcome="ignored", reason="not_push", status=200) == 1
     assert value(fams, wh, outcome="ignored", reason="by_digest", status=200) == 1
@@ -363,7 +371,8 @@ def test_json_logs_carry_ids(env, admin_client, archmerge):
     def records():
         recs = [json.loads(line) for line in am.log_text().splitlines() if line.strip()]
         pub = [r for r in recs if r.get("event") == "assembly" and r.get("result") == "published"]
-        return recs if pub else None
+        hooks = [r for r in recs if r.get("event") == "webhook"]     # each written after its answer
+        return recs if pub and len(hooks) >= 3 else None
     recs = wait_until(records, 20)
     for r in recs:
         assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", r["ts"]) and r["level"] in (

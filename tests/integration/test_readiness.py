@@ -95,8 +95,7 @@ def test_readyz_answers_from_state_while_the_registry_hangs(env, archmerge, prox
     wait_until(lambda: reg_check(am, env)[1] is not None, 20, message="no registry check reported")
     st, c = reg_check(am, env)
     assert st == 200 and c["ok"] is False and c["fatal"] is False and c["error"], c
-    up, creds, _ = gauges(am, env)
-    assert up == 0 and creds == 0
+    wait_until(lambda: gauges(am, env)[:2] == (0, 0), 10, message="registry gauges did not turn 0")
     regs = get(am.url + "/status", env.ca_file).data["registries"]
     assert regs[0]["host"] == env.harbor_host and regs[0]["reachable"] is False
     assert regs[0]["credentials_ok"] is False and regs[0]["last_error"]
@@ -187,7 +186,7 @@ def test_reload_with_rotated_password_reaches_reconcile_and_checks(env, archmerg
         wait_until(lambda: admin_client.get_manifest(repo, "9.1"), 30,
                    message="reconcile did not publish after the reload (startup password?)")
         wait_until(lambda: reg_check(am, env)[1]["ok"] is True, 20)
-        assert gauges(am, env)[:2] == (1, 1)
+        wait_until(lambda: gauges(am, env)[:2] == (1, 1), 10, message="registry gauges did not turn 1")
 
         # A reload with a wrong secret shows in the background check; readiness stays 200.
         archmerge._write_secret(archmerge.password_file, "wrong-" + new)

@@ -301,10 +301,10 @@ def test_require_signed_children(env, admin_client, skopeo, archmerge, tmp_path)
     assert hook(am, repo, sig, sig_tag(arm.digest))[0] == 202
     m = wait_until(lambda: admin_client.get_manifest(repo, "2.0"), 20, message="not published")
     assert [c["digest"] for c in json.loads(m.body)["manifests"]] == [amd.digest, arm.digest]
-    counts = json.loads(get_text(am.url + "/status", env.ca_file))["counts"]
-    assert counts["unsigned_child_refusals"] >= 2
-    assert re.search(r"^archmerge_unsigned_child_refusals_total [1-9]", get_text(am.url + "/metrics", env.ca_file),
-                     re.M)
+    wait_until(lambda: json.loads(get_text(am.url + "/status", env.ca_file))["counts"]["unsigned_child_refusals"] >= 2,
+               10, message="unsigned_child_refusals stayed below 2")
+    wait_until(lambda: re.search(r"^archmerge_unsigned_child_refusals_total [1-9]",
+                                 get_text(am.url + "/metrics", env.ca_file), re.M), 10)
 
 
 def test_reconcile_repairs_missing_index_signature(env, admin_client, archmerge, tmp_path):
@@ -325,8 +325,9 @@ def test_reconcile_repairs_missing_index_signature(env, admin_client, archmerge,
     check_structure(doc, config, layers, index.digest, f"{env.harbor_host}/{repo}")
     assert openssl_verifies(str(tmp_path), pub, layers[0][1], layers[0][0]["annotations"][SIG_ANN])
     assert admin_client.get_manifest(repo, "3.0").digest == index.digest
-    # Metrics and /status count it.
-    assert re.search(r"^archmerge_signatures_total 1$", get_text(am.url + "/metrics", env.ca_file), re.M)
+    # Metrics and /status count it (once the signature's PUT has returned: wait).
+    wait_until(lambda: re.search(r"^archmerge_signatures_total 1$", get_text(am.url + "/metrics", env.ca_file), re.M),
+               10, message="archmerge_signatures_total never 1")
     counts = json.loads(get_text(am.url + "/status", env.ca_file))["counts"]
     assert counts["signatures"] == 1 and counts["unsigned_child_refusals"] == 0
 

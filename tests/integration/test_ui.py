@@ -146,11 +146,14 @@ def test_ui_in_chromium_waiting_published_refused(env, admin_client, archmerge, 
     assert "webhook to publish" in p[0] and "extra tags written" in p[0]
 
     fails = items(section(dom, "failures"))
+    # One run per webhook, or one for both when the second arrives while the first
+    # is queued (a loaded machine runs them apart): the ring holds each refusal.
     f = [i for i in fails if i.startswith(bad_repo + ":5.0")]
-    assert len(f) == 1, fails
-    assert f"refused {bad_repo}:5.0-arm64: image config says linux/amd64 but the tag says arm64" in f[0], f[0]
-    assert f"amd64 linux/amd64 {b_amd.digest}" in f[0]      # what was read before the refusal
-    assert f"rejected arm64 linux/amd64 {b_liar.digest} from {bad_repo}:5.0-arm64" in f[0], f[0]
+    assert 1 <= len(f) <= 2, fails
+    for item in f:
+        assert f"refused {bad_repo}:5.0-arm64: image config says linux/amd64 but the tag says arm64" in item, item
+        assert f"amd64 linux/amd64 {b_amd.digest}" in item      # what was read before the refusal
+        assert f"rejected arm64 linux/amd64 {b_liar.digest} from {bad_repo}:5.0-arm64" in item, item
 
     assert re.search(r'id="queue-depth">0<', dom) and 'href="/status"' in dom
     assert "http-equiv=\"refresh\"" in dom

@@ -123,9 +123,11 @@ class DockerCLI:
 
     def _install_ca(self, ca_file: str):
         for d in (DOCKER_CERTS_D, os.path.dirname(self.ca_path)):
-            if not os.path.isdir(d):
+            try:                    # another test session (a pytest-xdist worker) may make it meanwhile
                 os.makedirs(d)
                 self._created.append(d)
+            except FileExistsError:
+                pass
         if os.path.exists(self.ca_path):
             with open(self.ca_path, "rb") as f:
                 self._saved_ca = f.read()

@@ -48,6 +48,28 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+def wait_log(read: Callable[[], str], pattern, count: int = 1, timeout: float = 20.0,
+             interval: float = 0.05) -> str:
+    """Wait until `pattern` (a plain substring, or a compiled regex) occurs at
+    least `count` times in read(); return that text.
+
+    A service writes its line about a request after the answer has left, so a
+    test that asserts on a log right after an answer reads it through this,
+    never once: the line may be a few milliseconds late (seconds under
+    valgrind). Asserting an exact count: wait for it here, then compare.
+    """
+    def occurrences(text: str) -> int:
+        if isinstance(pattern, str):
+            return text.count(pattern)
+        return len(pattern.findall(text))
+
+    def enough():
+        text = read()
+        return text if occurrences(text) >= count else None
+    what = pattern if isinstance(pattern, str) else pattern.pattern
+    return wait_until(enough, timeout, interval, message=f"log never held {count} x {what!r} within {timeout}s")
+
+
 def client_tls_context(cafile: Optional[str]) -> ssl.SSLContext:
     """Verifying client context trusting only `cafile` (system roots when None)."""
     ctx = ssl.create_default_context(cafile=cafile)
