@@ -86,6 +86,7 @@ SERIAL = {
     "test_readiness.py::test_readyz_answers_from_state_while_the_registry_hangs": "80 probes, each within 2 s",
     "test_durability.py::test_faults_are_retried_and_results_exactly_right": "a run's time between 1.5 and 3 s",
     "test_replicas.py::test_two_replicas_converge_on_newest_children": "each round's final index within 2 s",
+    "test_replicas.py::test_two_writers_with_the_default_configuration_converge": "each round's final index within 2 s",
 }
 
 
