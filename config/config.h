@@ -57,7 +57,7 @@ struct cfg {
 	long max_body_bytes;
 	long request_timeout_ms;
 	long max_connections;      /* concurrent HTTP connections (CivetWeb threads) */
-	long max_connections_per_client; /* TLS connections one address may hold; 0: no cap */
+	long max_connections_per_client; /* connections one address may hold (TLS, status_listen); 0: no cap */
 	long max_header_bytes;     /* request line + headers */
 	long header_timeout_ms;    /* whole request line + headers must arrive within this */
 	long keep_alive_timeout_ms; /* an idle keep-alive connection is closed after this */

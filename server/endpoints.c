@@ -87,6 +87,12 @@ endpoints_not_found(struct mg_connection *conn)
 }
 
 int
+endpoints_status_port(const struct endpoints *e)
+{
+	return e != NULL ? e->status_port : 0;
+}
+
+int
 endpoints_on_status_port(const struct endpoints *e, const struct mg_connection *conn)
 {
 	return e != NULL && e->status_port != 0 &&
