@@ -21,6 +21,7 @@ struct cfg_registry {
 	long timeout_ms;
 	long max_concurrent;   /* requests in flight to this registry, all workers together */
 	char *harbor_url;      /* Harbor REST API base for cleanup and the change feed; NULL: same as url (cleanup), no feed */
+	char *webhook_secret_file;  /* this registry's own webhook secret (replaces server's for its events); NULL: server's */
 };
 
 /* What a notify endpoint is told about (cfg_notify.events). */

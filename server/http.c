@@ -129,6 +129,7 @@ decide_current(struct service *svc, const struct webhook_env *base,
 
 	env.cfg = v->cfg;
 	env.secret = v->secret;
+	env.reg_secrets = v->webhook_secrets;
 	if (precheck)
 		done = webhook_precheck(&env, req, resp);
 	else
