@@ -265,6 +265,7 @@ static const struct spec server_spec[] = {
 	O_INT("shutdown_timeout_ms", 0, 0, 600000, offsetof(struct cfg, shutdown_timeout_ms), 10000, ""),
 	O_STR("status_secret_file", 0, offsetof(struct cfg, status_secret_file), NULL, "file"),
 	O_STR("status_listen", 0, offsetof(struct cfg, status_listen), NULL, "host:port"),
+	O_BOOL("status_public", offsetof(struct cfg, status_public), 0, ""),
 	O_KEY("allowed_clients", K_STRARRAY, 0, "CIDR ranges allowed to connect"),
 	O_INT("header_timeout_ms", 0, 100, 600000, offsetof(struct cfg, header_timeout_ms), 2000, ""),
 	O_INT("keep_alive_timeout_ms", 0, 100, 600000, offsetof(struct cfg, keep_alive_timeout_ms), 2000, ""),

@@ -69,6 +69,7 @@ struct cfg {
 	int single_writer;         /* declared the only writer of its targets: no source re-check after a PUT (default 0: re-check) */
 	char *status_secret_file;  /* protects /status and /metrics; NULL: open */
 	char *status_listen;       /* "host:port", plain HTTP for /status, /metrics, probes; NULL: none */
+	int status_public;         /* /status and /ui answer anyone on listen without a secret */
 	char *state_dir;           /* journal and remembered repositories */
 	enum log_level log_level;
 	int log_json;              /* log_format = "json" */
