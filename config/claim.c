@@ -22,6 +22,8 @@ static const struct {
 	    "own_push" },
 	[CLAIM_R_SIGNATURE] = { "signature tag of an image no group waits for", "signature" },
 	[CLAIM_R_SCAN] = { "scan of an image no group waits for", "scan" },
+	[CLAIM_R_WRONG_SECRET] = { "the Authorization header is not the webhook secret of the registry named",
+	    "wrong_secret" },
 };
 
 const char *

@@ -34,6 +34,7 @@ enum claim_reason {
 	CLAIM_R_OWN_WRITE,           /* the digest archmerge itself just wrote under the tag */
 	CLAIM_R_SIGNATURE,           /* a signature tag no group waits for */
 	CLAIM_R_SCAN,                /* a finished scan of an image no group waits for */
+	CLAIM_R_WRONG_SECRET,        /* the registry named has its own webhook secret, not the one sent */
 	CLAIM_R_COUNT
 };
 

@@ -265,6 +265,7 @@ static const struct spec server_spec[] = {
 	O_INT("shutdown_timeout_ms", 0, 0, 600000, offsetof(struct cfg, shutdown_timeout_ms), 10000, ""),
 	O_STR("status_secret_file", 0, offsetof(struct cfg, status_secret_file), NULL, "file"),
 	O_STR("status_listen", 0, offsetof(struct cfg, status_listen), NULL, "host:port"),
+	O_BOOL("status_public", offsetof(struct cfg, status_public), 0, ""),
 	O_KEY("allowed_clients", K_STRARRAY, 0, "CIDR ranges allowed to connect"),
 	O_INT("header_timeout_ms", 0, 100, 600000, offsetof(struct cfg, header_timeout_ms), 2000, ""),
 	O_INT("keep_alive_timeout_ms", 0, 100, 600000, offsetof(struct cfg, keep_alive_timeout_ms), 2000, ""),
@@ -289,6 +290,8 @@ static const struct spec registry_spec[] = {
 	O_INT("timeout_ms", 0, 100, 600000, offsetof(struct cfg_registry, timeout_ms), 30000, ""),
 	O_INT("max_concurrent", 0, 1, 256, offsetof(struct cfg_registry, max_concurrent), 4, ""),
 	O_STR("harbor_url", 0, offsetof(struct cfg_registry, harbor_url), NULL, "Harbor REST API base"),
+	O_STR("webhook_secret_file", 0, offsetof(struct cfg_registry, webhook_secret_file), NULL,
+	    "this registry's own webhook secret"),
 	O_END,
 };
 
@@ -485,6 +488,8 @@ load_registries(struct errs *e, config_setting_t *list, struct cfg *c, int flags
 		if (flags & CFG_CHECK_FILES) {
 			check_file(e, config_setting_get_member(g, "ca_file"), r->ca_file, 0);
 			check_file(e, config_setting_get_member(g, "password_file"), r->password_file, 1);
+			check_file(e, config_setting_get_member(g, "webhook_secret_file"),
+			    r->webhook_secret_file, 1);
 		}
 	}
 }
@@ -1044,6 +1049,7 @@ cfg_free(struct cfg *c)
 		free(c->registries[i].username);
 		free(c->registries[i].password_file);
 		free(c->registries[i].harbor_url);
+		free(c->registries[i].webhook_secret_file);
 	}
 	free(c->registries);
 	for (i = 0; i < c->n_rules; i++) {

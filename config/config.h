@@ -21,6 +21,7 @@ struct cfg_registry {
 	long timeout_ms;
 	long max_concurrent;   /* requests in flight to this registry, all workers together */
 	char *harbor_url;      /* Harbor REST API base for cleanup and the change feed; NULL: same as url (cleanup), no feed */
+	char *webhook_secret_file;  /* this registry's own webhook secret (replaces server's for its events); NULL: server's */
 };
 
 /* What a notify endpoint is told about (cfg_notify.events). */
@@ -57,7 +58,7 @@ struct cfg {
 	long max_body_bytes;
 	long request_timeout_ms;
 	long max_connections;      /* concurrent HTTP connections (CivetWeb threads) */
-	long max_connections_per_client; /* TLS connections one address may hold; 0: no cap */
+	long max_connections_per_client; /* connections one address may hold (TLS, status_listen); 0: no cap */
 	long max_header_bytes;     /* request line + headers */
 	long header_timeout_ms;    /* whole request line + headers must arrive within this */
 	long keep_alive_timeout_ms; /* an idle keep-alive connection is closed after this */
@@ -68,6 +69,7 @@ struct cfg {
 	int single_writer;         /* declared the only writer of its targets: no source re-check after a PUT (default 0: re-check) */
 	char *status_secret_file;  /* protects /status and /metrics; NULL: open */
 	char *status_listen;       /* "host:port", plain HTTP for /status, /metrics, probes; NULL: none */
+	int status_public;         /* /status and /ui answer anyone on listen without a secret */
 	char *state_dir;           /* journal and remembered repositories */
 	enum log_level log_level;
 	int log_json;              /* log_format = "json" */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "server/base/common.h"
 
 /* Length of the valid UTF-8 sequence at s (Jansson's rules: no overlong form, no surrogate, at most
@@ -138,4 +139,33 @@ ops_registries_json(const struct ops_registry *regs, size_t n)
 		    "last_error", text_json(r->last_error), "checked", when));
 	}
 	return a;
+}
+
+/* Append path to a space-separated list (the lists are fixed and short). */
+static void
+add_path(char *list, size_t len, const char *path)
+{
+	size_t off = strlen(list);
+
+	(void)am_fmt(list + off, len - off, "%s%s", off > 0 ? " " : "", path);
+}
+
+void
+ops_exposure(const struct cfg *c, struct ops_exposure *out)
+{
+	char *repo_level;
+
+	memset(out, 0, sizeof(*out));
+	add_path(out->public_, sizeof(out->public_), "/healthz /readyz");
+	/* /metrics carries no repository names: open unless a secret is set. */
+	add_path(c->status_secret_file != NULL ? out->secret : out->public_,
+	    c->status_secret_file != NULL ? sizeof(out->secret) : sizeof(out->public_), "/metrics");
+	/* /status and /ui name repositories, digests and registry errors. */
+	if (c->status_secret_file != NULL)
+		repo_level = out->secret;
+	else if (c->status_listen != NULL || c->status_public)
+		repo_level = out->public_;
+	else
+		repo_level = out->closed;
+	add_path(repo_level, sizeof(out->public_), "/status /ui");
 }

@@ -10,6 +10,22 @@
 #include <time.h>
 #include <jansson.h>
 
+struct cfg;
+
+/*
+ * Who may read which operational endpoint under a configuration, for the
+ * startup log and check-config: each field a space-separated list of paths
+ * ("" when none). public: anyone who reaches the port; secret: with the
+ * status secret; closed: answered 403 until the operator chooses
+ * (status_secret_file, status_listen or status_public).
+ */
+struct ops_exposure {
+	char public_[64];
+	char secret[64];
+	char closed[64];
+};
+void ops_exposure(const struct cfg *c, struct ops_exposure *out);
+
 /* The last background check of one registry. */
 struct ops_registry {
 	char host[256];

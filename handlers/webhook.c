@@ -180,6 +180,56 @@ decide(const struct webhook_env *env, const char *host, const char *repo, const 
 	return CLAIM_R_NONE;
 }
 
+const char *
+webhook_secret_for(const struct webhook_env *env, const char *host)
+{
+	const struct cfg_registry *reg = cfg_registry_by_name(env->cfg, host);
+	const char *own = NULL;
+
+	if (reg != NULL && env->reg_secrets != NULL)
+		own = env->reg_secrets[reg - env->cfg->registries];
+	return own != NULL ? own : env->secret;
+}
+
+static int
+carries(const char *auth, const char *secret)
+{
+	return auth != NULL && am_secure_equal(auth, strlen(auth), secret, strlen(secret));
+}
+
+/*
+ * From the headers: the request carries the global secret or one registry's
+ * own (or none is required). Which registries it may name is decided per
+ * event, once the body is parsed (secret_allows).
+ */
+static int
+secret_known(const struct webhook_env *env, const char *auth)
+{
+	int ok = env->secret == NULL || carries(auth, env->secret);
+	size_t i;
+
+	for (i = 0; !ok && env->reg_secrets != NULL && i < env->cfg->n_registries; i++)
+		ok = env->reg_secrets[i] != NULL && carries(auth, env->reg_secrets[i]);
+	return ok;
+}
+
+/*
+ * An event naming host is taken only with the secret of that registry: the
+ * host is chosen by the sender (Harbor's resource_url, distribution's
+ * request.host), the secret tells who the sender is. An unknown host passes
+ * here and is ignored as such later.
+ */
+static int
+secret_allows(const struct webhook_env *env, const char *auth, const char *host)
+{
+	const char *want;
+
+	if (cfg_registry_by_name(env->cfg, host) == NULL)
+		return 1;
+	want = webhook_secret_for(env, host);
+	return want == NULL || carries(auth, want);
+}
+
 int
 webhook_precheck(const struct webhook_env *env, const struct webhook_req *req,
     struct webhook_resp *resp)
@@ -189,9 +239,7 @@ webhook_precheck(const struct webhook_env *env, const struct webhook_req *req,
 		reject(resp, 405, "only POST is accepted");
 		return 1;
 	}
-	if (env->secret != NULL && (req->authorization == NULL ||
-	    !am_secure_equal(req->authorization, strlen(req->authorization),
-	    env->secret, strlen(env->secret)))) {
+	if (!secret_known(env, req->authorization)) {
 		reject(resp, 401, "missing or wrong Authorization header");
 		return 1;
 	}
@@ -201,8 +249,8 @@ webhook_precheck(const struct webhook_env *env, const struct webhook_req *req,
 /* One event of an envelope, decided as it came: its answer item; *queued
  * counts it when queued, -1 when it could not be recorded. */
 static int
-envelope_event(const struct webhook_env *env, const struct notify_event *n, json_t *items,
-    int *queued, enum claim_reason *why)
+envelope_event(const struct webhook_env *env, const char *auth, const struct notify_event *n,
+    json_t *items, int *queued, enum claim_reason *why)
 {
 	struct claimed *cl = xmalloc(sizeof(*cl));
 	char name[NAME_MAX_REPO + NAME_MAX_TAG + 300];
@@ -211,6 +259,8 @@ envelope_event(const struct webhook_env *env, const struct notify_event *n, json
 	size_t i;
 
 	cl->n = 0;
+	if (r == CLAIM_R_NONE && !secret_allows(env, auth, n->host))
+		r = CLAIM_R_WRONG_SECRET;
 	if (r == CLAIM_R_NONE)
 		r = decide(env, n->host, n->repo, n->tag, n->digest, cl);
 	if (r != CLAIM_R_NONE) {
@@ -260,7 +310,7 @@ envelope_handle(const struct webhook_env *env, const struct webhook_req *req,
 		return;
 	}
 	for (i = 0; i < nv->n; i++) {
-		if (envelope_event(env, &nv->ev[i], items, &queued, &why) < 0) {
+		if (envelope_event(env, req->authorization, &nv->ev[i], items, &queued, &why) < 0) {
 			json_decref(items);
 			reply(resp, 503, json_pack("{s:s, s:s}", "status", "unavailable", "error",
 			    "the event could not be recorded durably; send it again later"));
@@ -322,7 +372,8 @@ check_request(const struct webhook_env *env, const struct webhook_req *req,
  * wake the groups waiting for it), then answer.
  */
 static void
-queue_resources(const struct webhook_env *env, const struct event *ev, struct webhook_resp *resp)
+queue_resources(const struct webhook_env *env, const char *auth, const struct event *ev,
+    struct webhook_resp *resp)
 {
 	struct claimed *cl = xmalloc(sizeof(*cl));
 	json_t *groups = json_array();
@@ -333,7 +384,8 @@ queue_resources(const struct webhook_env *env, const struct event *ev, struct we
 
 	for (i = 0; i < ev->n_resources; i++) {
 		const struct event_resource *res = &ev->resources[i];
-		enum claim_reason r = ev->is_scan ?
+		enum claim_reason r = !secret_allows(env, auth, res->host) ? CLAIM_R_WRONG_SECRET :
+		    ev->is_scan ?
 		    scan_woken(env, res->host, ev->repo, res->tag, res->digest, cl) :
 		    decide(env, res->host, ev->repo, res->by_digest ? "" : res->tag, res->digest, cl);
 		if (r != CLAIM_R_NONE) {
@@ -397,5 +449,5 @@ webhook_handle(const struct webhook_env *env, const struct webhook_req *req,
 	(void)am_fmt(resp->repo, sizeof(resp->repo), "%s", ev.repo);
 	(void)am_fmt(resp->tag, sizeof(resp->tag), "%s",
 	    ev.resources[0].by_digest ? ev.resources[0].digest : ev.resources[0].tag);
-	queue_resources(env, &ev, resp);
+	queue_resources(env, req->authorization, &ev, resp);
 }

@@ -42,6 +42,13 @@ struct webhook_env {
 	 */
 	void (*announce)(void *ctx, const char *host, const char *repo, const char *tag,
 	    const char *digest);
+	/*
+	 * Per registry (parallel to cfg->registries; NULL, or a NULL entry: the
+	 * registry has none): a registry's own webhook secret. A request must
+	 * carry secret or one of these; an event naming a registry with its own
+	 * secret is then taken only when it carried that one.
+	 */
+	const char *const *reg_secrets;
 };
 
 struct webhook_req {
@@ -71,6 +78,12 @@ struct webhook_resp {
 /* The response's log fields (at most WEBHOOK_LOG_FIELDS) into f; returns how many. */
 #define WEBHOOK_LOG_FIELDS 7
 size_t webhook_log_fields(const struct webhook_resp *resp, struct log_field *f);
+
+/*
+ * The secret an event naming registry host must have come with (its own, or
+ * env->secret); NULL when none is required. Borrowed from env.
+ */
+const char *webhook_secret_for(const struct webhook_env *env, const char *host);
 
 /*
  * The checks that need only the request line and headers (method, secret):

@@ -123,6 +123,24 @@ conncap_count(struct conncap *cc, const unsigned char *key, size_t keylen)
 	return n;
 }
 
+int
+conncap_take_text(struct conncap *cc, const char *addr, struct conncap_slot **slot)
+{
+	unsigned char key[16];
+	size_t keylen = 0;
+	int untracked;
+
+	*slot = NULL;
+	if (addr != NULL && inet_pton(AF_INET, addr, key) == 1)
+		keylen = 4;
+	else if (addr != NULL && inet_pton(AF_INET6, addr, key) == 1)
+		keylen = 16;
+	if (keylen == 0)
+		return 0;
+	*slot = conncap_take(cc, key, keylen, &untracked);
+	return *slot != NULL || untracked ? 0 : -1;
+}
+
 /* ---- OpenSSL glue ---- */
 
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;

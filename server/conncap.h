@@ -1,6 +1,7 @@
 /*
- * Per-address connection cap on the TLS listeners
- * (server.max_connections_per_client).
+ * Per-address connection cap (server.max_connections_per_client): on the
+ * TLS listener at the handshake, on the plain status listener at the first
+ * request (conncap_take_text).
  *
  * CivetWeb 1.15 gives no hook between accept() and the worker thread. The
  * earliest code of ours that runs for a connection is OpenSSL's info
@@ -45,5 +46,16 @@ unsigned conncap_count(struct conncap *cc, const unsigned char *key, size_t keyl
  * when OpenSSL refused the ex_data slot.
  */
 int conncap_attach(SSL_CTX *ctx, struct conncap *cc);
+
+/*
+ * The plain-HTTP listener (server.status_listen) has no handshake to hook:
+ * CivetWeb 1.15 calls init_connection before the request information is
+ * readable (mg_get_request_info() returns NULL there), so a connection is
+ * counted at its first request's headers (begin_request) instead, by the
+ * address text CivetWeb reports, and released when it closes
+ * (connection_close). Returns 0 and sets *slot (NULL when untracked: a full
+ * table or an address that does not parse), or -1 when addr is at the cap.
+ */
+int conncap_take_text(struct conncap *cc, const char *addr, struct conncap_slot **slot);
 
 #endif

@@ -87,6 +87,12 @@ endpoints_not_found(struct mg_connection *conn)
 }
 
 int
+endpoints_status_port(const struct endpoints *e)
+{
+	return e != NULL ? e->status_port : 0;
+}
+
+int
 endpoints_on_status_port(const struct endpoints *e, const struct mg_connection *conn)
 {
 	return e != NULL && e->status_port != 0 &&
@@ -97,13 +103,27 @@ endpoints_on_status_port(const struct endpoints *e, const struct mg_connection *
  * Common checks: exact path, GET only, the status listener when the endpoint
  * lives there, the secret when protected. 0: go on; else the status written.
  */
-/* The status secret of the generation in force (a reload re-reads it); 0: accepted. */
+/*
+ * The status secret of the generation in force (a reload re-reads it); 0:
+ * accepted. Without a secret, repository-level data (/status, /ui) is
+ * answered on the main listener only when the operator made it public
+ * (server.status_public): that port is reached by whatever Harbor reaches,
+ * and every project admin can point a webhook anywhere.
+ */
 static int
-check_status_secret(struct endpoints *e, struct mg_connection *conn)
+check_status_secret(struct endpoints *e, struct mg_connection *conn, int repo_level)
 {
 	const struct service_view *v = service_acquire(e->svc);
 	const char *auth = mg_get_header(conn, "Authorization"), *secret = v->status_secret;
 	int st = 0;
+
+	if (secret == NULL && repo_level && !v->cfg->status_public &&
+	    !endpoints_on_status_port(e, conn)) {
+		st = reply_error(conn, 403, NULL, "private: set server.status_secret_file, "
+		    "server.status_listen or server.status_public = true");
+		service_release(e->svc, v);
+		return st;
+	}
 
 	/* A "Basic ..." secret gets a Basic challenge: browsers then ask for it (/ui). */
 	if (secret != NULL &&
@@ -116,6 +136,7 @@ check_status_secret(struct endpoints *e, struct mg_connection *conn)
 	return st;
 }
 
+/* protected_: 1 for /metrics, 2 for repository-level data (/status, /ui). */
 static int
 preflight(struct endpoints *e, struct mg_connection *conn, const char *path, int protected_)
 {
@@ -130,7 +151,7 @@ preflight(struct endpoints *e, struct mg_connection *conn, const char *path, int
 	if (ri->content_length > 0 || mg_get_header(conn, "Transfer-Encoding") != NULL)
 		return reply_error(conn, 413, NULL, "this endpoint takes no request body");
 	if (protected_)
-		return check_status_secret(e, conn);
+		return check_status_secret(e, conn, protected_ == 2);
 	return 0;
 }
 
@@ -190,7 +211,7 @@ static int
 on_status(struct mg_connection *conn, void *cbdata)
 {
 	struct endpoints *e = cbdata;
-	int st = preflight(e, conn, "/status", 1);
+	int st = preflight(e, conn, "/status", 2);
 
 	if (st == 0)
 		st = reply_json(conn, 200, NULL, status_body(e));
@@ -202,7 +223,7 @@ static int
 on_ui(struct mg_connection *conn, void *cbdata)
 {
 	struct endpoints *e = cbdata;
-	int st = preflight(e, conn, "/ui", 1);
+	int st = preflight(e, conn, "/ui", 2);
 	json_t *body;
 	char *page, csp[512], extra[600];
 

@@ -20,6 +20,9 @@ struct endpoints *endpoints_new(const struct cfg *cfg, struct service *svc, char
 /* Register the handlers and the gauges (queue depth, groups waiting) on a started context. */
 void endpoints_register(struct endpoints *e, struct mg_context *ctx);
 
+/* The port of server.status_listen; 0: none. */
+int endpoints_status_port(const struct endpoints *e);
+
 /* 1 when conn arrived on the status listener, where only these endpoints are served. */
 int endpoints_on_status_port(const struct endpoints *e, const struct mg_connection *conn);
 

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <civetweb.h>
 #include <openssl/ssl.h>
 
@@ -30,7 +31,12 @@ struct http_server {
 	char threads[16];
 	char maxreq[16];
 	char *acl;                    /* CivetWeb access_control_list from allowed_clients; NULL: none */
+	struct conncap *plaincap;     /* the cap on status_listen (plain HTTP); NULL: none */
+	int status_port;              /* its port */
 };
+
+/* A plain connection let through uncounted (full table): nothing to release. */
+static char untracked_mark;
 
 /*
  * Set while a handler sends its own error reply through mg_send_http_error():
@@ -123,6 +129,7 @@ decide_current(struct service *svc, const struct webhook_env *base,
 
 	env.cfg = v->cfg;
 	env.secret = v->secret;
+	env.reg_secrets = v->webhook_secrets;
 	if (precheck)
 		done = webhook_precheck(&env, req, resp);
 	else
@@ -304,6 +311,43 @@ on_cap_refused(const char *addr)
 	observe_refusal("too_many_connections", addr, 0);
 }
 
+/*
+ * First request of a connection on status_listen: count its address (see
+ * conncap.h for why here and not earlier). Over the cap the socket is shut
+ * at once, nothing answered, like a TLS connection at its handshake.
+ */
+static int
+on_begin_request(struct mg_connection *conn)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct http_server *h = ri->user_data;
+	struct conncap_slot *slot;
+	int fd;
+
+	if (h->plaincap == NULL || ri->is_ssl || ri->server_port != h->status_port ||
+	    mg_get_user_connection_data(conn) != NULL)
+		return 0;   /* not capped here, or counted already (keep-alive) */
+	if (conncap_take_text(h->plaincap, ri->remote_addr, &slot) == 0) {
+		mg_set_user_connection_data(conn, slot != NULL ? (void *)slot : &untracked_mark);
+		return 0;
+	}
+	mg_disable_connection_keep_alive(conn);
+	if ((fd = closing_find_fd(ri->remote_addr, ri->remote_port, ri->server_port)) >= 0)
+		(void)shutdown(fd, SHUT_RDWR);
+	on_cap_refused(ri->remote_addr);
+	return 503;   /* handled: CivetWeb writes nothing and closes */
+}
+
+/* Every connection's end: a counted plain connection gives its place back. */
+static void
+on_connection_close(const struct mg_connection *conn)
+{
+	void *d = mg_get_user_connection_data(conn);
+
+	if (d != NULL && d != &untracked_mark)
+		conncap_release(d);
+}
+
 /* Called by CivetWeb with its fresh SSL_CTX: load our certificate and key, set the cap. */
 static int
 on_init_ssl(void *ssl_ctx, void *user_data)
@@ -419,6 +463,13 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	cb.http_error = on_http_error;
 	if (!cfg->plain_http)
 		cb.init_ssl = on_init_ssl;
+	if (cfg->status_listen != NULL && cfg->max_connections_per_client > 0 &&
+	    (h->status_port = endpoints_status_port(h->ep)) != 0) {
+		h->plaincap = conncap_new((unsigned)cfg->max_connections_per_client,
+		    (size_t)cfg->max_connections + 8, on_cap_refused);
+		cb.begin_request = on_begin_request;
+		cb.connection_close = on_connection_close;
+	}
 	memset(&init, 0, sizeof(init));
 	init.callbacks = &cb;
 	init.user_data = h;
@@ -428,6 +479,7 @@ http_start(const struct cfg *cfg, struct service *svc, struct http_server **out,
 	ed.text_buffer_size = sizeof(ebuf);
 	if ((h->ctx = mg_start2(&init, &ed)) == NULL) {
 		endpoints_free(h->ep);
+		conncap_free(h->plaincap);
 		free(h->acl);
 		free(h);
 		return am_fail(err, errlen, AM_EIO, "cannot start the listener on %s: %s",
@@ -446,6 +498,7 @@ http_stop(struct http_server *h)
 		return;
 	mg_stop(h->ctx);
 	endpoints_free(h->ep);
+	conncap_free(h->plaincap);   /* after mg_stop: no connection holds a slot any more */
 	free(h->acl);
 	free(h);
 }

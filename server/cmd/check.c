@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "handlers/ops.h"
 
 struct cfg *
 cmd_load_config(const char *path, int flags)
@@ -16,6 +17,22 @@ cmd_load_config(const char *path, int flags)
 		return NULL;
 	}
 	return c;
+}
+
+/* Which operational endpoints anyone can read (issue 23: the status surface is private by default). */
+static void
+print_exposure(const struct cfg *c)
+{
+	struct ops_exposure ex;
+
+	ops_exposure(c, &ex);
+	printf("endpoints on %s: public: %s; with the status secret: %s; closed: %s\n",
+	    c->status_listen != NULL ? "listen (/status, /ui, /metrics on status_listen only)" : "listen",
+	    ex.public_[0] ? ex.public_ : "-", ex.secret[0] ? ex.secret : "-",
+	    ex.closed[0] ? ex.closed : "-");
+	if (ex.closed[0])
+		printf("  (%s: answered 403; set server.status_secret_file, server.status_listen or "
+		    "server.status_public = true to open them)\n", ex.closed);
 }
 
 int
@@ -34,6 +51,7 @@ cmd_check(const struct args *a)
 	} else {
 		printf("configuration OK\n");
 	}
+	print_exposure(c);
 	cfg_free(c);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "handlers/ops.h"
 #include "server/base/log.h"
 #include "server/base/version.h"
 #include "server/http.h"
@@ -84,6 +85,7 @@ static int
 serve_start(struct cfg *c, struct service **svc, struct reconciler **rec, struct feed **feed,
     struct http_server **http)
 {
+	struct ops_exposure ex;
 	char err[512];
 
 	if (service_new(c, (size_t)c->workers, svc, err, sizeof(err)) != AM_OK ||
@@ -99,6 +101,9 @@ serve_start(struct cfg *c, struct service **svc, struct reconciler **rec, struct
 	log_kv(LOG_INFO, "listening", LOG_S("address", c->listen), LOG_S("tls", c->plain_http ? "off" : "on"),
 	    LOG_S("webhook_path", c->webhook_path), LOG_I("registries", c->n_registries),
 	    LOG_I("rules", c->n_rules), LOG_I("workers", c->workers), LOG_S("version", am_version()));
+	ops_exposure(c, &ex);
+	log_kv(LOG_INFO, "endpoints", LOG_S("public", ex.public_), LOG_S("with_secret", ex.secret),
+	    LOG_S("closed", ex.closed), LOG_S("status_listen", c->status_listen));
 	return 0;
 }
 

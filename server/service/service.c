@@ -46,6 +46,7 @@ struct snap {
 	char *secret;
 	char *status_secret;
 	char **passwords;                /* parallel to cfg->registries; read once per generation */
+	char **webhook_secrets;          /* parallel too: registries' own webhook secrets (NULL: none) */
 	struct reg_client **clients;     /* parallel to cfg->registries */
 	struct harbor **harbors;         /* parallel too; NULL unless a rule cleans up */
 	struct snap *next;               /* every live generation, for cancelling at shutdown */
@@ -92,6 +93,10 @@ snap_free(struct snap *sn)
 		for (i = 0; i < sn->view.cfg->n_registries; i++)
 			am_secret_free(sn->passwords[i]);
 	free(sn->passwords);
+	if (sn->webhook_secrets != NULL)
+		for (i = 0; i < sn->view.cfg->n_registries; i++)
+			am_secret_free(sn->webhook_secrets[i]);
+	free(sn->webhook_secrets);
 	harbors_free(sn->view.cfg, sn->harbors);
 	am_secret_free(sn->secret);
 	am_secret_free(sn->status_secret);
@@ -134,6 +139,14 @@ snap_new(const struct cfg *cfg, struct snap **out, char *err, size_t errlen)
 		    err, errlen)) != AM_OK)
 			goto fail;
 	sn->view.passwords = (const char *const *)sn->passwords;
+	sn->webhook_secrets = xcalloc(cfg->n_registries ? cfg->n_registries : 1,
+	    sizeof(*sn->webhook_secrets));
+	for (i = 0; i < cfg->n_registries; i++)
+		if (cfg->registries[i].webhook_secret_file != NULL &&
+		    (rc = am_read_secret(cfg->registries[i].webhook_secret_file,
+		    &sn->webhook_secrets[i], err, errlen)) != AM_OK)
+			goto fail;
+	sn->view.webhook_secrets = (const char *const *)sn->webhook_secrets;
 	sn->clients = xcalloc(cfg->n_registries ? cfg->n_registries : 1, sizeof(*sn->clients));
 	sn->view.clients = sn->clients;
 	for (i = 0; i < cfg->n_registries; i++) {

@@ -100,6 +100,7 @@ struct service_view {
 	const char *secret;        /* whole expected Authorization value; NULL: none */
 	const char *status_secret; /* the same for /metrics, /status, /ui (status_secret_file); NULL: none */
 	const char *const *passwords;     /* per registry (NULL: anonymous), read at this generation */
+	const char *const *webhook_secrets;  /* per registry: its own webhook secret (NULL: server's) */
 	struct reg_client *const *clients;   /* per registry, with those passwords */
 };
 const struct service_view *service_acquire(struct service *s);

@@ -130,7 +130,7 @@ check_group(void *ctx, const struct group *g)
 static void
 check_handle(const char *body, size_t len, const char *ct)
 {
-	struct webhook_env env = { cfg, SECRET, check_group, NULL, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { cfg, SECRET, check_group, NULL, NULL, NULL, NULL, NULL, NULL };
 	struct log_field f[WEBHOOK_LOG_FIELDS];
 	char line[4096];
 	size_t i, n;

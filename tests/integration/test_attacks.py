@@ -11,6 +11,7 @@ the cap alone, the documented bound where more addresses than the cap covers
 attack."""
 
 import json
+import re
 import socket
 import ssl
 import threading
@@ -20,7 +21,7 @@ import pytest
 
 from harness import webhook
 from harness.attackers import Attack
-from harness.util import client_tls_context, wait_until
+from harness.util import client_tls_context, free_port, wait_until
 
 ATTACKER = "127.0.0.2"
 DIGEST = "sha256:" + "cd" * 32
@@ -298,6 +299,73 @@ def test_cap_is_configurable_and_can_be_switched_off(env, admin_client, archmerg
     many = [tls_connect(off, src=ATTACKER) for _ in range(20)]
     for s in many:
         s.close()
+
+
+def test_cap_applies_on_the_plain_status_listener(env, archmerge):
+    """issue 23: max_connections_per_client = 2 on status_listen (plain HTTP):
+    two keep-alive connections from one address are held, the third is shut
+    at its first request without an answer (too_many_connections); another
+    address is served, and the capped one again once the two are closed.
+    Before: the status listener had no cap at all."""
+    sport = free_port()
+    am = archmerge(archmerge.config(server_extra={"max_connections_per_client": 2,
+                                                  "status_listen": f"127.0.0.1:{sport}"}))
+    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def plain(src):
+        return socket.create_connection(("127.0.0.1", sport), timeout=5, source_address=(src, 0))
+
+    def one_answer(s):
+        """One whole keep-alive answer (head and body may come in separate segments)."""
+        got = b""
+        while b"\r\n\r\n" not in got:
+            part = s.recv(4096)
+            if not part:
+                return got
+            got += part
+        head, _, body = got.partition(b"\r\n\r\n")
+        m = re.search(rb"(?i)content-length: *(\d+)", head)
+        while m and len(body) < int(m.group(1)):
+            part = s.recv(4096)
+            if not part:
+                break
+            body += part
+        return head + b"\r\n\r\n" + body
+
+    held = []
+    try:
+        for _ in range(2):
+            s = plain(ATTACKER)
+            s.sendall(req)
+            assert one_answer(s).startswith(b"HTTP/1.1 200 ")   # kept alive, counted
+            held.append(s)
+        third = plain(ATTACKER)
+        third.sendall(req)
+        try:
+            answer = read_all(third)
+        except OSError:
+            answer = b""
+        third.close()
+        assert answer == b"", answer
+        with plain("127.0.0.1") as other:             # another address is not affected
+            other.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert read_all(other).startswith(b"HTTP/1.1 200 ")
+        # a held connection still serves its next request
+        held[0].sendall(req)
+        assert one_answer(held[0]).startswith(b"HTTP/1.1 200 ")
+    finally:
+        for s in held:
+            s.close()
+
+    def again():
+        try:
+            with plain(ATTACKER) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return read_all(s).startswith(b"HTTP/1.1 200 ")
+        except OSError:
+            return False
+    wait_until(again, 10, message="the capped address never got a connection again")
+    assert "refused reason=too_many_connections remote=127.0.0.2" in am.log_text()
 
 
 @pytest.mark.parametrize("kind", ["trickle", "trickle405"])

@@ -226,6 +226,10 @@ class ArchmergeFactory:
                     webhook_secret_file=self.webhook_secret_file, registries=self.registries,
                     state_dir=self.state_dir)
         args.update(kw)
+        # The status surface is private by default (issue 23): the suite reads
+        # /status and /ui without a secret, so it opts in, as an operator would.
+        # Tests of the default pass server_extra={"status_public": False}.
+        args["server_extra"] = {"status_public": True, **(args.get("server_extra") or {})}
         return make_config(**args)
 
     @staticmethod

@@ -167,6 +167,8 @@ test_reasons(void)
 		    "own_push" },
 		{ CLAIM_R_SIGNATURE, "signature tag of an image no group waits for", "signature" },
 		{ CLAIM_R_SCAN, "scan of an image no group waits for", "scan" },
+		{ CLAIM_R_WRONG_SECRET, "the Authorization header is not the webhook secret of the registry "
+		    "named", "wrong_secret" },
 	};
 	size_t i, j;
 

@@ -201,6 +201,7 @@ test_example(void)
 	CHECK_STR(c->webhook_secret_file, "/etc/archmerge/webhook-secret");
 	CHECK(c->allow_unauthenticated == 0);
 	/* defaults */
+	CHECK(c->status_public == 0);    /* issue 23: /status and /ui private unless chosen */
 	CHECK(c->workers == 4);
 	CHECK(c->max_body_bytes == 1024 * 1024);
 	CHECK(c->request_timeout_ms == 10000);
@@ -256,6 +257,7 @@ test_base(void)
 		CHECK(cfg->plain_http == 1);
 		CHECK(cfg->allow_unauthenticated == 1);
 		CHECK(cfg->webhook_secret_file == NULL);
+		CHECK(cfg->registries[0].webhook_secret_file == NULL);   /* the server's secret covers it */
 		CHECK(cfg->tls_certificate == NULL);
 		CHECK_STR(cfg->webhook_path, "/hooks/harbor");
 		/* A trailing slash on the URL is dropped. */

@@ -174,7 +174,7 @@ expect_clean_reject(const struct webhook_env *env, const char *what, const char 
 static void
 test_reject_reason_is_ascii(const struct cfg *c)
 {
-	struct webhook_env env = { c, NULL, no_enqueue, NULL, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { c, NULL, no_enqueue, NULL, NULL, NULL, NULL, NULL, NULL };
 	char body[1024], *raw;
 	size_t len, i, off;
 
@@ -195,7 +195,7 @@ test_reject_reason_is_ascii(const struct cfg *c)
 static void
 test_incomplete_body_is_408(const struct cfg *c)
 {
-	struct webhook_env env = { c, "Bearer s", no_enqueue, NULL, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { c, "Bearer s", no_enqueue, NULL, NULL, NULL, NULL, NULL, NULL };
 	struct webhook_req req;
 	struct webhook_resp resp;
 

@@ -2,6 +2,7 @@
 #include "tests/unit/harness.h"
 
 #include "handlers/ops.h"
+#include "config/config.h"
 
 static int
 failing_has(json_t *body, const char *name)
@@ -13,6 +14,34 @@ failing_has(json_t *body, const char *name)
 		if (strcmp(json_string_value(json_array_get(f, i)), name) == 0)
 			return 1;
 	return 0;
+}
+
+/* issue 23: who may read what, for the startup log and check-config. */
+static void
+test_exposure(void)
+{
+	struct cfg c;
+	struct ops_exposure ex;
+	char secret[] = "/etc/archmerge/status.secret", listen[] = "127.0.0.1:9090";
+
+	memset(&c, 0, sizeof(c));
+	ops_exposure(&c, &ex);           /* the default: repository-level data closed */
+	CHECK_STR(ex.public_, "/healthz /readyz /metrics");
+	CHECK_STR(ex.secret, "");
+	CHECK_STR(ex.closed, "/status /ui");
+	c.status_public = 1;
+	ops_exposure(&c, &ex);
+	CHECK_STR(ex.public_, "/healthz /readyz /metrics /status /ui");
+	CHECK_STR(ex.closed, "");
+	c.status_public = 0;
+	c.status_listen = listen;        /* the operator chose that address */
+	ops_exposure(&c, &ex);
+	CHECK_STR(ex.public_, "/healthz /readyz /metrics /status /ui");
+	c.status_secret_file = secret;
+	ops_exposure(&c, &ex);
+	CHECK_STR(ex.public_, "/healthz /readyz");
+	CHECK_STR(ex.secret, "/metrics /status /ui");
+	CHECK_STR(ex.closed, "");
 }
 
 static void
@@ -34,6 +63,7 @@ run_tests(void)
 	in.regs = regs;
 	in.n_regs = 1;
 	in.journal_known = 1;
+	test_exposure();
 
 	/* An unreachable registry does not fail readiness: it is reported, non-fatal. */
 	b = ops_ready(&in, &st);

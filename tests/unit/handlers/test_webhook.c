@@ -183,7 +183,7 @@ static void
 test_request_checks(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -241,7 +241,7 @@ static void
 test_malformed(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	char *s;
 
@@ -275,7 +275,7 @@ static void
 test_queued(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	json_t *body, *groups;
 	size_t len;
@@ -366,7 +366,7 @@ static void
 test_ignored(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	char *s;
 
@@ -464,7 +464,7 @@ static void
 test_unauthenticated(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, NULL, fake_enqueue, &q, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { c, NULL, fake_enqueue, &q, NULL, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -487,7 +487,7 @@ static void
 test_not_recorded(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, -1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	size_t len;
 	char *push = fixture("push-default.json", &len);
@@ -536,7 +536,7 @@ static void
 test_envelope(const struct cfg *c)
 {
 	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL, NULL };
 	struct webhook_resp resp;
 	json_t *body, *items;
 	char *push = notify_event("push", MANIFEST_V2, "library/app", "3.8.5-amd64", "10.0.0.5:8443",
@@ -674,7 +674,7 @@ test_shared_account(const struct cfg *c)
 {
 	struct remembering q;
 	struct written *w = written_new(4);
-	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, fake_remember, w, fake_announce };
+	struct webhook_env env = { c, SECRET, fake_enqueue, &q, NULL, fake_remember, w, fake_announce, NULL };
 	struct webhook_resp resp;
 	const char *d = "sha256:4b8f2c0a9e1d3b5f7a6c8e0d2f4b6a8c0e2d4f6a8b0c2e4d6f8a0b2c4e6d8f0a";
 	char *s;
@@ -727,6 +727,112 @@ test_shared_account(const struct cfg *c)
 	written_free(w);
 }
 
+/*
+ * issue 23: one secret per registry. Two registries, each with its own
+ * secret: a sender holding A's secret cannot make archmerge read B (Harbor's
+ * resource_url and distribution's request.host are the sender's choice).
+ */
+static const char two_text[] =
+    "server = {\n"
+    "  listen = \"127.0.0.1:8080\";\n"
+    "  plain_http = true;\n"
+    "  allow_unauthenticated = true;\n"
+    "};\n"
+    "registries = (\n"
+    "  { host = \"harbor-a.example.com\"; url = \"https://10.0.0.5:8443\";\n"
+    "    webhook_secret_file = \"/nonexistent/a\"; },\n"
+    "  { host = \"harbor-b.example.com\"; url = \"https://10.0.0.6:8443\";\n"
+    "    webhook_secret_file = \"/nonexistent/b\"; }\n"
+    ");\n"
+    "rules = (\n"
+    "  { name = \"per-arch\";\n"
+    "    repositories = [ \"library/*\" ];\n"
+    "    source = \"{repo}:{version}-{arch}\";\n"
+    "    target = \"{repo}:{version}\";\n"
+    "    architectures = [ \"amd64\", \"arm64\" ]; }\n"
+    ");\n";
+
+static void
+test_per_registry_secret(void)
+{
+	char dir[] = "/tmp/am-webhook2-XXXXXX", path[128], err[2048] = "";
+	struct fake_queue q = { 0, { { "", "", "", "" } }, 1 };
+	const char *own[2] = { "Bearer a-secret", "Bearer b-secret" };
+	struct webhook_env env = { NULL, SECRET, fake_enqueue, &q, NULL, NULL, NULL, NULL, own };
+	struct webhook_resp resp;
+	struct cfg *c = NULL;
+	json_t *body, *items;
+	char *to_a = variant("push-default.json", NULL, "3.8.5-amd64",
+	    "harbor-a.example.com/library/myapp:3.8.5-amd64");
+	char *to_b = variant("push-default.json", NULL, "3.8.5-amd64",
+	    "harbor-b.example.com/library/myapp:3.8.5-amd64");
+	char *ev_a = notify_event("push", MANIFEST_V2, "library/app", "3.8.5-amd64", "10.0.0.5:8443",
+	    "admin");
+	char *ev_b = notify_event("push", MANIFEST_V2, "library/app", "3.8.5-amd64", "10.0.0.6:8443",
+	    "admin");
+	char *e;
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	(void)am_fmt(path, sizeof(path), "%s/archmerge.conf", dir);
+	CHECK((f = fopen(path, "w")) != NULL && fputs(two_text, f) != EOF && fclose(f) == 0);
+	CHECK(cfg_load(path, 0, &c, err, sizeof(err)) == AM_OK);
+	if (c == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return;
+	}
+	CHECK_STR(c->registries[0].webhook_secret_file, "/nonexistent/a");
+	CHECK(c->registries[1].webhook_secret_file != NULL);
+	env.cfg = c;
+	CHECK_STR(webhook_secret_for(&env, "harbor-b.example.com"), "Bearer b-secret");
+	CHECK_STR(webhook_secret_for(&env, "unknown.example"), SECRET);
+
+	call(&env, "POST", own[0], "application/json", to_a, 0, &resp);
+	expect_simple("A's secret, A named", &resp, 202, "queued", NULL, NULL);
+	CHECK(q.n == 1 && strcmp(q.groups[0].host, "harbor-a.example.com") == 0);
+	call(&env, "POST", own[0], "application/json", to_b, 0, &resp);
+	expect_simple("A's secret, B named", &resp, 200, "ignored", "reason", "not the webhook secret");
+	CHECK_STR(resp.reason, "wrong_secret");
+	CHECK(q.n == 1);
+	/* The server's secret no longer speaks for a registry with its own. */
+	call(&env, "POST", SECRET, "application/json", to_b, 0, &resp);
+	expect_simple("server's secret, B named", &resp, 200, "ignored", "reason", "not the webhook secret");
+	call(&env, "POST", "Bearer c-secret", "application/json", to_b, 0, &resp);
+	expect_simple("nobody's secret", &resp, 401, "rejected", "error", "Authorization");
+	call(&env, "POST", own[1], "application/json", to_b, 0, &resp);
+	expect_simple("B's secret, B named", &resp, 202, "queued", NULL, NULL);
+	CHECK(q.n == 2 && strcmp(q.groups[1].host, "harbor-b.example.com") == 0);
+
+	/* distribution's envelope: each event by its own request.host. */
+	e = envelope(ev_a, ev_b, NULL);
+	call(&env, "POST", own[0], NOTIFY_CT, e, 0, &resp);
+	body = expect("envelope, A's secret", &resp, 202, "queued", NULL, NULL);
+	items = json_object_get(body, "events");
+	CHECK(json_array_size(items) == 2);
+	CHECK(strstr(json_string_value(json_object_get(json_array_get(items, 1), "reason")),
+	    "not the webhook secret") != NULL);
+	CHECK(q.n == 3 && strcmp(q.groups[2].host, "harbor-a.example.com") == 0);
+	json_decref(body);
+	free(e);
+
+	/* A registry without its own secret answers to the server's, as before. */
+	own[1] = NULL;
+	call(&env, "POST", SECRET, "application/json", to_b, 0, &resp);
+	expect_simple("server's secret, B without its own", &resp, 202, "queued", NULL, NULL);
+	call(&env, "POST", own[0], "application/json", to_b, 0, &resp);
+	expect_simple("A's secret, B without its own", &resp, 200, "ignored", "reason",
+	    "not the webhook secret");
+	CHECK(q.n == 4);
+
+	free(to_a);
+	free(to_b);
+	free(ev_a);
+	free(ev_b);
+	cfg_free(c);
+	CHECK(unlink(path) == 0);
+	CHECK(rmdir(dir) == 0);
+}
+
 static void
 run_tests(void)
 {
@@ -742,6 +848,7 @@ run_tests(void)
 	test_unauthenticated(c);
 	test_not_recorded(c);
 	test_envelope(c);
+	test_per_registry_secret();
 	cfg_free(c);
 	CHECK(unlink(path) == 0);
 	CHECK(rmdir(dir) == 0);

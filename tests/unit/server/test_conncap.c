@@ -122,6 +122,25 @@ test_handshake_hook(void)
 	SSL_CTX_free(ctx);                              /* frees cc */
 }
 
+/* The plain listener's entry: the address as CivetWeb reports it, in text. */
+static void
+test_take_text(void)
+{
+	struct conncap *cc = conncap_new(1, 1, NULL);
+	struct conncap_slot *s, *t;
+	const unsigned char a[4] = { 127, 0, 0, 2 };
+
+	CHECK(conncap_take_text(cc, "127.0.0.2", &s) == 0 && s != NULL);
+	CHECK(conncap_count(cc, a, 4) == 1);
+	CHECK(conncap_take_text(cc, "127.0.0.2", &t) == -1 && t == NULL);   /* over the cap */
+	CHECK(conncap_take_text(cc, "::1", &t) == 0 && t == NULL);          /* table full: through */
+	CHECK(conncap_take_text(cc, "not an address", &t) == 0 && t == NULL);
+	conncap_release(s);
+	CHECK(conncap_take_text(cc, "127.0.0.2", &s) == 0 && s != NULL);   /* freed again */
+	conncap_release(s);
+	conncap_free(cc);
+}
+
 TEST_MAIN("conncap")
 
 static void
@@ -129,5 +148,6 @@ run_tests(void)
 {
 	signal(SIGPIPE, SIG_IGN);   /* as in the service: a write to a shut socket must not kill */
 	test_table();
+	test_take_text();
 	test_handshake_hook();
 }
