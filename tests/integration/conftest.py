@@ -98,6 +98,14 @@ PARALLEL = {
 }
 
 
+# Serial tests whose assertions are latency bounds of the product (webhooks'
+# p99 under an attack): `make integration` runs them on the plain build, the
+# binary users run, since ASan+UBSan's own cost (2-3x) is not the product's.
+LATENCY = {
+    "test_attacks.py": "p99 of the webhooks sent during each attack",
+}
+
+
 def _test_id(item) -> str:
     return f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
 
@@ -107,6 +115,8 @@ def pytest_collection_modifyitems(config, items):
         test = _test_id(item)
         if test not in PARALLEL and (item.path.name in SERIAL or test in SERIAL):
             item.add_marker(pytest.mark.serial)
+            if item.path.name in LATENCY or test in LATENCY:
+                item.add_marker(pytest.mark.latency)
     # The long one first, so that the other workers share the rest meanwhile.
     items.sort(key=lambda item: _test_id(item) not in PARALLEL)
 
