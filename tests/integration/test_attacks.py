@@ -365,7 +365,7 @@ def test_cap_applies_on_the_plain_status_listener(env, archmerge):
         except OSError:
             return False
     wait_until(again, 10, message="the capped address never got a connection again")
-    assert "refused reason=too_many_connections remote=127.0.0.2" in am.log_text()
+    am.wait_log("refused reason=too_many_connections remote=127.0.0.2")
 
 
 @pytest.mark.parametrize("kind", ["trickle", "trickle405"])

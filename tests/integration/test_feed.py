@@ -91,8 +91,10 @@ def test_feed_alone_publishes_every_group_and_counts_missed_webhooks(env, admin_
         m = wait_index(admin_client, repo, tag)
         assert [d["platform"]["architecture"] for d in m.json["manifests"]] == ["amd64", "arm64"]
     h = env.harbor_host
-    assert published([am.log_text()], f"{h}/{repo1}:1.0") == 1
-    assert published([am.log_text()], f"{h}/{repo2}:2.0") == 1
+    # The index is in the registry before its line is in the log (the re-check HEADs come between).
+    for group in (f"{h}/{repo1}:1.0", f"{h}/{repo2}:2.0"):
+        wait_until(lambda: published([am.log_text()], group) >= 1, 10, message=f"no published line for {group}")
+        assert published([am.log_text()], group) == 1
 
     # No webhook announced any of the four source pushes: once their grace is over, each counts.
     wait_until(lambda: missed(am) == 4, 20, message="the missed-webhook counter did not reach 4")
@@ -122,6 +124,7 @@ def test_webhook_first_is_neither_missed_nor_run_twice(env, admin_client, archme
         payload, ct = webhook.push_event(repo, p.digest, tag)
         assert am.send(payload, ct)[0] == 202
     wait_index(admin_client, repo, "1.0")
+    wait_until(lambda: published([am.log_text()], f"{env.harbor_host}/{repo}:1.0") >= 1, 10)
     # several feed passes past the grace period
     n = json.loads(get(am, "/status"))["feed"]["passes"]
     wait_until(lambda: json.loads(get(am, "/status"))["feed"]["passes"] >= n + 3, 15)
@@ -141,6 +144,7 @@ def test_feed_across_restart_misses_nothing_and_runs_nothing_twice(env, admin_cl
     wait_until(lambda: "feed scheduled" in am1.log_text(), 10, message="the feed did not start")
     push_pair(admin_client, repo, "1.0")
     wait_index(admin_client, repo, "1.0")
+    wait_until(lambda: published([am1.log_text()], f"{h}/{repo}:1.0") >= 1, 10)
     cursor = os.path.join(archmerge.state_dir, "feed-cursor")
     wait_until(lambda: os.path.exists(cursor), 10, message="no cursor was saved")
     assert am1.stop() == 0
@@ -153,6 +157,8 @@ def test_feed_across_restart_misses_nothing_and_runs_nothing_twice(env, admin_cl
     am2 = archmerge(cfg)
     wait_index(admin_client, repo, "2.0")
     wait_index(admin_client, "library/feed-restart-b", "3.0")
+    for group in (f"{h}/{repo}:2.0", f"{h}/library/feed-restart-b:3.0"):
+        wait_until(lambda: published([am2.log_text()], group) >= 1, 10, message=f"no published line for {group}")
     logs = [am1.log_text(), am2.log_text()]
     # every group ran exactly once over both lives (the cursor kept 1.0 from running again)
     for group in (f"{h}/{repo}:1.0", f"{h}/{repo}:2.0", f"{h}/library/feed-restart-b:3.0"):

@@ -132,9 +132,8 @@ def test_scan_in_progress_then_clean(env, admin_client, archmerge, proxy):
     proxy.set_scan(arm.digest, "running")
     wait_until(lambda: any("Running" in e[3] for e in proxy.refusals), 15,
                message="never read again after the first refusal")
-    log = am.log_text()
-    assert re.search(r"level=warn assembly blocked by registry policy .*arch=arm64 policy=vulnerability "
-                     r"source=library/policy-scan:1.0-arm64 .*without vulnerability scanning", log)
+    log = am.wait_log(re.compile(r"level=warn assembly blocked by registry policy .*arch=arm64 policy=vulnerability "
+                                 r"source=library/policy-scan:1\.0-arm64 .*without vulnerability scanning"))
     assert "result=failed" not in log
     w = wait_until(lambda: waiting_entry(am, env.ca_file, repo + ":1.0"), 10)
     assert {b["arch"] for b in w["blocked"]} == {"amd64", "arm64"}
@@ -184,8 +183,8 @@ def test_vulnerable_child_then_allowlisted(env, admin_client, archmerge, proxy):
     assert w["checks"] >= 2
     assert published(admin_client, repo, "2.0") is None
     assert "result=failed" not in am.log_text()
-    assert re.search(r"level=warn assembly blocked by registry policy .*arch=arm64 policy=vulnerability .*"
-                     r"current image with 3 vulnerabilities cannot be pulled", am.log_text())
+    am.wait_log(re.compile(r"level=warn assembly blocked by registry policy .*arch=arm64 policy=vulnerability .*"
+                           r"current image with 3 vulnerabilities cannot be pulled"))
 
     # assemble --dry-run says the same, Harbor's words included.
     cfg = [p for p in os.listdir(archmerge.directory) if p.endswith(".conf")][-1]
