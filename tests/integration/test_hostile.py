@@ -443,6 +443,13 @@ REFUSED_HEADS = {
 BUDGET_S = 1.0       # docs/limits.md: what a refused request may hold a thread after its headers
 
 
+def slack(am) -> float:
+    """Seconds added to these bounds under a wrapper: valgrind runs the
+    service 20-50 times slower, and `make valgrind` is after its memory
+    errors, not its latency (the plain and sanitizer runs hold the bounds)."""
+    return 1.5 if getattr(am, "wrapped", False) else 0.0
+
+
 @pytest.mark.parametrize("interval", [1.0, 0.02])
 def test_refusals_are_answered_at_once_and_cut_within_the_budget(archmerge, interval):
     """issue 23: every refusal is answered at once and the connection closed
@@ -464,8 +471,8 @@ def test_refusals_are_answered_at_once_and_cut_within_the_budget(archmerge, inte
               f"closed after {fmt(c.closed)}")
         assert c.response.startswith(b"HTTP/1.1 %d " % status), (name, c.response[:200])
         assert b"connection: close" in c.response.lower(), (name, c.response[:300])
-        assert c.answered is not None and c.answered < 0.5, (name, c.answered)
-        assert c.closed is not None and c.closed < BUDGET_S + 0.5, (name, c.closed)
+        assert c.answered is not None and c.answered < 0.5 + slack(am), (name, c.answered)
+        assert c.closed is not None and c.closed < BUDGET_S + 0.5 + slack(am), (name, c.closed)
     assert healthy(am)
 
 
@@ -487,7 +494,7 @@ def test_slow_refused_clients_do_not_hold_every_thread(archmerge):
         for c in slow:
             c.done.wait(5)
             c.stop.set()
-        assert all(c.closed is not None and c.closed < BUDGET_S + 0.5 for c in slow), \
+        assert all(c.closed is not None and c.closed < BUDGET_S + 0.5 + slack(am) for c in slow), \
             [c.closed for c in slow]
     print(f"\n[4 threads, 4 slow refused clients] webhook answered after {['%.2f' % w for w in waits]} s")
-    assert max(waits) < BUDGET_S + 1.0, waits
+    assert max(waits) < BUDGET_S + 1.0 + slack(am), waits
