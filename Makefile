@@ -65,11 +65,15 @@ unit: $(UNIT_BINS)
 	@./tests/run-unit.sh $(UNIT_BINS)
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+# One pytest-xdist worker more than cores for the parallel integration tests:
+# they spend most of their time waiting (on a registry, a log line, a peer's
+# SYN retries), and one of them alone waits 3.5 minutes.
+IT_JOBS ?= $(shell echo $$(( $(JOBS) + 1 )))
 PYTEST  := /usr/bin/python3 -m pytest -q -p no:cacheprovider
 # Prints a stage of `make test` / `make check` with the time it starts.
 STAGE    = @echo "== $(1) ($$(date +%T))"
 
-# The integration suite: the tests that may share the machine on $(JOBS)
+# The integration suite: the tests that may share the machine on $(IT_JOBS)
 # pytest-xdist workers (each brings up its own registry on free ports), then
 # the `serial` ones alone (tests/integration/conftest.py SERIAL says why);
 # the serial ones that assert the product's latency (LATENCY there) run on the
@@ -77,7 +81,7 @@ STAGE    = @echo "== $(1) ($$(date +%T))"
 integration: $(BIN)
 	@$(MAKE) --no-print-directory SANITIZE=0 archmerge >/dev/null
 	@rc=0; \
-	ARCHMERGE_BIN=$(CURDIR)/$(BIN) $(PYTEST) -n $(JOBS) -m "not serial" tests/integration || rc=1; \
+	ARCHMERGE_BIN=$(CURDIR)/$(BIN) $(PYTEST) -n $(IT_JOBS) -m "not serial" tests/integration || rc=1; \
 	ARCHMERGE_BIN=$(CURDIR)/$(BIN) $(PYTEST) -m "serial and not latency" tests/integration || rc=1; \
 	ARCHMERGE_BIN=$(CURDIR)/archmerge $(PYTEST) -m "serial and latency" tests/integration || rc=1; \
 	exit $$rc
@@ -105,6 +109,8 @@ check:
 	$(call STAGE,check done)
 
 # Every check, each integration test once (docs/development.md "make test").
+# make test's fuzz stage: a short run of each target (`make fuzz` alone runs FUZZ_SECONDS).
+TEST_FUZZ_SECONDS ?= 12
 test: deps
 	$(call STAGE,checks)
 	$(MAKE) -j$(JOBS) archmerge unit-bins
@@ -121,7 +127,7 @@ test: deps
 	$(MAKE) smoke
 	$(call STAGE,fuzz)
 	$(MAKE) -j$(JOBS) fuzz-build
-	$(MAKE) fuzz
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	$(call STAGE,valgrind)
 	$(MAKE) valgrind
 	$(call STAGE,verify-compose)
@@ -187,7 +193,7 @@ valgrind:
 	$(MAKE) SANITIZE=0 all
 	@t=$$(mktemp -d /tmp/am-valgrind-XXXXXX); \
 	ARCHMERGE_BIN=$(CURDIR)/archmerge ARCHMERGE_WRAPPER="$(VALGRIND)" \
-	    /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp=$$t $(VALGRIND_TESTS); rc=$$?; \
+	    /usr/bin/python3 -m pytest -q -p no:cacheprovider -n $(JOBS) --basetemp=$$t $(VALGRIND_TESTS); rc=$$?; \
 	cat $$(find $$t -name 'archmerge-*.log') /dev/null | awk '/ERROR SUMMARY:/ { n++; e += $$4 } \
 	    /definitely lost:/ { x = $$4; gsub(",", "", x); d += x } END { printf "valgrind: %d processes, %d errors, %d bytes definitely lost\n", n, e, d }'; \
 	rm -rf $$t; exit $$rc
