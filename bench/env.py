@@ -129,14 +129,16 @@ class World:
                                         "max_concurrent": self.max_concurrent})
         return self
 
-    def start_archmerge(self, debug=False):
-        """debug: log_level debug, whose `registry request` lines carry libcurl's timing breakdown."""
+    def start_archmerge(self, debug=False, binary=None):
+        """debug: log_level debug, whose `registry request` lines carry libcurl's timing breakdown;
+        binary: another archmerge executable than $ARCHMERGE_BIN (bench/spaced.py's --compare-bin)."""
         extra = {"log_level": "debug"} if debug else None
         # The product's default configuration: the source re-check after the PUT (8 / 6 requests);
         # --single-writer measures an instance declared the only writer (6 / 4).
         server = ({"replicas": self.replicas} if self.replicas > 1 else
                   {"single_writer": True} if self.single_writer else {})
-        am = self.factory(self.factory.config(workers=self.workers, extra=extra, server_extra=server))
+        am = self.factory(self.factory.config(workers=self.workers, extra=extra, server_extra=server),
+                          binary=binary)
         time.sleep(0.3)
         return am
 

@@ -41,6 +41,9 @@ def main():
     ap.add_argument("--spacing", default="0,1,5",
                     help="seconds between spaced arrivals, comma list (empty: no spaced rows)")
     ap.add_argument("--spaced-indexes", type=int, default=8, help="cold indexes per spacing, tool and mode")
+    ap.add_argument("--compare-bin", default=None,
+                    help="spaced rows also for this other archmerge executable (e.g. the commit before a "
+                         "change): blocks of this binary and that one in turn, 2 each, in the same run")
     ap.add_argument("--single-writer", action="store_true",
                     help="archmerge with server.single_writer = true (6 / 4 requests, no re-check HEADs) "
                          "against the floor without them; default: the product's default configuration")
@@ -104,17 +107,33 @@ def spaced_rows(w, work, args, probe_bin=None):
     if not spacings:
         return None
     import spaced
-    am = w.start_archmerge(args.curl_timing)
-    s = spaced.Spaced(w, am, work, args.spaced_indexes, probe_bin)
-    for mode in args.modes.split(","):
-        s.measure(mode, spacings)
-    am.stop()
-    lines = spaced.render(s.rows, args.spaced_indexes, w.recheck)
-    if args.curl_timing:
-        log = open(am.log_path).read()
-        for r in s.rows:
-            lines += report.curl_timing(log, f"spaced {r['spacing']} s, {r['mode']}", (r["t0"], r["t1"]))
-    return s.rows, lines
+    rows, logs = [], []
+    if args.compare_bin:    # this binary and the other in turn, each block on a fresh process
+        n = max(1, args.spaced_indexes // 2)
+        blocks = [("this", None), ("other", args.compare_bin)] * 2
+    else:
+        n, blocks = args.spaced_indexes, [("", None)]
+    for k, (label, binary) in enumerate(blocks):
+        am = w.start_archmerge(args.curl_timing, binary)
+        s = spaced.Spaced(w, am, work, n, probe_bin, label if label else "")
+        if label:
+            s.prefix = f"b{k}"
+        for mode in args.modes.split(","):
+            s.measure(mode, spacings)
+        am.stop()
+        rows += s.rows
+        logs.append((am.log_path, s.rows))
+    lines = spaced.render(rows, n * (2 if args.compare_bin else 1), w.recheck)
+    if args.compare_bin:
+        lines += [f"`this`: {os.environ.get('ARCHMERGE_BIN', 'archmerge')}; `other`: {args.compare_bin}; "
+                  "blocks this, other, this, other, each a fresh process with its own floor samples.", ""]
+    if args.curl_timing and not args.compare_bin:
+        for path, rs in logs:
+            log = open(path).read()
+            for r in rs:
+                lines += report.curl_timing(log, f"spaced {r['spacing']} s, {r['mode']}"
+                                            f"{', ' + r['bin'] if r['bin'] else ''}", (r["t0"], r["t1"]))
+    return rows, lines
 
 
 def run_spaced(w, work, args, t_start):

@@ -43,8 +43,10 @@ def in_flight_ms(lines, t0, t1):
 
 
 class Spaced:
-    def __init__(self, world, am, work, n, probe_bin=None):
-        self.w, self.am, self.n = world, am, n
+    def __init__(self, world, am, work, n, probe_bin=None, label=""):
+        """label: this archmerge's name in the rows, and a prefix of its versions (runs of
+        another binary in the same world must not meet groups this one published)."""
+        self.w, self.am, self.n, self.label, self.prefix = world, am, n, label, label
         self.tail = LogTail(am.log_path)
         self.probe_bin = probe_bin or floor.build(work)
         self.conn = None
@@ -93,18 +95,19 @@ class Spaced:
         ca = w.pki.ca_cert if mode == "tls" else None
         am_repo, fl_repo = f"library/spaced-am-{mode}", f"library/spaced-fl-{mode}"
         tok = floor.token_for(w.tokens.realm, ROBOT, w.users[ROBOT], fl_repo, ca) if mode == "tls" else None
-        vs = [f"s{sp}.{i}" for sp in spacings for i in range(self.n)] + ["sw.0"]
+        pre = self.prefix
+        vs = [f"{pre}s{sp}.{i}" for sp in spacings for i in range(self.n)] + [f"{pre}sw.0"]
         am_pairs = w.push_pairs(mode, am_repo, vs, lambda v: f"{am_repo}/{v}")
         w.push_pairs(mode, fl_repo, vs, lambda v: f"{fl_repo}/{v}")
         probe = floor.CProbe(self.probe_bin, url, fl_repo, ca, tok)
-        self.webhook(mode, am_repo, "sw.0", am_pairs["sw.0"])       # token, realm, connections: untimed
-        probe.parallel("sw.0", False, recheck=w.recheck)
+        self.webhook(mode, am_repo, f"{pre}sw.0", am_pairs[f"{pre}sw.0"])   # token, realm, connections: untimed
+        probe.parallel(f"{pre}sw.0", False, recheck=w.recheck)
         try:
             for sp in spacings:
                 row = {"mode": mode, "spacing": sp, "am": [], "am_client": [], "floor": [], "busy": [],
-                       "t0": time.time()}
+                       "t0": time.time(), "bin": self.label}
                 for i in range(self.n):
-                    v = f"s{sp}.{i}"
+                    v = f"{pre}s{sp}.{i}"
 
                     def run_am():
                         time.sleep(sp)
@@ -134,14 +137,14 @@ def render(rows, n, recheck):
          f"equally cold groups, the same requests ({what}), under the same spacing, alternating with archmerge.", "",
          "| mode | spacing | archmerge p50 / max ms | (client: 202 received -> published) | floor p50 / max ms "
          "| x floor (p50) | archmerge: a request in flight / none, p50 ms |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in merged(rows):
         a, c, f = r["am"], r["am_client"], r["floor"]
         ma, mf = statistics.median(a), statistics.median(f)
         busy = "-"
         if r["busy"]:
             idle = [x - y for x, y in zip(a, r["busy"])]
             busy = f"{statistics.median(r['busy']):.1f} / {statistics.median(idle):.1f}"
-        L.append(f"| {r['mode']} | {r['spacing']} s | {ma:.1f} / {max(a):.1f} | {statistics.median(c):.1f} / "
+        L.append(f"| {r['mode']}{' (' + r['bin'] + ')' if r['bin'] else ''} | {r['spacing']} s | {ma:.1f} / {max(a):.1f} | {statistics.median(c):.1f} / "
                  f"{max(c):.1f} | {mf:.1f} / {max(f):.1f} | {ma / mf:.2f}x | {busy} |")
     L.append("")
     if any(r["busy"] for r in rows):
@@ -152,9 +155,21 @@ def render(rows, n, recheck):
     return L
 
 
+def merged(rows):
+    """Rows of the same binary, mode and spacing (--compare-bin runs blocks in turn) as one."""
+    out = {}
+    for r in rows:
+        m = out.setdefault((r["bin"], r["mode"], r["spacing"]), dict(r, am=[], am_client=[], floor=[], busy=[]))
+        for k in ("am", "am_client", "floor", "busy"):
+            m[k] = m[k] + r[k]
+    return list(out.values())
+
+
 def target_lines(rows):
     out = []
-    for r in rows:
+    for r in merged(rows):
+        if r["bin"] not in ("", "this"):
+            continue
         ma, mf = statistics.median(r["am"]), statistics.median(r["floor"])
         out.append((f"spaced {r['spacing']} s, {r['mode']}: archmerge <= 1.0x parallel floor (p50)",
                     f"{ma / mf:.2f}x", ma <= mf))
