@@ -18,10 +18,13 @@ def curl_timing(log, title="archmerge, debug log", between=None):
     import re
     from env import log_time
     rows = {}
+    tokens = 0
     for line in log.splitlines():
-        if "registry request" not in line or "total_us=" not in line:
-            continue
         if between and not between[0] <= (log_time(line) or 0) <= between[1]:
+            continue
+        if "registry token" in line and "scope=repository" in line:
+            tokens += 1      # a worker's token fetch (the checks' ones ask for no repository)
+        if "registry request" not in line or "total_us=" not in line:
             continue
         if " path=/v2/ " in line:
             continue     # the background registry checks' pings, on clients of their own
@@ -39,7 +42,7 @@ def curl_timing(log, title="archmerge, debug log", between=None):
         L.append(f"| {method} | {'yes' if new else 'no'} | {len(xs)} | " + " | ".join(
             f"{med.get(k, 0):.0f}" for k in ("dns_us", "connect_us", "tls_us", "sent_us", "first_byte_us",
                                               "total_us")) + " |")
-    return L + [""]
+    return L + ["", f"Token fetches by the workers in this span: {tokens}.", ""]
 
 
 def floor_key(w, heat):
