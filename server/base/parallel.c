@@ -2,9 +2,9 @@
  * par_run: jobs[0] on the caller, each other job on a parked helper thread.
  * Helpers are started on first need and kept for the process's life, so a
  * run hands its jobs to threads already waiting instead of starting new
- * ones: on the shared 2-core machine a thread start took 180-570 us from
- * pthread_create to the thread running after an idle spell, a parked
- * helper's wake-up 20-100 us (bench/spaced.py, docs/performance.md).
+ * ones: on the shared 2-core machine a thread start took 297 us from
+ * pthread_create to the thread running, a parked thread's wake-up 34 us
+ * (medians; bench/thread_wake.c, docs/performance.md "Spaced arrivals").
  *
  * The helpers are a process-wide cache of idle threads, like glibc's cache
  * of thread stacks: no caller's state lives in them between runs, so they
