@@ -135,7 +135,7 @@ def run(w, am, work, n, mode="tls", hold_registry=False):
     floor_s = floor.burst(w.regs[mode].url, repo, [f"3.{i}" for i in range(n)], w.workers, w.max_concurrent,
                           ca, tok, target=lambda v: v + "-floor")
     floor_rc_s = None
-    if w.replicas > 1:
+    if w.recheck:
         floor_rc_s = floor.burst(w.regs[mode].url, repo, [f"3.{i}" for i in range(n)], w.workers,
                                  w.max_concurrent, ca, tok, target=lambda v: v + "-floor-rc", recheck=True)
     return {"n": n, "mode": mode, "push_s": push_s, "rate": 2 * n / secs if secs else 0.0, "wrk_rate": float(m.group(1)) if m else 0.0,

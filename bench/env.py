@@ -92,9 +92,12 @@ class LogTail:
 
 
 class World:
-    def __init__(self, work, workers=4, max_concurrent=4, replicas=1):
+    def __init__(self, work, workers=4, max_concurrent=4, replicas=1, single_writer=False):
         self.work = work
         self.workers, self.max_concurrent, self.replicas = workers, max_concurrent, replicas
+        self.single_writer = single_writer and replicas <= 1
+        # the product's default: the source re-check after each PUT (two HEADs); a declared single writer skips it
+        self.recheck = not self.single_writer
         self.regs, self.clients = {}, {}
 
     def start(self):
@@ -126,13 +129,16 @@ class World:
                                         "max_concurrent": self.max_concurrent})
         return self
 
-    def start_archmerge(self, debug=False):
-        """debug: log_level debug, whose `registry request` lines carry libcurl's timing breakdown."""
+    def start_archmerge(self, debug=False, binary=None):
+        """debug: log_level debug, whose `registry request` lines carry libcurl's timing breakdown;
+        binary: another archmerge executable than $ARCHMERGE_BIN (bench/spaced.py's --compare-bin)."""
         extra = {"log_level": "debug"} if debug else None
-        # One instance is measured as a declared single writer (6 / 4 requests); with --replicas above 1
-        # archmerge keeps its default, the source re-check after the PUT (8 / 6).
-        server = {"replicas": self.replicas} if self.replicas > 1 else {"single_writer": True}
-        am = self.factory(self.factory.config(workers=self.workers, extra=extra, server_extra=server))
+        # The product's default configuration: the source re-check after the PUT (8 / 6 requests);
+        # --single-writer measures an instance declared the only writer (6 / 4).
+        server = ({"replicas": self.replicas} if self.replicas > 1 else
+                  {"single_writer": True} if self.single_writer else {})
+        am = self.factory(self.factory.config(workers=self.workers, extra=extra, server_extra=server),
+                          binary=binary)
         time.sleep(0.3)
         return am
 

@@ -78,7 +78,7 @@ class Latency:
         def token(repo):
             return floor.token_for(w.tokens.realm, ROBOT, w.users[ROBOT], repo, ca) if mode == "tls" else None
         replicas = (f", server.replicas = {self.w.replicas}" if self.w.replicas > 1
-                    else ", server.single_writer = true")
+                    else ", server.single_writer = true" if self.w.single_writer else ", default configuration")
         for key, name in (("am-cold", f"archmerge, cold (configs not cached){replicas}"),
                           ("am-warm", f"archmerge, warm (configs cached){replicas}")):
             repo = f"library/{key}-{mode}"
@@ -92,8 +92,8 @@ class Latency:
             ("fl-par-warm", "floor: warm 4 requests, parallel", "parallel", True, False),
             ("fl-rc-warm", "floor: warm 4 + re-check HEAD x2 (the default: 6), parallel", "parallel", True,
              True)]
-        # the floor with the re-check HEADs only when archmerge makes them (the default, run with --replicas 2)
-        for key, name, shape, warm, recheck in (f for f in floors if w.replicas > 1 or not f[4]):
+        # the floor with the re-check HEADs when archmerge makes them (the default; not with --single-writer)
+        for key, name, shape, warm, recheck in (f for f in floors if w.recheck or not f[4]):
             repo = f"library/{key}-{mode}"
             probe = floor.CProbe(self.probe_bin, url, repo, ca, token(repo))
             fn = getattr(probe, shape)

@@ -12,18 +12,29 @@ def _f(x, fmt="{:.1f}"):
     return "-" if x is None else fmt.format(x)
 
 
-def curl_timing(log):
-    """Medians of libcurl's breakdown per method from archmerge's debug `registry request` lines."""
+def curl_timing(log, title="archmerge, debug log", between=None):
+    """Medians of libcurl's breakdown per method from archmerge's debug `registry request` lines;
+    between: (t0, t1) wall-clock seconds, only the lines logged in that span."""
     import re
+    from env import log_time
     rows = {}
+    tokens = 0
     for line in log.splitlines():
+        if between and not between[0] <= (log_time(line) or 0) <= between[1]:
+            continue
+        if "registry token" in line and "scope=repository" in line:
+            tokens += 1      # a worker's token fetch (the checks' ones ask for no repository)
         if "registry request" not in line or "total_us=" not in line:
             continue
+        if " path=/v2/ " in line:
+            continue     # the background registry checks' pings, on clients of their own
         f = dict(re.findall(r"(\w+)=(\S+)", line))
         key = (f.get("method"), f.get("new_conns") != "0")
         rows.setdefault(key, []).append({k: int(f[k]) for k in ("dns_us", "connect_us", "tls_us", "sent_us",
                                                                   "first_byte_us", "total_us") if k in f})
-    L = ["## libcurl timing per registry request (archmerge, debug log, median us)", "",
+    if not rows:
+        return []
+    L = [f"## libcurl timing per registry request ({title}, median us)", "",
          "| method | new connection | n | dns | connect | tls | request sent | first byte | total |",
          "|---|---|---|---|---|---|---|---|---|"]
     for (method, new), xs in sorted(rows.items()):
@@ -31,10 +42,15 @@ def curl_timing(log):
         L.append(f"| {method} | {'yes' if new else 'no'} | {len(xs)} | " + " | ".join(
             f"{med.get(k, 0):.0f}" for k in ("dns_us", "connect_us", "tls_us", "sent_us", "first_byte_us",
                                               "total_us")) + " |")
-    return L + [""]
+    return L + ["", f"Token fetches by the workers in this span: {tokens}.", ""]
 
 
-def render(w, args, results, lat, b, elapsed, timing=None):
+def floor_key(w, heat):
+    """The parallel floor that makes archmerge's own requests: with the re-check HEADs unless single writer."""
+    return f"fl-rc-{heat}" if w.recheck else f"fl-par-{heat}"
+
+
+def render(w, args, results, lat, b, elapsed, timing=None, spaced=None):
     L = []
     now = datetime.datetime.now(datetime.timezone.utc)
     L.append(f"# archmerge benchmark, {now:%Y-%m-%d %H:%M} UTC")
@@ -72,13 +88,14 @@ def render(w, args, results, lat, b, elapsed, timing=None):
             m, lo, hi = stats(t.samples)
             warm = key.endswith("warm")
             am = med.get((mode, "am-warm" if warm else "am-cold"))
-            fl = med.get((mode, "fl-par-warm" if warm else "fl-par-cold"))
+            fl = med.get((mode, floor_key(w, "warm" if warm else "cold")))
             cells += [f"{m:.1f} ({lo:.1f}-{hi:.1f})", f"{m / am:.2f}x" if am else "-",
                       f"{m / fl:.2f}x" if fl else "-"]
         L.append(f"| {names[key]} | " + " | ".join(cells) + " |")
     L.append("")
     L.append("Ratios are medians divided: `x archmerge` = this / archmerge (same cold/warm), "
-             "`x par. floor` = this / the parallel floor probe (same cold/warm).")
+             "`x par. floor` = this / the parallel floor probe making archmerge's requests (same cold/warm"
+             + (", with the re-check HEADs)." if w.recheck else ")."))
     L.append("")
     L.append("| registry requests per index (access log) | " + " | ".join(modes) + " |")
     L.append("|---|" + "---|" * len(modes))
@@ -94,9 +111,14 @@ def render(w, args, results, lat, b, elapsed, timing=None):
     L.append("")
     if timing:
         L += timing
+    if spaced:
+        L += spaced[1]
     if b:
         L += burst_lines(w, b)
     L += target_lines(w, modes, med, lat, b)
+    if spaced:
+        import spaced as spaced_mod
+        L += [f"| {n} | {v} | {'yes' if ok else 'no'} |" for n, v, ok in spaced_mod.target_lines(spaced[0])]
     if b:
         L.append("")
         L.append("wrk output:\n\n```\n" + b["wrk"].strip() + "\n```")
@@ -141,19 +163,21 @@ def target_lines(w, modes, med, lat, b):
         L.append(f"| {name} | {value} | {'yes' if ok else 'no'} |")
     for mode in modes:
         for heat in ("cold", "warm"):
-            am, fl = med.get((mode, f"am-{heat}")), med.get((mode, f"fl-par-{heat}"))
+            am, fl = med.get((mode, f"am-{heat}")), med.get((mode, floor_key(w, heat)))
+            what = "with the re-check HEADs" if w.recheck else "single writer"
             if am and fl:
-                row(f"archmerge <= 1.0x parallel floor, {mode} {heat}", f"{am / fl:.2f}x", am <= fl)
-            rc = med.get((mode, f"fl-rc-{heat}"))
-            if am and rc:
-                row(f"(same, against the floor with the default's re-check HEADs), {mode} {heat}",
-                    f"{am / rc:.2f}x", am <= rc)
+                row(f"archmerge <= 1.0x parallel floor (same requests, {what}), {mode} {heat}",
+                    f"{am / fl:.2f}x", am <= fl)
+            par = med.get((mode, f"fl-par-{heat}"))
+            if am and par and w.recheck:
+                row(f"(against the floor without the re-check HEADs, 2 requests fewer), {mode} {heat}",
+                    f"{am / par:.2f}x", am <= par)
         mt = med.get((mode, "manifesttool"))
         am = med.get((mode, "am-cold"))
         if mt and am:
             goal = 3 if mode == "plain" else 10
             row(f"manifest-tool / archmerge >= {goal}x, {mode}", f"{mt / am:.1f}x", mt / am >= goal)
-        extra = 2 if w.replicas > 1 else 0     # the two source re-check HEADs
+        extra = 2 if w.recheck else 0     # the two source re-check HEADs
         for key, goal in (("am-cold", 6 + extra), ("am-warm", 4 + extra)):
             c = lat.requests.get((mode, key))
             if c:

@@ -2,7 +2,9 @@
 #include "tests/unit/harness.h"
 
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/base/parallel.h"
 
@@ -11,6 +13,7 @@
 struct rec {
 	int runs;                    /* how often this job ran */
 	pthread_t on;                /* the thread it ran on */
+	long tid;                    /* the kernel's id of that thread (never reused this soon) */
 	int saw_all;                 /* every job was under way while this one ran */
 };
 
@@ -30,6 +33,7 @@ meet(void *ud)
 	pthread_mutex_lock(&lock);
 	r->runs++;
 	r->on = pthread_self();
+	r->tid = (long)syscall(SYS_gettid);
 	under_way++;
 	pthread_cond_broadcast(&arrived);
 	while (under_way < expected)
@@ -46,6 +50,106 @@ count(void *ud)
 
 	r->runs++;
 	r->on = pthread_self();
+}
+
+/* Runs n meeting jobs; each must be under way with all the others. */
+static int
+meet_run(struct par_job *jobs, struct rec *recs, size_t n)
+{
+	size_t i;
+	int ok = 1;
+
+	memset(jobs, 0, n * sizeof(*jobs));
+	memset(recs, 0, n * sizeof(*recs));
+	under_way = 0;
+	expected = (int)n;
+	for (i = 0; i < n; i++) {
+		jobs[i].run = meet;
+		jobs[i].arg = &recs[i];
+	}
+	par_run(jobs, n);
+	for (i = 0; i < n; i++)
+		ok &= recs[i].runs == 1 && recs[i].saw_all;
+	return ok;
+}
+
+/* A second run's helper jobs land on threads of the first run (kept, parked), none started anew. */
+static void
+helpers_are_kept(void)
+{
+	struct par_job jobs[N_JOBS];
+	struct rec first[N_JOBS], again[N_JOBS];
+	size_t i, j, started;
+	int all_reused = 1;
+
+	CHECK(meet_run(jobs, first, N_JOBS));
+	started = par_helpers_started();
+	CHECK(started >= N_JOBS - 1);
+	CHECK(meet_run(jobs, again, N_JOBS));
+	for (i = 1; i < N_JOBS; i++) {
+		int seen = 0;
+		for (j = 1; j < N_JOBS; j++)
+			seen |= again[i].tid == first[j].tid;
+		all_reused &= seen;
+	}
+	CHECK(all_reused);
+	CHECK(par_helpers_started() == started);
+}
+
+struct caller {
+	pthread_t t;
+	int ok;
+};
+
+static void
+count_locked(void *ud)
+{
+	int *n = ud;
+
+	pthread_mutex_lock(&lock);
+	(*n)++;
+	pthread_mutex_unlock(&lock);
+}
+
+/* Many callers at once (the workers), each waiting only for its own jobs. */
+static void *
+caller_main(void *ud)
+{
+	struct caller *c = ud;
+	struct par_job jobs[4];
+	int runs[4], round, i;
+
+	c->ok = 1;
+	for (round = 0; round < 200; round++) {
+		memset(jobs, 0, sizeof(jobs));
+		memset(runs, 0, sizeof(runs));
+		for (i = 0; i < 4; i++) {
+			jobs[i].run = count_locked;
+			jobs[i].arg = &runs[i];
+		}
+		par_run(jobs, 4);
+		pthread_mutex_lock(&lock);
+		for (i = 0; i < 4; i++)
+			c->ok &= runs[i] == 1;
+		pthread_mutex_unlock(&lock);
+	}
+	return NULL;
+}
+
+static void
+callers_at_once(void)
+{
+	struct caller cs[4];
+	int i, ok = 1;
+
+	for (i = 0; i < 4; i++)
+		pthread_create(&cs[i].t, NULL, caller_main, &cs[i]);
+	for (i = 0; i < 4; i++) {
+		pthread_join(cs[i].t, NULL);
+		ok &= cs[i].ok;
+	}
+	CHECK(ok);
+	CHECK(par_helpers_started() <= 64);
 }
 
 static void
@@ -93,6 +197,9 @@ run_tests(void)
 	CHECK(all_met);
 	CHECK(pthread_equal(recs[0].on, pthread_self()));
 	CHECK(others_off_caller);
+
+	helpers_are_kept();
+	callers_at_once();
 }
 
 TEST_MAIN("parallel")
