@@ -6,7 +6,8 @@ writes it to bench/results/<timestamp>.md. Figures only, never asserted.
 
 Modules: env.py (registries, token service, archmerge), floor.py (the
 minimal client), peers.py (docker/buildah/podman/manifest-tool),
-latency.py (per-index round-robin), burst.py (wrk burst), report.py."""
+latency.py (per-index round-robin), burst.py (wrk burst), feedpoll.py (the
+change feed's poll at scale), report.py."""
 
 import argparse
 import datetime
@@ -35,8 +36,9 @@ def main():
     ap.add_argument("--burst-mode", default="tls", choices=MODES)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--max-concurrent", type=int, default=4, help="registries[].max_concurrent")
-    ap.add_argument("--section", choices=["all", "hostile"], default="all",
-                    help="hostile: only the held-connections figures (bench/hostile.py)")
+    ap.add_argument("--section", choices=["all", "hostile", "feedpoll"], default="all",
+                    help="hostile: only the held-connections figures (bench/hostile.py); "
+                         "feedpoll: only the change feed's poll at scale (bench/feedpoll.py)")
     ap.add_argument("--curl-timing", action="store_true",
                     help="archmerge at log_level debug: per-request libcurl timing breakdown in the report "
                          "(the debug log itself costs a little time)")
@@ -54,6 +56,9 @@ def main():
         if args.section == "hostile":
             import hostile
             text = hostile.run(w)
+        elif args.section == "feedpoll":
+            import feedpoll
+            text = feedpoll.render(feedpoll.run(w))
         else:
             text = run_all(w, work, args, t_start)
     finally:
@@ -86,7 +91,9 @@ def run_all(w, work, args, t_start):
         b["held"] = burst_mod.run(w, am, work, args.burst, args.burst_mode, hold_registry=True)
         am.stop()
     timing = report.curl_timing(open(am_log).read()) if args.curl_timing else None
-    return report.render(w, args, results, lat, b, time.time() - t_start, timing)
+    import feedpoll
+    fp = feedpoll.run(w)
+    return report.render(w, args, results, lat, b, time.time() - t_start, timing) + "\n" + feedpoll.render(fp)
 
 
 if __name__ == "__main__":

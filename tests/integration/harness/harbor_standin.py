@@ -86,7 +86,8 @@ class Call:
     status: int
     headers: Dict[str, str]
     body: Optional[object] = None
-    time: float = field(default_factory=time.time)
+    time: float = field(default_factory=time.time)     # when the answer was written
+    start: float = 0.0                                  # when the request was read
 
 
 class HarborStandin(TLSService):
@@ -361,6 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str):
         s = self.standin
+        start = time.time()
         url = urlsplit(self.path)
         body, body_err = (None, None)
         if method in ("POST", "PUT"):
@@ -368,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         with s._lock:
             status = self._route(method, url, body, body_err)
             s.calls.append(Call(method, self.path, status, {k.lower(): v for k, v in self.headers.items()},
-                                body))
+                                body, start=start))
 
     def _route(self, method, url, body, body_err) -> int:
         s = self.standin
