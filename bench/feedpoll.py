@@ -166,6 +166,7 @@ def measure(w, repos, nprojects):
         # 10 groups: a new version of 10 repositories in 10 projects
         targets = [f"{projects[i * nprojects // PUSHED]}/{names[projects[i * nprojects // PUSHED]][0]}"
                    for i in range(PUSHED)]
+        version = f"9.0.{repos}"                  # a version of its own per world (same registry)
         reg_log = w.regs["tls"].access_log(UA, pings=False)
         timing = {}
 
@@ -176,7 +177,7 @@ def measure(w, repos, nprojects):
             def one(r):
                 c = type(w.clients["tls"])(w.regs["tls"].url, "ci", w.users["ci"], w.pki.ca_cert)
                 for a in ARCHS:
-                    c.push_image(r, f"9.0.0-{a}", arch=a, salt=r)
+                    c.push_image(r, f"{version}-{a}", arch=a, salt=f"{version}/{r}")
             ts = [threading.Thread(target=one, args=(r,)) for r in targets]
             for t in ts:
                 t.start()
@@ -188,7 +189,7 @@ def measure(w, repos, nprojects):
         out["push_s"] = timing["push_s"]
         mark = len(standin.calls)
         n_mark = passes.count()
-        groups = [f"group={HOSTS['tls']}/{r}:9.0.0 " for r in targets]
+        groups = [f"group={HOSTS['tls']}/{r}:{version} " for r in targets]
 
         def published():
             lines = [x for x in am.log_text().splitlines() if "result=published" in x]
