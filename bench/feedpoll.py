@@ -207,6 +207,12 @@ def measure(w, repos, nprojects):
             k = f"{method} {path.split('/')[-2] if path.count('/') > 2 else path}"
             kinds[k] = kinds.get(k, 0) + 1
         out["registry_kinds"] = kinds
+        out["registry_per_group"] = {r: sum(1 for e in reg_after[len(reg_log):] if e[1].startswith(f"/v2/{r}/"))
+                                     for r in targets}
+        out["registry_other"] = [e for e in reg_after[len(reg_log):]
+                                 if not any(e[1].startswith(f"/v2/{r}/") for r in targets)]
+        out["assemblies"] = [x[x.index("assembly"):] for x in am.log_text().splitlines()
+                             if "level=" in x and " assembly " in x and f":{version} " in x]
 
         # Harbor counts archmerge's manifest reads as pulls: update_time moves with them.
         def pull_targets():

@@ -171,6 +171,11 @@ def test_idle_pass_reads_one_repository_page_per_project(env, admin_client, arch
     arts = [c for c in harbor.calls[mark:] if "/artifacts" in c.path]
     assert len(arts) == 1, [c.path for c in arts]
 
+    # What the feed skips is only what it read: a new push into that repository is published.
+    push_pair(admin_client, repo, "2.0", salt="two")
+    wait_index(admin_client, repo, "2.0")
+    assert harbor.violations == []
+
 
 # ------------------------------------------------------------------ across a restart
 
