@@ -6,7 +6,8 @@ writes it to bench/results/<timestamp>.md. Figures only, never asserted.
 
 Modules: env.py (registries, token service, archmerge), floor.py (the
 minimal client), peers.py (docker/buildah/podman/manifest-tool),
-latency.py (per-index round-robin), burst.py (wrk burst), report.py."""
+latency.py (per-index round-robin), burst.py (wrk burst), feedpoll.py (the
+change feed's poll at scale), report.py."""
 
 import argparse
 import datetime
@@ -35,9 +36,10 @@ def main():
     ap.add_argument("--burst-mode", default="tls", choices=MODES)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--max-concurrent", type=int, default=4, help="registries[].max_concurrent")
-    ap.add_argument("--section", choices=["all", "hostile", "spaced"], default="all",
+    ap.add_argument("--section", choices=["all", "hostile", "spaced", "feedpoll"], default="all",
                     help="hostile: only the held-connections figures (bench/hostile.py); "
-                         "spaced: only the spaced-arrivals rows (bench/spaced.py)")
+                         "spaced: only the spaced-arrivals rows (bench/spaced.py); "
+                         "feedpoll: only the change feed's poll at scale (bench/feedpoll.py)")
     ap.add_argument("--spacing", default="0,1,5",
                     help="seconds between spaced arrivals, comma list (empty: no spaced rows)")
     ap.add_argument("--spaced-indexes", type=int, default=8, help="cold indexes per spacing, tool and mode")
@@ -65,6 +67,9 @@ def main():
             text = hostile.run(w)
         elif args.section == "spaced":
             text = run_spaced(w, work, args, t_start)
+        elif args.section == "feedpoll":
+            import feedpoll
+            text = feedpoll.render(feedpoll.run(w))
         else:
             text = run_all(w, work, args, t_start)
     finally:
@@ -98,7 +103,10 @@ def run_all(w, work, args, t_start):
         am.stop()
     timing = report.curl_timing(open(am_log).read()) if args.curl_timing else None
     sp = spaced_rows(w, work, args, lat.probe_bin)
-    return report.render(w, args, results, lat, b, time.time() - t_start, timing, sp)
+    import feedpoll
+    fp = feedpoll.run(w)
+    return (report.render(w, args, results, lat, b, time.time() - t_start, timing, sp) + "\n"
+            + feedpoll.render(fp))
 
 
 def spaced_rows(w, work, args, probe_bin=None):

@@ -1,8 +1,10 @@
 /*
  * The change feed's thread and pass. A pass runs under one configuration
- * generation; per project it reads repositories down to the cursor, then
- * artifacts down to the cursor, decides each tag with claim_tag() and
- * queues (journals) the claimed groups; the cursor moves only when a
+ * generation; per project it reads repositories down to the cursor (or to
+ * the newest update the last whole listing saw, less a slack), then the
+ * artifacts of those it has not read at their update_time down to the
+ * cursor, decides each tag with claim_tag() and queues (journals) the
+ * claimed groups; the cursor moves only when a
  * project went through, so a failed pass is read again next time (at least
  * once). Pushes no webhook announced are checked once their grace is over.
  */
@@ -381,17 +383,22 @@ feed_repo(struct feed *f, const struct service_view *v, struct harbor *h, const 
 	return rc;
 }
 
-/* One project: its repositories changed since the cursor, then their artifacts. */
+/*
+ * One project: its repositories updated since the cursor (or, when that is
+ * older, since a little below the newest update a whole listing saw) that
+ * the feed has not read at that very update_time, then their artifacts.
+ */
 static enum am_err
 feed_project(struct feed *f, const struct service_view *v, struct harbor *h, const char *host,
     const char *project, unsigned *queued, char *err, size_t errlen)
 {
 	struct harbor_repo *repos = xcalloc((size_t)v->cfg->feed_page_size, sizeof(*repos));
 	struct rc_names changed = { NULL, 0, 0 };
+	long long *changed_ms = NULL, newest = 0;
 	struct handled done;
 	json_t *reply = NULL;
 	enum am_err rc = AM_OK;
-	long long since;
+	long long since, stop_ms;
 	long status;
 	int known, page, count, i, psize = (int)v->cfg->feed_page_size, end = 0;
 	size_t k;
@@ -401,6 +408,7 @@ feed_project(struct feed *f, const struct service_view *v, struct harbor *h, con
 		since = f->start_ms;
 		feedcursor_advance(f->cursor, host, project, since, NULL);
 	}
+	stop_ms = feedcursor_list_floor(f->cursor, host, project, since);
 	memset(&done, 0, sizeof(done));
 	done.ms = since;
 	for (page = 1; page <= FEED_MAX_PAGES && !end && !atomic_load(&f->stop); page++) {
@@ -419,10 +427,16 @@ feed_project(struct feed *f, const struct service_view *v, struct harbor *h, con
 			goto out;
 		}
 		for (i = 0; i < count && i < psize; i++) {
-			if (repos[i].update_ms < since) {
+			if (repos[i].update_ms > newest)
+				newest = repos[i].update_ms;
+			if (repos[i].update_ms < stop_ms) {
 				end = 1;
 				break;
 			}
+			if (feedcursor_looked(f->cursor, host, project, repos[i].name, repos[i].update_ms))
+				continue;
+			changed_ms = xrealloc(changed_ms, (changed.n + 1) * sizeof(*changed_ms));
+			changed_ms[changed.n] = repos[i].update_ms;
 			rc_names_add(&changed, repos[i].name);
 		}
 		if (count < psize)
@@ -440,10 +454,15 @@ feed_project(struct feed *f, const struct service_view *v, struct harbor *h, con
 	/* Went through: every group found is journaled, the cursor may move. */
 	for (k = 0; k < done.keys.n; k++)
 		feedcursor_advance(f->cursor, host, project, done.ms, done.keys.v[k]);
+	for (k = 0; k < changed.n; k++)
+		feedcursor_look(f->cursor, host, project, changed.v[k], changed_ms[k]);
+	if (end)        /* down to the floor: the next listing may stop below this one's newest */
+		feedcursor_listed(f->cursor, host, project, newest);
 	*queued += done.queued;
 out:
 	json_decref(reply);
 	rc_names_free(&changed);
+	free(changed_ms);
 	rc_names_free(&done.keys);
 	free(done.groups);
 	free(done.first_tag);

@@ -16,11 +16,19 @@
 
 #define CURSOR_FILE_MAX (8u * 1024 * 1024)
 
+struct looked {
+	char *repo;
+	long long ms;
+};
+
 struct entry {
 	char *host, *project;
 	long long ms;
 	char **at;
 	size_t n_at;
+	long long listed_ms;      /* newest update_time of a whole listing; 0: none yet (memory only) */
+	struct looked *looked;    /* memory only */
+	size_t n_looked;
 };
 
 struct feedcursor {
@@ -42,6 +50,18 @@ entry_clear_at(struct entry *e)
 	e->n_at = 0;
 }
 
+static void
+entry_clear_looked(struct entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_looked; i++)
+		free(e->looked[i].repo);
+	free(e->looked);
+	e->looked = NULL;
+	e->n_looked = 0;
+}
+
 void
 feedcursor_free(struct feedcursor *c)
 {
@@ -53,6 +73,7 @@ feedcursor_free(struct feedcursor *c)
 		free(c->v[i].host);
 		free(c->v[i].project);
 		entry_clear_at(&c->v[i]);
+		entry_clear_looked(&c->v[i]);
 	}
 	free(c->v);
 	free(c->path);
@@ -197,6 +218,76 @@ feedcursor_advance(struct feedcursor *c, const char *host, const char *project, 
 	if (key != NULL)
 		add_at(e, key);
 	c->dirty = 1;
+}
+
+int
+feedcursor_looked(const struct feedcursor *c, const char *host, const char *project, const char *repo,
+    long long update_ms)
+{
+	const struct entry *e = find(c, host, project);
+	size_t i;
+
+	for (i = 0; e != NULL && i < e->n_looked; i++)
+		if (e->looked[i].ms == update_ms && strcmp(e->looked[i].repo, repo) == 0)
+			return 1;
+	return 0;
+}
+
+void
+feedcursor_look(struct feedcursor *c, const char *host, const char *project, const char *repo,
+    long long update_ms)
+{
+	struct entry *e = find(c, host, project);
+	size_t i;
+
+	if (e == NULL)     /* only a project with a cursor is listed */
+		return;
+	for (i = 0; i < e->n_looked; i++) {
+		if (strcmp(e->looked[i].repo, repo) == 0) {
+			if (update_ms > e->looked[i].ms)
+				e->looked[i].ms = update_ms;
+			return;
+		}
+	}
+	if (e->n_looked == FEEDCURSOR_MAX_LOOKED)
+		return;     /* beyond: read again on the next pass (it costs a request, loses nothing) */
+	e->looked = xrealloc(e->looked, (e->n_looked + 1) * sizeof(*e->looked));
+	e->looked[e->n_looked].repo = xstrdup(repo);
+	e->looked[e->n_looked].ms = update_ms;
+	e->n_looked++;
+}
+
+void
+feedcursor_listed(struct feedcursor *c, const char *host, const char *project, long long newest_ms)
+{
+	struct entry *e = find(c, host, project);
+	size_t i, j = 0;
+
+	if (e == NULL)     /* only a project with a cursor is listed */
+		return;
+	if (newest_ms <= e->listed_ms)
+		return;
+	e->listed_ms = newest_ms;
+	/* Below the floor no listing reads any more: forget those. */
+	for (i = 0; i < e->n_looked; i++) {
+		if (e->looked[i].ms < newest_ms - FEEDCURSOR_REPO_SLACK_MS)
+			free(e->looked[i].repo);
+		else
+			e->looked[j++] = e->looked[i];
+	}
+	e->n_looked = j;
+}
+
+long long
+feedcursor_list_floor(const struct feedcursor *c, const char *host, const char *project, long long since)
+{
+	const struct entry *e = find(c, host, project);
+	long long mark;
+
+	if (e == NULL || e->listed_ms == 0)
+		return since;
+	mark = e->listed_ms - FEEDCURSOR_REPO_SLACK_MS;
+	return mark > since ? mark : since;
 }
 
 static enum am_err

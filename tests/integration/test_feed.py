@@ -134,6 +134,49 @@ def test_webhook_first_is_neither_missed_nor_run_twice(env, admin_client, archme
     assert published([am.log_text()], f"{env.harbor_host}/{repo}:1.0") == 1
 
 
+# ------------------------------------------------------------------ what an idle pass costs
+
+def passes(am) -> int:
+    return json.loads(get(am, "/status"))["feed"]["passes"]
+
+
+def test_idle_pass_reads_one_repository_page_per_project(env, admin_client, archmerge, harbor):
+    """Nothing pushed: a pass is one repository page per covered project (the rules cover
+    `library`), no artifact page. Harbor moves a repository's update_time on every pull too
+    (src/pkg/repository/dao/dao.go AddPullCount), so a repository the feed already looked at
+    is read again only when its update_time moves, once, not on every pass until the next push."""
+    am = archmerge(feed_config(archmerge, harbor))
+    wait_until(lambda: "feed scheduled" in am.log_text(), 10, message="the feed did not start")
+    repo = "library/feed-idle"
+    push_pair(admin_client, repo, "1.0")
+    wait_index(admin_client, repo, "1.0")
+    wait_until(lambda: published([am.log_text()], f"{env.harbor_host}/{repo}:1.0") >= 1, 10)
+    harbor.pulled(repo)                     # archmerge's own reads, say, or any pull
+    n = passes(am)
+    wait_until(lambda: passes(am) >= n + 2, 15)   # the index's push and the pull are looked at
+
+    mark, n = len(harbor.calls), passes(am)
+    wait_until(lambda: passes(am) >= n + 3, 15)
+    calls = [c for c in harbor.calls[mark:] if "/repositories" in c.path]
+    done = passes(am) - n
+    assert [c.path for c in calls if "/artifacts" in c.path] == []
+    assert all("/projects/library/repositories?" in c.path and "page=1&" in c.path for c in calls), calls
+    assert done <= len(calls) <= done + 1, (done, [c.path for c in calls])
+    assert harbor.violations == []
+
+    # A pull later: that repository's artifacts are read once, then never again while idle.
+    harbor.pulled(repo)
+    n = passes(am)
+    wait_until(lambda: passes(am) >= n + 3, 15)
+    arts = [c for c in harbor.calls[mark:] if "/artifacts" in c.path]
+    assert len(arts) == 1, [c.path for c in arts]
+
+    # What the feed skips is only what it read: a new push into that repository is published.
+    push_pair(admin_client, repo, "2.0", salt="two")
+    wait_index(admin_client, repo, "2.0")
+    assert harbor.violations == []
+
+
 # ------------------------------------------------------------------ across a restart
 
 def test_feed_across_restart_misses_nothing_and_runs_nothing_twice(env, admin_client, archmerge, harbor):

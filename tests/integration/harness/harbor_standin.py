@@ -28,8 +28,16 @@ reads the repositories, tags and digests from <root>/docker/registry/v2/
 repositories, and takes a tag's push time from the modification time of its
 `current/link` (distribution rewrites it on every push of the tag), an
 artifact's as the newest of its tags (or of its revision link when untagged),
-a repository's update_time as the newest push in it. Nothing is recorded by
-the test: what was pushed is what is listed.
+a repository's update_time as the newest push in it, or its last pull when
+later: Harbor's AddPullCount (src/pkg/repository/dao/dao.go) sets update_time
+with the pull count, so `pulled(repo)` says a pull happened. Nothing else is
+recorded by the test: what was pushed is what is listed.
+
+For the bench, `synthesize()` adds repositories that exist only as listings
+(artifacts made up on request from a name, versions and architectures), so a
+Harbor of a thousand repositories costs no registry storage; they are listed
+beside the real ones, in the same order, and what is really pushed into one
+of them is listed with its made-up artifacts.
 
 Rules enforced (a broken rule answers Harbor's error and is recorded in
 `violations`, so tests can assert that none happened):
@@ -53,6 +61,7 @@ Rules enforced (a broken rule answers Harbor's error and is recorded in
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import threading
@@ -77,7 +86,8 @@ class Call:
     status: int
     headers: Dict[str, str]
     body: Optional[object] = None
-    time: float = field(default_factory=time.time)
+    time: float = field(default_factory=time.time)     # when the answer was written
+    start: float = 0.0                                  # when the request was read
 
 
 class HarborStandin(TLSService):
@@ -93,6 +103,8 @@ class HarborStandin(TLSService):
         self.tasks: Dict[int, List[dict]] = {}          # execution id -> tasks
         self.logs: Dict[int, str] = {}                  # task id -> log text
         self.projects: Dict[str, int] = {name: i + 1 for i, name in enumerate(projects)}
+        self.pulls: Dict[str, float] = {}               # repository -> last pull (update_time)
+        self.synthetic: Dict[str, dict] = {}            # repository -> {"versions", "archs", "push"}
         self.policies: Dict[int, List[dict]] = {pid: [] for pid in self.projects.values()}
         self.calls: List[Call] = []
         self.violations: List[str] = []
@@ -132,6 +144,49 @@ class HarborStandin(TLSService):
             self.logs[tid] = log
             return eid
 
+    def pulled(self, repo: str, when: Optional[float] = None):
+        """A pull of `repo`: Harbor moves the repository's update_time with its pull count."""
+        with self._lock:
+            self.pulls[repo] = time.time() if when is None else when
+
+    def synthesize(self, project: str, repos: Dict[str, dict]):
+        """Listing-only repositories of `project`: name -> {"versions": [...], "archs": [...],
+        "push": epoch seconds of the newest push}. Their artifacts are made up on request."""
+        with self._lock:
+            if project not in self.projects:
+                self.projects[project] = len(self.projects) + 1
+                self.policies[self.projects[project]] = []
+            for name, spec in repos.items():
+                self.synthetic[f"{project}/{name}"] = dict(spec)
+
+    def _synthetic_repos(self, project: str) -> List[dict]:
+        out = []
+        for name, spec in self.synthetic.items():
+            if name.split("/", 1)[0] != project:
+                continue
+            real = [a["_push"] for a in self.registry_artifacts(name)] if self.storage_root else []
+            newest = max([spec["push"], self.pulls.get(name, 0.0)] + real)
+            out.append({"id": abs(hash(name)) % 100000, "project_id": self.projects[project], "name": name,
+                        "description": "", "artifact_count": len(spec["versions"]) * len(spec["archs"]),
+                        "pull_count": 0, "creation_time": _iso(spec["push"] - 86400),
+                        "update_time": _iso(newest), "_update": newest})
+        return out
+
+    def _synthetic_artifacts(self, repo: str) -> List[dict]:
+        spec = self.synthetic[repo]
+        out = []
+        n = len(spec["versions"]) * len(spec["archs"])
+        for i, (v, a) in enumerate((v, a) for v in spec["versions"] for a in spec["archs"]):
+            push = spec["push"] - (n - 1 - i)          # one second apart, the last one newest
+            digest = "sha256:" + hashlib.sha256(f"{repo}:{v}-{a}".encode()).hexdigest()
+            out.append({"id": i + 1, "type": "IMAGE", "media_type": "", "manifest_media_type": "",
+                        "project_id": 0, "repository_id": 0, "digest": digest, "size": 0,
+                        "push_time": _iso(push), "pull_time": "0001-01-01T00:00:00.000Z",
+                        "tags": [{"id": i + 1, "repository_id": 0, "artifact_id": i + 1, "name": f"{v}-{a}",
+                                  "push_time": _iso(push), "pull_time": "0001-01-01T00:00:00.000Z",
+                                  "immutable": False}], "_push": push})
+        return out
+
     # -- the registry's state, read from its storage
 
     def _repos_dir(self) -> str:
@@ -140,16 +195,20 @@ class HarborStandin(TLSService):
     def registry_repos(self, project: str) -> List[dict]:
         """Harbor Repository models of `project`, from the registry's storage."""
         out = []
+        if self.storage_root is None:
+            return out
         base = self._repos_dir()
         pdir = os.path.join(base, project)
         for root, dirs, _files in os.walk(pdir):
             if "_manifests" not in dirs:
                 continue
             name = os.path.relpath(root, base)
+            if name in self.synthetic:       # listed with its made-up artifacts
+                continue
             arts = self.registry_artifacts(name)
             if not arts:
                 continue
-            newest = max(a["_push"] for a in arts)
+            newest = max(max(a["_push"] for a in arts), self.pulls.get(name, 0.0))
             out.append({"id": abs(hash(name)) % 100000, "project_id": self.projects[project], "name": name,
                         "description": "", "artifact_count": len(arts), "pull_count": 0,
                         "creation_time": _iso(min(a["_push"] for a in arts)), "update_time": _iso(newest),
@@ -303,6 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str):
         s = self.standin
+        start = time.time()
         url = urlsplit(self.path)
         body, body_err = (None, None)
         if method in ("POST", "PUT"):
@@ -310,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         with s._lock:
             status = self._route(method, url, body, body_err)
             s.calls.append(Call(method, self.path, status, {k.lower(): v for k, v in self.headers.items()},
-                                body))
+                                body, start=start))
 
     def _route(self, method, url, body, body_err) -> int:
         s = self.standin
@@ -402,12 +462,12 @@ class _Handler(BaseHTTPRequestHandler):
             s.violation(f"GET {url.path}: project named without X-Is-Resource-Name: true")
             return self._reply(400, _error("BAD_REQUEST", f"invalid project id {raw[0]!r}"))
         project = unquote(raw[0])
-        if project not in s.projects or s.storage_root is None:
+        if project not in s.projects or (s.storage_root is None and not s.synthetic):
             return self._reply(404, _error("NOT_FOUND", f"project {project} not found"))
         if raw[1:] == ["repositories"]:
             if q.get("sort", [""])[0] != "-update_time":
                 s.violation(f"GET {url.path}: the feed must sort by -update_time")
-            repos = sorted(s.registry_repos(project), key=lambda r: -r["_update"])
+            repos = sorted(s.registry_repos(project) + s._synthetic_repos(project), key=lambda r: -r["_update"])
             return self._reply(200, [_public(r) for r in _page(repos, q)], {"X-Total-Count": str(len(repos))})
         if len(raw) == 4 and raw[1] == "repositories" and raw[3] == "artifacts":
             once = unquote(raw[2])
@@ -416,7 +476,10 @@ class _Handler(BaseHTTPRequestHandler):
             name = unquote(once)
             if q.get("sort", [""])[0] != "-push_time" or q.get("with_tag", [""])[0] != "true":
                 s.violation(f"GET {url.path}: the feed must ask with_tag=true&sort=-push_time")
-            arts = sorted(s.registry_artifacts(f"{project}/{name}"), key=lambda a: -a["_push"])
+            full = f"{project}/{name}"
+            arts = s._synthetic_artifacts(full) if full in s.synthetic else []
+            arts += s.registry_artifacts(full) if s.storage_root else []
+            arts = sorted(arts, key=lambda a: -a["_push"])
             if not arts:
                 return self._reply(404, _error("NOT_FOUND", f"repository {project}/{name} not found"))
             return self._reply(200, [_public(a) for a in _page(arts, q)], {"X-Total-Count": str(len(arts))})

@@ -66,6 +66,47 @@ run_tests(void)
 	(void)snprintf(err, sizeof(err), "%s.tmp", path);
 	CHECK(access(err, F_OK) != 0);                                 /* renamed, nothing left over */
 
+	/*
+	 * The repositories read at their update_time: read again only when it
+	 * moves; a whole listing's newest update raises where the next one stops.
+	 */
+	c = NULL;
+	CHECK(feedcursor_open(dir, &c, err, sizeof(err)) == AM_OK && c != NULL);
+	if (c != NULL) {
+		long long since = feedcursor_get(c, "h", "library", &known);
+		CHECK(since == 3000 && known == 1);
+		CHECK(feedcursor_list_floor(c, "h", "library", since) == 3000);     /* nothing listed yet */
+		feedcursor_look(c, "h", "library", "library/a", 50000);
+		feedcursor_look(c, "h", "nocursor", "library/a", 50000);           /* no cursor: ignored */
+		CHECK(feedcursor_looked(c, "h", "library", "library/a", 50000));
+		CHECK(feedcursor_looked(c, "H", "library", "library/a", 50000));
+		CHECK(!feedcursor_looked(c, "h", "library", "library/a", 50001));  /* pulled or pushed since */
+		CHECK(!feedcursor_looked(c, "h", "library", "library/b", 50000));
+		CHECK(!feedcursor_looked(c, "h", "nocursor", "library/a", 50000));
+		feedcursor_listed(c, "h", "library", 50000);
+		CHECK(feedcursor_list_floor(c, "h", "library", since) == 50000 - FEEDCURSOR_REPO_SLACK_MS);
+		CHECK(feedcursor_list_floor(c, "h", "library", 60000) == 60000);   /* a newer cursor wins */
+		feedcursor_listed(c, "h", "library", 40000);                        /* never backwards */
+		CHECK(feedcursor_list_floor(c, "h", "library", since) == 50000 - FEEDCURSOR_REPO_SLACK_MS);
+		feedcursor_look(c, "h", "library", "library/a", 70000);
+		CHECK(feedcursor_looked(c, "h", "library", "library/a", 70000));
+		CHECK(!feedcursor_looked(c, "h", "library", "library/a", 50000));
+		feedcursor_look(c, "h", "library", "library/b", 52000);
+		/* far below the newest listing: no listing reads down there any more, forgotten */
+		feedcursor_listed(c, "h", "library", 70000);
+		CHECK(feedcursor_looked(c, "h", "library", "library/a", 70000));
+		CHECK(!feedcursor_looked(c, "h", "library", "library/b", 52000));
+		/* memory only: saved and reopened, the cursor is the same and nothing is looked */
+		CHECK(feedcursor_save(c, err, sizeof(err)) == AM_OK);
+		feedcursor_free(c);
+		c = NULL;
+		CHECK(feedcursor_open(dir, &c, err, sizeof(err)) == AM_OK && c != NULL);
+		CHECK(c != NULL && feedcursor_get(c, "h", "library", &known) == 3000 && known == 1);
+		CHECK(c != NULL && !feedcursor_looked(c, "h", "library", "library/a", 70000));
+		CHECK(c != NULL && feedcursor_get(c, "h", "nocursor", &known) == 0 && known == 0);
+		feedcursor_free(c);
+	}
+
 	/* a damaged file is refused, not silently reset (the feed would re-read from nothing) */
 	write_text(path, "{\"version\":2}");
 	c = NULL;
