@@ -35,8 +35,9 @@ def main():
     ap.add_argument("--burst-mode", default="tls", choices=MODES)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--max-concurrent", type=int, default=4, help="registries[].max_concurrent")
-    ap.add_argument("--section", choices=["all", "hostile"], default="all",
-                    help="hostile: only the held-connections figures (bench/hostile.py)")
+    ap.add_argument("--section", choices=["all", "hostile", "tables"], default="all",
+                    help="hostile: only the held-connections figures (bench/hostile.py); tables: only the "
+                         "large journal and the waiting groups (bench/tables.py)")
     ap.add_argument("--curl-timing", action="store_true",
                     help="archmerge at log_level debug: per-request libcurl timing breakdown in the report "
                          "(the debug log itself costs a little time)")
@@ -54,6 +55,9 @@ def main():
         if args.section == "hostile":
             import hostile
             text = hostile.run(w)
+        elif args.section == "tables":
+            import tables
+            text = tables.run(w)
         else:
             text = run_all(w, work, args, t_start)
     finally:
@@ -86,7 +90,9 @@ def run_all(w, work, args, t_start):
         b["held"] = burst_mod.run(w, am, work, args.burst, args.burst_mode, hold_registry=True)
         am.stop()
     timing = report.curl_timing(open(am_log).read()) if args.curl_timing else None
-    return report.render(w, args, results, lat, b, time.time() - t_start, timing)
+    import tables
+    tab = tables.run(w)
+    return report.render(w, args, results, lat, b, time.time() - t_start, timing) + "\n" + tab
 
 
 if __name__ == "__main__":
