@@ -206,8 +206,8 @@ static enum am_err
 rewrite(struct repos *r, char *err, size_t errlen)
 {
 	struct by_noted *order = xcalloc(r->n ? r->n : 1, sizeof(*order));
-	char tmp[4096];
-	size_t i;
+	char tmp[4096], *text;
+	size_t i, n, len, off;
 	int fd;
 	enum am_err rc;
 
@@ -225,12 +225,21 @@ rewrite(struct repos *r, char *err, size_t errlen)
 		rc = am_fail(err, errlen, AM_EIO, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	rc = write_all(fd, header, strlen(header), tmp, err, errlen);
-	for (i = 0; rc == AM_OK && i < r->n; i++) {
-		rc = write_all(fd, order[i].item, strlen(order[i].item), tmp, err, errlen);
-		if (rc == AM_OK)
-			rc = write_all(fd, "\n", 1, tmp, err, errlen);
+	/* One buffer, one write: at the bound this runs for every new repository. */
+	len = strlen(header);
+	for (i = 0; i < r->n; i++)
+		len += strlen(order[i].item) + 1;
+	text = xmalloc(len);
+	off = strlen(header);
+	memcpy(text, header, off);
+	for (i = 0; i < r->n; i++) {
+		n = strlen(order[i].item);
+		memcpy(text + off, order[i].item, n);
+		text[off + n] = '\n';
+		off += n + 1;
 	}
+	rc = write_all(fd, text, len, tmp, err, errlen);
+	free(text);
 	if (rc == AM_OK && fsync(fd) != 0)
 		rc = am_fail(err, errlen, AM_EIO, "%s: fsync: %s", tmp, strerror(errno));
 	close(fd);
