@@ -160,6 +160,28 @@ def _timed_get(am, ctx, path, n=5):
     return statistics.median(times), max(times), size, body
 
 
+class RssSampler:
+    """VmRSS every 0.2 s, the highest per phase: where the peak happens."""
+
+    def __init__(self, pid):
+        self.pid, self.phase, self.peak = pid, "idle", {}
+        self.stop_ev = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stop_ev.wait(0.2):
+            try:
+                kib = rss_kib(self.pid)
+            except OSError:
+                return
+            self.peak[self.phase] = max(self.peak.get(self.phase, 0), kib)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.t.join()
+
+
 def waiting_groups(w, n=10000):
     mode, repo = "plain", "library/tables-waiting"
     fac = _factory(w, "tables-waiting")
@@ -171,13 +193,17 @@ def waiting_groups(w, n=10000):
     _push_tags((w.regs[mode].url,), repo, [f"w.{i}-amd64" for i in range(1, n)], img.body, img.media_type)
     push_s = time.monotonic() - t0
     bodies = [json.dumps(w.event(mode, repo, img.digest, f"w.{i}-amd64")[0]) for i in range(n)]
+    sampler = RssSampler(am.pid)
+    sampler.phase = "webhooks"
     send_s, bad = _send_all(w, am, bodies)
+    sampler.phase = "checks"
     # every group is looked at once and WAITING_RECHECKS (2) times more, then left waiting
     t1 = time.monotonic()
     wait_until(lambda: _metric(am, ctx, "archmerge_queue_depth") == 0 and
                _metric(am, ctx, "archmerge_assemblies_total") >= 3 * n, 1800, 1.0,
                message="tables: the waiting groups were not all checked")
     settle_s = time.monotonic() - t1
+    sampler.stop()
     hwm = rss_kib(am.pid, "VmHWM")
     rss = rss_kib(am.pid)
     st_med, st_max, st_size, st_body = _timed_get(am, ctx, "/status")
@@ -189,7 +215,7 @@ def waiting_groups(w, n=10000):
     return {"n": n, "push_s": push_s, "send_s": send_s, "bad": bad, "settle_s": settle_s, "hwm_idle": hwm_idle,
             "hwm": hwm, "rss": rss, "status_ms": (st_med, st_max), "status_bytes": st_size,
             "ui_ms": (ui_med, ui_max), "ui_bytes": ui_size, "listed": len(st.get("waiting", [])),
-            "gauge": gauge, "forgotten": st.get("waiting_forgotten")}
+            "gauge": gauge, "forgotten": st.get("waiting_forgotten"), "phases": sampler.peak}
 
 
 def run(w, journal_n=100000, waiting_n=10000):
@@ -204,10 +230,14 @@ def run(w, journal_n=100000, waiting_n=10000):
          f"start to ready {j['ready_s']:.2f} s (log: start to the `journal pending=` line "
          f"{'-' if j['replay_s'] is None else format(j['replay_s'], '.2f')} s) | < 2 s |",
          f"| same, peak RSS | at ready {mib(j['hwm_ready']):.1f} MiB; after {j['watched']:.0f} s of runs "
-         f"({j['drained']:,.0f} groups done, {j['pending_after']:,.0f} pending) {mib(j['hwm']):.1f} MiB "
+         f"({sum(j['runs'].values()):,} assemblies: "
+         f"{', '.join(f'{v:,} {k}' for k, v in sorted(j['runs'].items())) or 'none'}; "
+         f"{j['drained']:,.0f} groups done, {j['pending_after']:,.0f} pending) {mib(j['hwm']):.1f} MiB "
          f"(RSS then {mib(j['rss']):.1f} MiB) | < 64 MiB |",
          f"| {g['n']:,} waiting groups (one architecture of two pushed), peak RSS | {mib(g['hwm']):.1f} MiB "
-         f"(idle {mib(g['hwm_idle']):.1f}, RSS after {mib(g['rss']):.1f}) | < 48 MiB |",
+         f"(idle {mib(g['hwm_idle']):.1f}; sampled peak while the webhooks came "
+         f"{mib(g['phases'].get('webhooks', 0)):.1f}, during the checks {mib(g['phases'].get('checks', 0)):.1f}; "
+         f"RSS after {mib(g['rss']):.1f}) | < 48 MiB |",
          f"| same, `GET /status` | median {g['status_ms'][0]:.1f} ms, max {g['status_ms'][1]:.1f} ms, "
          f"{g['status_bytes']:,} bytes | < 100 ms, bounded |",
          f"| same, `GET /ui` | median {g['ui_ms'][0]:.1f} ms, max {g['ui_ms'][1]:.1f} ms, "
