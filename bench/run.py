@@ -36,10 +36,11 @@ def main():
     ap.add_argument("--burst-mode", default="tls", choices=MODES)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--max-concurrent", type=int, default=4, help="registries[].max_concurrent")
-    ap.add_argument("--section", choices=["all", "hostile", "spaced", "feedpoll"], default="all",
+    ap.add_argument("--section", choices=["all", "hostile", "spaced", "feedpoll", "tables"], default="all",
                     help="hostile: only the held-connections figures (bench/hostile.py); "
                          "spaced: only the spaced-arrivals rows (bench/spaced.py); "
-                         "feedpoll: only the change feed's poll at scale (bench/feedpoll.py)")
+                         "feedpoll: only the change feed's poll at scale (bench/feedpoll.py); "
+                         "tables: only the large journal and the waiting groups (bench/tables.py)")
     ap.add_argument("--spacing", default="0,1,5",
                     help="seconds between spaced arrivals, comma list (empty: no spaced rows)")
     ap.add_argument("--spaced-indexes", type=int, default=8, help="cold indexes per spacing, tool and mode")
@@ -70,6 +71,9 @@ def main():
         elif args.section == "feedpoll":
             import feedpoll
             text = feedpoll.render(feedpoll.run(w))
+        elif args.section == "tables":
+            import tables
+            text = tables.run(w)
         else:
             text = run_all(w, work, args, t_start)
     finally:
@@ -105,8 +109,10 @@ def run_all(w, work, args, t_start):
     sp = spaced_rows(w, work, args, lat.probe_bin)
     import feedpoll
     fp = feedpoll.run(w)
+    import tables
+    tab = tables.run(w)
     return (report.render(w, args, results, lat, b, time.time() - t_start, timing, sp) + "\n"
-            + feedpoll.render(fp))
+            + feedpoll.render(fp) + "\n" + tab)
 
 
 def spaced_rows(w, work, args, probe_bin=None):

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "server/base/common.h"
+#include "server/base/log.h"
 
 #define GROUP_LEN (256 + RULE_MAX_REPO + RULE_MAX_TAG + 4)
 
@@ -49,6 +50,8 @@ struct status_rec {
 	struct ring published, failures;
 	unsigned long counts[6];  /* by enum asm_outcome */
 	struct hint hints[STATUS_MAX_WAITING];
+	unsigned long forgotten;  /* waiting entries given up for a newer one (the table was full) */
+	time_t forgot_logged;     /* when the last "forgotten" line was written */
 	time_t started;
 	unsigned long signatures; /* index signatures written */
 	unsigned long unsigned_refusals;   /* refused: a child without valid signature */
@@ -192,20 +195,38 @@ waiting_find(struct status_rec *s, const char *key)
 	return NULL;
 }
 
+/*
+ * Full: the group checked longest ago gives way. It still waits in the
+ * registry (the next push of its missing architecture, or the reconcile
+ * pass, publishes it); only this picture loses it, which the count and a
+ * log line (the first, then at most one a minute) say. *gone gets its name.
+ */
+static struct entry *
+waiting_forget(struct status_rec *s, time_t now, char *gone, size_t gonelen)
+{
+	size_t i, oldest = 0;
+
+	for (i = 1; i < s->n_waiting; i++)
+		if (s->waiting[i].last < s->waiting[oldest].last)
+			oldest = i;
+	s->forgotten++;
+	gone[0] = '\0';
+	if (s->forgotten == 1 || now - s->forgot_logged >= 60) {
+		(void)am_fmt(gone, gonelen, "%s", s->waiting[oldest].group);
+		s->forgot_logged = now;
+	}
+	return &s->waiting[oldest];
+}
+
 static void
 waiting_note(struct status_rec *s, const char *key, const char *job, const char *rule,
-    const struct asm_result *r, long long ms, time_t now)
+    const struct asm_result *r, long long ms, time_t now, char *gone, size_t gonelen)
 {
 	struct entry *e = waiting_find(s, key);
-	size_t i, oldest = 0;
 
 	if (e == NULL) {
 		if (s->n_waiting == STATUS_MAX_WAITING) {
-			/* Full: forget the group checked longest ago. */
-			for (i = 1; i < s->n_waiting; i++)
-				if (s->waiting[i].last < s->waiting[oldest].last)
-					oldest = i;
-			e = &s->waiting[oldest];
+			e = waiting_forget(s, now, gone, gonelen);
 			entry_reset(e);
 		} else {
 			/* Slots past the end own nothing (a drop moved their pointers down). */
@@ -282,7 +303,8 @@ void
 status_record(struct status_rec *s, const char *job, const struct group *g,
     const char *rule, const struct asm_result *r, long long ms)
 {
-	char key[GROUP_LEN];
+	char key[GROUP_LEN], gone[GROUP_LEN] = "";
+	unsigned long forgotten = 0;
 	time_t now = time(NULL);
 
 	if (r->outcome == ASM_DRY_RUN)
@@ -295,7 +317,8 @@ status_record(struct status_rec *s, const char *job, const struct group *g,
 	s->unsigned_refusals += r->unsigned_child ? 1 : 0;
 	switch (r->outcome) {
 	case ASM_WAITING:
-		waiting_note(s, key, job, rule, r, ms, now);
+		waiting_note(s, key, job, rule, r, ms, now, gone, sizeof(gone));
+		forgotten = s->forgotten;
 		break;
 	case ASM_PUBLISHED:
 		waiting_drop(s, key);
@@ -318,6 +341,11 @@ status_record(struct status_rec *s, const char *job, const struct group *g,
 		break;
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (gone[0] != '\0')
+		log_kv(LOG_WARN, "status waiting forgotten", LOG_S("group", gone), LOG_S("for", key),
+		    LOG_I("forgotten", forgotten), LOG_I("max", STATUS_MAX_WAITING),
+		    LOG_S("detail", "the list of waiting groups is full: the one checked longest ago "
+		    "is no longer shown (it still waits; a push or the reconcile pass publishes it)"));
 }
 
 size_t
@@ -440,6 +468,7 @@ status_json(struct status_rec *s)
 		json_array_append_new(w, o);
 	}
 	json_object_set_new(root, "waiting", w);
+	json_object_set_new(root, "waiting_forgotten", json_integer((json_int_t)s->forgotten));
 	json_object_set_new(root, "published", ring_json(&s->published, 0));
 	json_object_set_new(root, "failures", ring_json(&s->failures, 1));
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -14,7 +14,7 @@
 #include "config/rule.h"
 #include "registry/assemble/assemble.h"
 
-#define STATUS_MAX_WAITING 256   /* oldest-checked waiting groups are forgotten beyond this */
+#define STATUS_MAX_WAITING 256   /* oldest-checked waiting groups are forgotten beyond this (counted, logged) */
 #define STATUS_MAX_RECENT  50    /* publications and failures kept, each */
 
 struct status_rec;
@@ -44,6 +44,7 @@ double status_oldest_waiting_seconds(struct status_rec *s, time_t now);
  *  "published":[{time, group, rule, target, digest, children[], tags_pushed, detail,
  *                webhook_to_publish_ms (when a webhook asked), job, ms}],   newest first
  *  "failures":[{time, group, rule, target, outcome, error, present[], job}],  newest first
+ *  "waiting_forgotten": n (times the full list gave up its longest-unchecked group),
  *  "counts":{outcome: n}, "started", "uptime_seconds"} -- new reference.
  * present[] and children[]: {arch, source ("repo:tag", "" when taken from the
  * published index), digest, platform (read from the image config)}.

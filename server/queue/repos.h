@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include "server/base/common.h"
 
-#define REPOS_MAX 10000          /* remembered entries; more are not stored */
+#define REPOS_MAX 10000          /* remembered entries; a new one then replaces the one noted longest ago */
 #define REPOS_FILE "repositories"
 
 struct repos;
@@ -27,7 +27,11 @@ enum am_err repos_open(const char *state_dir, int flags, struct repos **out,
     char *err, size_t errlen);
 void repos_free(struct repos *r);   /* accepts NULL */
 
-/* Remember host/repo (validated here); 1 when newly added, 0 known or not stored. NULL r: 0. */
+/*
+ * Remember host/repo (validated here); 1 when newly added, 0 known or not
+ * valid. NULL r: 0. At REPOS_MAX entries the one noted longest ago is
+ * forgotten for it (logged: "repositories forgotten", at most once a minute).
+ */
 int repos_note(struct repos *r, const char *host, const char *repo);
 
 /* How many entries are remembered. */

@@ -188,6 +188,11 @@ test_bounds(void)
 	}
 	CHECK(status_waiting_count(s) == STATUS_MAX_WAITING);
 	j = status_json(s);
+	/* a group left out of the full list is counted, not dropped silently */
+	CHECK(json_integer_value(json_object_get(j, "waiting_forgotten")) == 40);
+	CHECK(json_array_size(json_object_get(j, "waiting")) == STATUS_MAX_WAITING);
+	CHECK_STR(s_at(json_array_get(json_object_get(j, "waiting"), STATUS_MAX_WAITING - 1), "group"),
+	    "harbor.example.com/library/w255:1");
 	p = json_object_get(j, "published");
 	CHECK(json_array_size(p) == STATUS_MAX_RECENT);
 	(void)am_fmt(digest, sizeof(digest), "sha256:%d", STATUS_MAX_RECENT + 9);

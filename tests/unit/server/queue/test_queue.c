@@ -335,6 +335,57 @@ test_rule_name_identity(void)
 	queue_free(NULL);
 }
 
+/* ---- many pending groups: coalescing and arrival order through the hash index ---- */
+
+#define MANY 20000
+static atomic_int many_gate, many_runs;
+static int many_order[MANY + 8];
+
+static long
+run_many(void *ctx, const struct group *g, unsigned attempt)
+{
+	int k = atomic_fetch_add(&many_runs, 1);
+
+	(void)ctx;
+	(void)attempt;
+	while (!atomic_load(&many_gate))
+		usleep(1000);
+	if (k < MANY + 8)
+		many_order[k] = group_no(g);
+	return -1;
+}
+
+static void
+test_many_pending(void)
+{
+	struct queue *q = queue_new(1, run_many, NULL);
+	struct group g;
+	long long t0 = am_now_ms();
+	int i, fresh = 0, again = 0, ordered = 1;
+
+	for (i = 0; i < MANY; i++) {
+		g = grp(i);
+		fresh += queue_push(q, &g);
+	}
+	while (atomic_load(&many_runs) < 1 && am_now_ms() - t0 < 5000)
+		usleep(1000);
+	/* group 0 runs (held at the gate); the rest wait, each once however often pushed */
+	for (i = 0; i < MANY; i++) {
+		g = grp(i);
+		again += queue_push(q, &g);
+	}
+	CHECK(fresh == MANY && again == 0);
+	CHECK(queue_depth(q) == MANY);
+	atomic_store(&many_gate, 1);
+	queue_wait_idle(q);
+	/* group 0 twice in a row (pushed while it ran), then every other once, in arrival order */
+	CHECK(atomic_load(&many_runs) == MANY + 1);
+	for (i = 1; i < MANY; i++)
+		ordered &= many_order[i + 1] == i;
+	CHECK(ordered && many_order[0] == 0 && many_order[1] == 0);
+	queue_free(q);
+}
+
 static void
 run_tests(void)
 {
@@ -345,6 +396,7 @@ run_tests(void)
 	test_wake();
 	test_stop();
 	test_rule_name_identity();
+	test_many_pending();
 }
 
 TEST_MAIN("queue")
