@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "config/claim.h"
+#include "config/version.h"
 #include "registry/client/client.h"
 #include "registry/oci/names.h"
 #include "server/base/log.h"
@@ -25,6 +26,7 @@ rc_result_name(enum rc_result r)
 	case RC_UNCHANGED: return "unchanged";
 	case RC_WOULD_PUBLISH: return "would-publish";
 	case RC_QUEUED: return "queued";
+	case RC_PRESENT: return "present";
 	case RC_WAITING: return "waiting";
 	case RC_REFUSED: return "refused";
 	case RC_FAILED: return "failed";
@@ -67,6 +69,7 @@ reconcile_env_service(struct reconcile_env *env, const struct cfg *cfg, struct s
 	env->assemble = svc_assemble;
 	env->enqueue = service_enqueue;
 	env->ctx = svc;
+	env->verify_per_pass = RC_VERIFY_ALL;
 }
 
 /* ---- names ---- */
@@ -103,6 +106,13 @@ names_unique(struct rc_names *s)
 			s->v[++j] = s->v[i];
 	}
 	s->n = j + 1;
+}
+
+static void
+names_truncate(struct rc_names *s, size_t n)
+{
+	while (s->n > n)
+		free(s->v[--s->n]);
 }
 
 void
@@ -254,12 +264,168 @@ reconcile_groups(const struct cfg *cfg, const char *host, struct rc_matches *m,
 	*out = groups;
 }
 
+/* ---- what is published already ---- */
+
+struct rc_rotation {
+	struct group *last;          /* per registry: the last group read again */
+	size_t n;
+};
+
+struct rc_rotation *
+rc_rotation_new(void)
+{
+	return xcalloc(1, sizeof(struct rc_rotation));
+}
+
+void
+rc_rotation_free(struct rc_rotation *r)
+{
+	if (r == NULL)
+		return;
+	free(r->last);
+	free(r);
+}
+
+static struct group *
+rotation_at(struct rc_rotation *r, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->last[i].host, host) == 0)
+			return &r->last[i];
+	r->last = xrealloc(r->last, (r->n + 1) * sizeof(*r->last));
+	memset(&r->last[r->n], 0, sizeof(r->last[r->n]));
+	(void)am_fmt(r->last[r->n].host, sizeof(r->last[r->n].host), "%s", host);
+	return &r->last[r->n++];
+}
+
+static int
+listed_has(struct rc_listed *l, const char *repo, const char *tag)
+{
+	char key[NAME_MAX_REPO + NAME_MAX_TAG + 2];
+	const char *k = key;
+
+	if (am_fmt(key, sizeof(key), "%s:%s", repo, tag) != AM_OK || l->names.n == 0)
+		return 0;
+	if (!l->sorted) {
+		names_unique(&l->names);
+		l->sorted = 1;
+	}
+	return bsearch(&k, l->names.v, l->names.n, sizeof(*l->names.v), name_cmp) != NULL;
+}
+
+/* Does one of r's extra tags float (written by several versions)? */
+static int
+rule_floats(const struct rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_extra_tags; i++)
+		if (version_tag_floats(r, i))
+			return 1;
+	return 0;
+}
+
+/* Every tag the group's publication writes where a listing can see it. */
+static int
+group_present(const struct rule *r, struct rc_listed *l, const struct rc_group *g)
+{
+	char repo[NAME_MAX_REPO], tag[NAME_MAX_TAG];
+	size_t i;
+
+	if (rule_floats(r) ||
+	    tmpl_expand_repo(&r->target, g->g.repo, NULL, repo, sizeof(repo)) != 0 ||
+	    tmpl_expand_tag(&r->target, g->g.version, NULL, tag, sizeof(tag)) != 0 ||
+	    !listed_has(l, repo, tag))
+		return 0;
+	for (i = 0; i < r->n_extra_tags; i++)
+		if (rule_extra_tag(r, i, g->g.version, tag, sizeof(tag)) == 0 && !listed_has(l, repo, tag))
+			return 0;
+	if (r->has_copy_tag)
+		for (i = 0; i < r->n_archs; i++)
+			if (rule_copy_tag(r, g->g.version, i, tag, sizeof(tag)) == 0 &&
+			    !listed_has(l, repo, tag))
+				return 0;
+	return 1;
+}
+
+void
+reconcile_mark_present(const struct cfg *cfg, struct rc_listed *listed,
+    struct rc_group *groups, size_t n)
+{
+	const struct rule *r;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		groups[i].present = 0;
+		if (!groups[i].complete || (r = cfg_rule_by_name(cfg, groups[i].g.rule_name)) == NULL)
+			continue;
+		groups[i].present = group_present(r, listed, &groups[i]);
+	}
+}
+
+/* Order of groups for the rotation: repository, version, rule name. */
+static int
+group_cmp(const struct group *a, const struct group *b)
+{
+	int c;
+
+	if ((c = strcmp(a->repo, b->repo)) != 0)
+		return c;
+	if ((c = strcmp(a->version, b->version)) != 0)
+		return c;
+	return strcmp(a->rule_name, b->rule_name);
+}
+
+void
+reconcile_pick_verify(struct rc_rotation *rot, const char *host, long limit,
+    struct rc_group *groups, size_t n)
+{
+	struct group *last = rot != NULL ? rotation_at(rot, host) : NULL;
+	size_t i, k, n_present = 0, start = n, taken = 0;
+
+	for (i = 0; i < n; i++) {
+		groups[i].verify = 0;
+		n_present += (size_t)groups[i].present;
+	}
+	if (limit == RC_VERIFY_ALL || (limit > 0 && (size_t)limit >= n_present)) {
+		/* Everything is read; the rotation's place stays where it was. */
+		for (i = 0; i < n; i++)
+			groups[i].verify = groups[i].present;
+		return;
+	}
+	if (limit <= 0 || n_present == 0)
+		return;
+	/* First present group after the last one read (none yet: the first present). */
+	for (i = 0; i < n && start == n; i++)
+		if (groups[i].present && (last == NULL || last->repo[0] == '\0' ||
+		    group_cmp(&groups[i].g, last) > 0))
+			start = i;
+	for (i = 0; i < n && start == n; i++)
+		if (groups[i].present)
+			start = i;
+	for (k = 0; k < n && taken < (size_t)limit; k++) {
+		i = (start + k) % n;
+		if (!groups[i].present)
+			continue;
+		groups[i].verify = 1;
+		taken++;
+		if (last != NULL) {
+			(void)am_fmt(last->repo, sizeof(last->repo), "%s", groups[i].g.repo);
+			(void)am_fmt(last->version, sizeof(last->version), "%s", groups[i].g.version);
+			(void)am_fmt(last->rule_name, sizeof(last->rule_name), "%s", groups[i].g.rule_name);
+		}
+	}
+}
+
 /* ---- one pass ---- */
 
 struct list_ctx {
 	const struct cfg *cfg;
 	const char *repo;
 	struct rc_matches *m;
+	struct rc_listed *listed;
 	size_t tags;
 	int overflow;
 	atomic_int *stop;
@@ -279,7 +445,12 @@ on_tag(void *p, const char *tag)
 		c->overflow = 1;
 		return 1;
 	}
-	reconcile_match_tag(c->cfg, c->repo, tag, c->m);
+	if (reconcile_match_tag(c->cfg, c->repo, tag, c->m) == 0) {
+		/* Not a source: maybe a target, an extra or a copy tag. */
+		char key[NAME_MAX_REPO + NAME_MAX_TAG + 2];
+		if (am_fmt(key, sizeof(key), "%s:%s", c->repo, tag) == AM_OK)
+			rc_names_add(&c->listed->names, key);
+	}
 	return 0;
 }
 
@@ -308,11 +479,11 @@ add_repo(struct reconcile_report *rep, size_t *cap, const char *host, const char
 /* List one repository into m; a failed or cut-short listing adds nothing (half a list would lie). */
 static void
 list_repo(const struct reconcile_env *env, const char *host, const char *repo,
-    struct rc_matches *m, struct reconcile_report *rep, size_t *cap)
+    struct rc_matches *m, struct rc_listed *listed, struct reconcile_report *rep, size_t *cap)
 {
 	struct list_ctx lc;
 	struct rc_repo *e = add_repo(rep, cap, host, repo);
-	size_t before = m->n;
+	size_t before = m->n, listed_before = listed->names.n;
 	enum am_err rc;
 	char err[512] = "";
 
@@ -320,6 +491,7 @@ list_repo(const struct reconcile_env *env, const char *host, const char *repo,
 	lc.cfg = env->cfg;
 	lc.repo = repo;
 	lc.m = m;
+	lc.listed = listed;
 	lc.stop = env->stop;
 	rc = env->list_tags(env->ctx, host, repo, (int)env->cfg->reconcile_page_size, on_tag, &lc,
 	    err, sizeof(err));
@@ -329,6 +501,7 @@ list_repo(const struct reconcile_env *env, const char *host, const char *repo,
 	if (lc.stopped) {
 		rep->stopped = 1;
 		rc_matches_truncate(m, before);
+		names_truncate(&listed->names, listed_before);
 		e->result = RC_LIST_FAILED;
 		(void)am_fmt(e->error, sizeof(e->error), "stopped (shutdown)");
 		return;
@@ -337,12 +510,14 @@ list_repo(const struct reconcile_env *env, const char *host, const char *repo,
 		e->result = RC_ABSENT;
 		rep->absent++;
 		rc_matches_truncate(m, before);
+		names_truncate(&listed->names, listed_before);
 		log_kv(LOG_INFO, "reconcile list", LOG_S("registry", host), LOG_S("repo", repo),
 		    LOG_S("result", "absent"), LOG_S("detail", "repository does not exist"));
 	} else if (rc != AM_OK) {
 		e->result = RC_LIST_FAILED;
 		rep->list_failed++;
 		rc_matches_truncate(m, before);
+		names_truncate(&listed->names, listed_before);
 		(void)am_fmt(e->error, sizeof(e->error), "%s", err);
 		log_kv(LOG_ERROR, "reconcile list", LOG_S("registry", host), LOG_S("repo", repo),
 		    LOG_S("result", "failed"), LOG_S("error", am_strerror(rc)), LOG_S("detail", err));
@@ -362,6 +537,7 @@ count(struct reconcile_report *rep, enum rc_result r)
 	case RC_UNCHANGED: rep->unchanged++; break;
 	case RC_WOULD_PUBLISH: rep->would_publish++; break;
 	case RC_QUEUED: rep->queued++; break;
+	case RC_PRESENT: rep->present++; break;
 	case RC_WAITING: rep->waiting++; break;
 	case RC_REFUSED: rep->refused++; break;
 	case RC_FAILED: rep->failed++; break;
@@ -406,6 +582,17 @@ process_group(const struct reconcile_env *env, struct rc_group *g)
 		    LOG_S("target", g->target), LOG_S("result", "waiting"), LOG_S("detail", detail));
 		return;
 	}
+	if (g->present && !g->verify) {
+		/* Published already (the listing shows every tag it writes): not read this pass. */
+		g->result = RC_PRESENT;
+		if (log_enabled(LOG_DEBUG)) {
+			char name[GROUP_NAME_MAX];
+			(void)group_name(&g->g, name, sizeof(name));
+			log_kv(LOG_DEBUG, "reconcile", LOG_S("group", name), LOG_S("rule", r->name),
+			    LOG_S("target", g->target), LOG_S("result", "present"));
+		}
+		return;
+	}
 	if (env->assemble == NULL) {
 		/* The worker logs the assembly line for this group. */
 		int fresh = env->enqueue(env->ctx, &g->g);   /* not inside log_debug: it may not run */
@@ -443,21 +630,26 @@ run_registry(const struct reconcile_env *env, const struct cfg_registry *reg,
 {
 	struct rc_names names;
 	struct rc_matches m;
+	struct rc_listed listed;
 	struct rc_group *groups = NULL;
 	char **remembered = NULL;
 	size_t n_remembered, n_groups = 0, i;
 
 	memset(&names, 0, sizeof(names));
 	memset(&m, 0, sizeof(m));
+	memset(&listed, 0, sizeof(listed));
 	n_remembered = repos_list(env->remembered, reg->host, &remembered);
 	for (i = 0; i < env->cfg->n_rules; i++)
 		reconcile_repos_for_rule(env->cfg, i, remembered, n_remembered, &names);
 	for (i = 0; i < names.n && !stopping(env); i++)
-		list_repo(env, reg->host, names.v[i], &m, rep, repo_cap);
+		list_repo(env, reg->host, names.v[i], &m, &listed, rep, repo_cap);
 	if (stopping(env))
 		rep->stopped = 1;
-	if (!rep->stopped)
+	if (!rep->stopped) {
 		reconcile_groups(env->cfg, reg->host, &m, &groups, &n_groups);
+		reconcile_mark_present(env->cfg, &listed, groups, n_groups);
+		reconcile_pick_verify(env->rotation, reg->host, env->verify_per_pass, groups, n_groups);
+	}
 	for (i = 0; i < n_groups; i++) {
 		if (stopping(env)) {
 			rep->stopped = 1;
@@ -465,6 +657,7 @@ run_registry(const struct reconcile_env *env, const struct cfg_registry *reg,
 		}
 		rep->groups_seen++;
 		rep->complete += (size_t)groups[i].complete;
+		rep->verified += (size_t)groups[i].verify;
 		process_group(env, &groups[i]);
 		count(rep, groups[i].result);
 		if (env->keep_groups)
@@ -472,6 +665,7 @@ run_registry(const struct reconcile_env *env, const struct cfg_registry *reg,
 	}
 	free(groups);
 	rc_matches_free(&m);
+	rc_names_free(&listed.names);
 	rc_names_free(&names);
 	repos_list_free(remembered, n_remembered);
 }
@@ -501,6 +695,7 @@ reconcile_run(const struct reconcile_env *env, struct reconcile_report *out)
 	    LOG_I("published", out->published), LOG_I("unchanged", out->unchanged),
 	    LOG_I("would_publish", out->would_publish), LOG_I("queued", out->queued),
 	    LOG_I("waiting", out->waiting), LOG_I("refused", out->refused), LOG_I("failed", out->failed),
+	    LOG_I("present", out->present), LOG_I("verified", out->verified),
 	    LOG_S("dry_run", out->dry_run ? "1" : NULL), LOG_S("stopped", out->stopped ? "1" : NULL),
 	    LOG_I("ms", out->ms));
 }
@@ -564,10 +759,11 @@ reconcile_report_json(const struct reconcile_report *r)
 	json_object_set_new(root, "repositories", repos);
 	json_object_set_new(root, "groups", groups);
 	json_object_set_new(root, "summary", json_pack(
-	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
 	    "repositories", (json_int_t)r->n_repos, "absent", (json_int_t)r->absent,
 	    "list_failed", (json_int_t)r->list_failed, "tags", (json_int_t)r->tags,
 	    "groups", (json_int_t)r->groups_seen, "complete", (json_int_t)r->complete,
+	    "present", (json_int_t)r->present, "verified", (json_int_t)r->verified,
 	    "published", (json_int_t)r->published, "unchanged", (json_int_t)r->unchanged,
 	    "would_publish", (json_int_t)r->would_publish, "queued", (json_int_t)r->queued,
 	    "waiting", (json_int_t)r->waiting, "refused", (json_int_t)r->refused,
