@@ -8,6 +8,7 @@
  */
 #include "server/reconcile/reconcile.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -378,45 +379,94 @@ group_cmp(const struct group *a, const struct group *b)
 	return strcmp(a->rule_name, b->rule_name);
 }
 
+/*
+ * Which present groups a pass reads, taken as the groups go by (a registry's
+ * groups may come one repository at a time): the first `limit` after the
+ * rotation's place, then, when the pass has passed them all, the ones before
+ * it that were held back (at most limit of them).
+ */
+struct picker {
+	long limit;
+	size_t taken;
+	struct group *place;         /* the rotation's entry for the registry; NULL: none */
+	struct group from;           /* where it stood when the pass began */
+	struct rc_group *early;      /* present, at or before `from`, held back */
+	size_t *early_at;            /* their index in report->groups, or SIZE_MAX */
+	size_t n_early, cap_early;
+};
+
+static void
+picker_init(struct picker *pk, struct rc_rotation *rot, const char *host, long limit)
+{
+	memset(pk, 0, sizeof(*pk));
+	pk->limit = limit;
+	pk->place = rot != NULL ? rotation_at(rot, host) : NULL;
+	if (pk->place != NULL)
+		pk->from = *pk->place;
+}
+
+static void
+picker_moved(struct picker *pk, const struct group *g)
+{
+	pk->taken++;
+	if (pk->place != NULL) {
+		(void)am_fmt(pk->place->repo, sizeof(pk->place->repo), "%s", g->repo);
+		(void)am_fmt(pk->place->version, sizeof(pk->place->version), "%s", g->version);
+		(void)am_fmt(pk->place->rule_name, sizeof(pk->place->rule_name), "%s", g->rule_name);
+	}
+}
+
+/* Decide g->verify; a present group not read now may be held back for the end of the pass. */
+static void
+picker_take(struct picker *pk, struct rc_group *g, size_t kept_at)
+{
+	int after = pk->from.repo[0] == '\0' || group_cmp(&g->g, &pk->from) > 0;
+
+	g->verify = 0;
+	if (!g->present)
+		return;
+	if (pk->limit == RC_VERIFY_ALL) {
+		g->verify = 1;
+		return;
+	}
+	if (pk->limit <= 0)
+		return;
+	if (after && pk->taken < (size_t)pk->limit) {
+		g->verify = 1;
+		picker_moved(pk, &g->g);
+	} else if (!after && pk->n_early < (size_t)pk->limit) {
+		if (pk->n_early == pk->cap_early) {
+			pk->cap_early = pk->cap_early ? pk->cap_early * 2 : 16;
+			pk->early = xrealloc(pk->early, pk->cap_early * sizeof(*pk->early));
+			pk->early_at = xrealloc(pk->early_at, pk->cap_early * sizeof(*pk->early_at));
+		}
+		pk->early[pk->n_early] = *g;
+		pk->early_at[pk->n_early++] = kept_at;
+	}
+}
+
+static void
+picker_free(struct picker *pk)
+{
+	free(pk->early);
+	free(pk->early_at);
+}
+
 void
 reconcile_pick_verify(struct rc_rotation *rot, const char *host, long limit,
     struct rc_group *groups, size_t n)
 {
-	struct group *last = rot != NULL ? rotation_at(rot, host) : NULL;
-	size_t i, k, n_present = 0, start = n, taken = 0;
+	struct picker pk;
+	size_t i, k;
 
-	for (i = 0; i < n; i++) {
-		groups[i].verify = 0;
-		n_present += (size_t)groups[i].present;
+	picker_init(&pk, rot, host, limit);
+	for (i = 0; i < n; i++)
+		picker_take(&pk, &groups[i], i);
+	for (k = 0; k < pk.n_early && pk.taken < (size_t)limit; k++) {
+		groups[pk.early_at[k]].verify = 1;
+		picker_moved(&pk, &groups[pk.early_at[k]].g);
 	}
-	if (limit == RC_VERIFY_ALL || (limit > 0 && (size_t)limit >= n_present)) {
-		/* Everything is read; the rotation's place stays where it was. */
-		for (i = 0; i < n; i++)
-			groups[i].verify = groups[i].present;
-		return;
-	}
-	if (limit <= 0 || n_present == 0)
-		return;
-	/* First present group after the last one read (none yet: the first present). */
-	for (i = 0; i < n && start == n; i++)
-		if (groups[i].present && (last == NULL || last->repo[0] == '\0' ||
-		    group_cmp(&groups[i].g, last) > 0))
-			start = i;
-	for (i = 0; i < n && start == n; i++)
-		if (groups[i].present)
-			start = i;
-	for (k = 0; k < n && taken < (size_t)limit; k++) {
-		i = (start + k) % n;
-		if (!groups[i].present)
-			continue;
-		groups[i].verify = 1;
-		taken++;
-		if (last != NULL) {
-			(void)am_fmt(last->repo, sizeof(last->repo), "%s", groups[i].g.repo);
-			(void)am_fmt(last->version, sizeof(last->version), "%s", groups[i].g.version);
-			(void)am_fmt(last->rule_name, sizeof(last->rule_name), "%s", groups[i].g.rule_name);
-		}
-	}
+	picker_free(&pk);
 }
 
 /* ---- one pass ---- */
@@ -624,39 +674,41 @@ keep(struct reconcile_report *rep, size_t *cap, const struct rc_group *g)
 	rep->groups[rep->n_groups++] = *g;
 }
 
-static void
-run_registry(const struct reconcile_env *env, const struct cfg_registry *reg,
-    struct reconcile_report *rep, size_t *repo_cap, size_t *group_cap)
+/*
+ * Do the rules find every group's tags in the group's own repository? Then a
+ * repository's groups are decided right after its listing, and the workers
+ * publish while the next repositories are listed.
+ */
+static int
+same_repository_layout(const struct cfg *cfg)
 {
-	struct rc_names names;
-	struct rc_matches m;
-	struct rc_listed listed;
-	struct rc_group *groups = NULL;
-	char **remembered = NULL;
-	size_t n_remembered, n_groups = 0, i;
+	char src[2][RULE_MAX_REPO];
+	size_t i;
 
-	memset(&names, 0, sizeof(names));
-	memset(&m, 0, sizeof(m));
-	memset(&listed, 0, sizeof(listed));
-	n_remembered = repos_list(env->remembered, reg->host, &remembered);
-	for (i = 0; i < env->cfg->n_rules; i++)
-		reconcile_repos_for_rule(env->cfg, i, remembered, n_remembered, &names);
-	for (i = 0; i < names.n && !stopping(env); i++)
-		list_repo(env, reg->host, names.v[i], &m, &listed, rep, repo_cap);
-	if (stopping(env))
-		rep->stopped = 1;
-	if (!rep->stopped) {
-		reconcile_groups(env->cfg, reg->host, &m, &groups, &n_groups);
-		reconcile_mark_present(env->cfg, &listed, groups, n_groups);
-		reconcile_pick_verify(env->rotation, reg->host, env->verify_per_pass, groups, n_groups);
-	}
-	for (i = 0; i < n_groups; i++) {
+	for (i = 0; i < cfg->n_rules; i++)
+		if (rule_source_repos(&cfg->rules[i], "a/b", src, 2) != 1 || strcmp(src[0], "a/b") != 0)
+			return 0;
+	return 1;
+}
+
+/* Decide the groups of what m and listed hold, then empty both. */
+static void
+decide(const struct reconcile_env *env, const char *host, struct rc_matches *m, struct rc_listed *listed,
+    struct picker *pk, struct reconcile_report *rep, size_t *group_cap)
+{
+	struct rc_group *groups = NULL;
+	size_t n = 0, i;
+
+	reconcile_groups(env->cfg, host, m, &groups, &n);
+	reconcile_mark_present(env->cfg, listed, groups, n);
+	for (i = 0; i < n; i++) {
 		if (stopping(env)) {
 			rep->stopped = 1;
 			break;
 		}
 		rep->groups_seen++;
 		rep->complete += (size_t)groups[i].complete;
+		picker_take(pk, &groups[i], env->keep_groups ? rep->n_groups : SIZE_MAX);
 		rep->verified += (size_t)groups[i].verify;
 		process_group(env, &groups[i]);
 		count(rep, groups[i].result);
@@ -664,6 +716,61 @@ run_registry(const struct reconcile_env *env, const struct cfg_registry *reg,
 			keep(rep, group_cap, &groups[i]);
 	}
 	free(groups);
+	rc_matches_truncate(m, 0);
+	names_truncate(&listed->names, 0);
+	listed->sorted = 0;
+}
+
+/* The end of a registry's pass: the held-back groups the slice still has room for. */
+static void
+decide_early(const struct reconcile_env *env, struct picker *pk, struct reconcile_report *rep)
+{
+	size_t k;
+
+	for (k = 0; k < pk->n_early && pk->taken < (size_t)pk->limit && !stopping(env); k++) {
+		struct rc_group *g = &pk->early[k];
+		g->verify = 1;
+		picker_moved(pk, &g->g);
+		rep->present--;
+		rep->verified++;
+		process_group(env, g);
+		count(rep, g->result);
+		if (pk->early_at[k] != SIZE_MAX)
+			rep->groups[pk->early_at[k]] = *g;
+	}
+}
+
+static void
+run_registry(const struct reconcile_env *env, const struct cfg_registry *reg,
+    struct reconcile_report *rep, size_t *repo_cap, size_t *group_cap)
+{
+	struct rc_names names;
+	struct rc_matches m;
+	struct rc_listed listed;
+	struct picker pk;
+	char **remembered = NULL;
+	size_t n_remembered, i;
+	int each = same_repository_layout(env->cfg);
+
+	memset(&names, 0, sizeof(names));
+	memset(&m, 0, sizeof(m));
+	memset(&listed, 0, sizeof(listed));
+	picker_init(&pk, env->rotation, reg->host, env->verify_per_pass);
+	n_remembered = repos_list(env->remembered, reg->host, &remembered);
+	for (i = 0; i < env->cfg->n_rules; i++)
+		reconcile_repos_for_rule(env->cfg, i, remembered, n_remembered, &names);
+	for (i = 0; i < names.n && !stopping(env) && !rep->stopped; i++) {
+		list_repo(env, reg->host, names.v[i], &m, &listed, rep, repo_cap);
+		if (each && !rep->stopped)
+			decide(env, reg->host, &m, &listed, &pk, rep, group_cap);
+	}
+	if (stopping(env))
+		rep->stopped = 1;
+	if (!each && !rep->stopped)
+		decide(env, reg->host, &m, &listed, &pk, rep, group_cap);
+	if (!rep->stopped)
+		decide_early(env, &pk, rep);
+	picker_free(&pk);
 	rc_matches_free(&m);
 	rc_names_free(&listed.names);
 	rc_names_free(&names);

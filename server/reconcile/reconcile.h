@@ -173,10 +173,11 @@ void reconcile_mark_present(const struct cfg *cfg, struct rc_listed *listed,
     struct rc_group *groups, size_t n);
 
 /*
- * Set `verify` on at most limit present groups (all when limit is
- * RC_VERIFY_ALL or covers them): the ones after rot's position for host,
- * wrapping around; moves the position to the last one taken. groups are in
- * reconcile_groups()'s order. rot may be NULL (from the first).
+ * Set `verify` on at most limit present groups (every one with
+ * RC_VERIFY_ALL): the ones after rot's place for host, then from the first
+ * again; moves the place to the last one taken. groups are in
+ * reconcile_groups()'s order. rot may be NULL (from the first). A pass
+ * decides the same way as its groups go by.
  */
 void reconcile_pick_verify(struct rc_rotation *rot, const char *host, long limit,
     struct rc_group *groups, size_t n);

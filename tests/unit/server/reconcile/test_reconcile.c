@@ -238,6 +238,7 @@ struct fake {
 	struct group queued[32];
 	size_t n_queued;
 	int page_size_seen;
+	size_t listed_at_queue;      /* repositories listed when the first group was queued */
 	atomic_int *stop_after_list;
 };
 
@@ -286,6 +287,8 @@ fake_enqueue(void *ctx, const struct group *g)
 {
 	struct fake *f = ctx;
 
+	if (f->n_queued == 0)
+		f->listed_at_queue = f->n_listed;
 	if (f->n_queued < 32)
 		f->queued[f->n_queued++] = *g;
 	return 1;
@@ -387,6 +390,8 @@ test_pass(const struct cfg *c, struct repos *remembered)
 	reconcile_run(&env, &rep);
 	CHECK(f.n_assembled == 0 && f.n_queued == 2 && rep.queued == 2 && rep.waiting == 1);
 	CHECK(rep.n_groups == 0 && rep.groups == NULL);
+	/* a repository's groups go to the workers before the next repository is listed */
+	CHECK(f.listed_at_queue == 1);
 	CHECK(f.n_queued == 2 && strcmp(f.queued[1].version, "5.0") == 0 && strcmp(f.queued[1].rule_name, "per-arch") == 0);
 	reconcile_report_free(&rep);
 
@@ -505,12 +510,16 @@ test_present(const struct cfg *c)
 	assembled(&f, got, sizeof(got));
 	CHECK_STR(got, "2.0,3.0");
 	reconcile_report_free(&rep);
-	setup_present(&f, repos, &env, c);     /* and round again */
+	/* and round again: 1.0, before the place, is read at the end of the pass */
+	setup_present(&f, repos, &env, c);
 	env.verify_per_pass = 1;
 	env.rotation = rot;
 	reconcile_run(&env, &rep);
 	assembled(&f, got, sizeof(got));
-	CHECK_STR(got, "1.0,3.0");
+	CHECK_STR(got, "3.0,1.0");
+	CHECK(rep.present == 1 && rep.verified == 1 && rep.published == 2);
+	CHECK(rep.n_groups == 4 && rep.groups[0].result == RC_PUBLISHED && rep.groups[0].verify);
+	CHECK(rep.n_groups == 4 && rep.groups[1].result == RC_PRESENT);
 	reconcile_report_free(&rep);
 
 	/* serve: present groups are not queued either */
