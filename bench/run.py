@@ -22,7 +22,11 @@ sys.path.insert(0, HERE)
 import burst as burst_mod  # noqa: E402
 import latency  # noqa: E402
 import report  # noqa: E402
+import scale  # noqa: E402
 from env import MODES, World  # noqa: E402
+
+
+ARCHMERGE = os.environ.get("ARCHMERGE_BIN") or os.path.join(os.path.dirname(HERE), "archmerge")
 
 
 def main():
@@ -35,8 +39,9 @@ def main():
     ap.add_argument("--burst-mode", default="tls", choices=MODES)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--max-concurrent", type=int, default=4, help="registries[].max_concurrent")
-    ap.add_argument("--section", choices=["all", "hostile"], default="all",
-                    help="hostile: only the held-connections figures (bench/hostile.py)")
+    ap.add_argument("--section", choices=["all", "hostile", "scale"], default="all",
+                    help="hostile: only the held-connections figures (bench/hostile.py); "
+                         "scale: only the reconcile pass over large worlds (bench/scale.py)")
     ap.add_argument("--curl-timing", action="store_true",
                     help="archmerge at log_level debug: per-request libcurl timing breakdown in the report "
                          "(the debug log itself costs a little time)")
@@ -45,6 +50,7 @@ def main():
                          "server.replicas = N and the default source re-check after each PUT (8 / 6 requests), "
                          "and the floor rows with those HEADs are added")
     ap.add_argument("--label", default="", help="suffix of the result file name")
+    scale.add_args(ap)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="archmerge-bench-")
     w = World(work, args.workers, args.max_concurrent, args.replicas)
@@ -54,6 +60,8 @@ def main():
         if args.section == "hostile":
             import hostile
             text = hostile.run(w)
+        elif args.section == "scale":
+            text = report.scale_text(scale.run(w.factory.binary or ARCHMERGE, work, args)[0])
         else:
             text = run_all(w, work, args, t_start)
     finally:
@@ -86,7 +94,8 @@ def run_all(w, work, args, t_start):
         b["held"] = burst_mod.run(w, am, work, args.burst, args.burst_mode, hold_registry=True)
         am.stop()
     timing = report.curl_timing(open(am_log).read()) if args.curl_timing else None
-    return report.render(w, args, results, lat, b, time.time() - t_start, timing)
+    text = report.render(w, args, results, lat, b, time.time() - t_start, timing)
+    return text + "\n" + report.scale_text(scale.run(w.factory.binary or ARCHMERGE, work, args)[0])
 
 
 if __name__ == "__main__":
