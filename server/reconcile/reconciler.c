@@ -21,6 +21,7 @@ struct reconciler {
 	struct repos *repos;
 	struct reconcile_env env;
 	struct rc_rotation *rotation;     /* which published groups were read again last */
+	unsigned long generation;         /* the configuration generation of the last pass */
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
 	atomic_int stop;
@@ -74,17 +75,20 @@ sleep_interval(struct reconciler *r)
  * One pass under the configuration generation in force now (a reload may
  * have reordered, added or removed rules since startup); held for the
  * whole pass so matching and naming use the same rules. The first pass of
- * the process reads every group when verify_on_start says so: what changed
- * while the service was down (a re-pushed version, new rules) shows in no
- * tag list.
+ * the process, and the first after a reload, read every group when
+ * verify_on_start says so: what changed while the service was down (a
+ * re-pushed version) or what other rules make of a group shows in no tag
+ * list.
  */
 static void
 run_pass(struct reconciler *r, struct reconcile_report *rep, int first)
 {
 	const struct service_view *v = service_acquire(r->svc);
+	int fresh = first || v->generation != r->generation;
 
+	r->generation = v->generation;
 	r->env.cfg = v->cfg;
-	r->env.verify_per_pass = first && v->cfg->reconcile_verify_on_start ? RC_VERIFY_ALL :
+	r->env.verify_per_pass = fresh && v->cfg->reconcile_verify_on_start ? RC_VERIFY_ALL :
 	    v->cfg->reconcile_verify_per_pass;
 	reconcile_run(&r->env, rep);
 	r->env.cfg = r->cfg;

@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import ssl
 import subprocess
 import threading
@@ -272,6 +273,20 @@ def test_verify_per_pass_zero_reads_no_published_group(env, admin_client, archme
     seen = [e for e in env.registry.access_log()[before:] if "/manifests/" in e[1] and e[1].startswith(f"/v2/{repo}/")]
     read = [e for e in seen if re.search(r"/manifests/[12]\.0(-amd64|-arm64)?$", e[1])]
     assert read == [], read
+
+
+def test_first_pass_after_a_reload_reads_every_group(env, admin_client, archmerge):
+    """verify_on_start: serve's first pass and the first after SIGHUP read every group
+    (other rules may make other indexes of them); the passes between read none here."""
+    repo = "library/rc-reload"
+    for v in ("1.0", "2.0"):
+        admin_client.push_image(repo, f"{v}-amd64", arch="amd64")
+        admin_client.push_image(repo, f"{v}-arm64", arch="arm64")
+    am = archmerge(reconcile_cfg(archmerge, [repo], interval_s=1, verify_per_pass=0))
+    wait_log(am, r"reconcile pass .*complete=2 .*queued=2 .*present=0 verified=0")
+    wait_log(am, r"reconcile pass .*complete=2 .*queued=0 .*present=2 verified=0")
+    am.proc.send_signal(signal.SIGHUP)
+    wait_log(am, r"reconcile pass .*complete=2 .*queued=2 .*present=0 verified=2")
 
 
 # ------------------------------------------------------------------ (g) remembered repositories
