@@ -247,7 +247,14 @@ def run(binary, work, args):
 
 
 def render(rows, args):
+    import datetime
+    try:
+        load = " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        load = "?"
+    now = datetime.datetime.now(datetime.timezone.utc)
     L = ["## Scale: reconcile", "",
+         f"{now:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average at the end {load}.", "",
          f"One reconcile pass of `archmerge serve` (workers={args.workers}, max_concurrent={args.max_concurrent}, "
          f"page_size={args.page_size}, the post-PUT re-check on) over "
          "N repositories x 40 versions x 2 architectures on a docker-registry on loopback (plain HTTP); "
