@@ -6,7 +6,8 @@ writes it to bench/results/<timestamp>.md. Figures only, never asserted.
 
 Modules: env.py (registries, token service, archmerge), floor.py (the
 minimal client), peers.py (docker/buildah/podman/manifest-tool),
-latency.py (per-index round-robin), burst.py (wrk burst), report.py."""
+latency.py (per-index round-robin), burst.py (wrk burst), report.py,
+scale.py (the reconcile pass over large worlds that world.py seeds)."""
 
 import argparse
 import datetime
