@@ -200,3 +200,8 @@ def target_lines(w, modes, med, lat, b):
             b["non2xx"] + b["failed"] + b["wrong"] == 0)
         row("peak RSS < 24 MiB", f"{b['rss_peak'] / 1024:.1f} MiB", b["rss_peak"] < 24 * 1024)
     return L
+
+
+def scale_text(lines):
+    """The scale section (bench/scale.py) as report text."""
+    return "\n".join(lines) + "\n"

@@ -6,8 +6,10 @@ writes it to bench/results/<timestamp>.md. Figures only, never asserted.
 
 Modules: env.py (registries, token service, archmerge), floor.py (the
 minimal client), peers.py (docker/buildah/podman/manifest-tool),
-latency.py (per-index round-robin), burst.py (wrk burst), feedpoll.py (the
-change feed's poll at scale), report.py."""
+latency.py (per-index round-robin), burst.py (wrk burst), spaced.py (spaced
+arrivals), feedpoll.py (the change feed's poll at scale), tables.py (a large
+journal, many waiting groups), scale.py (the reconcile pass over large worlds
+that world.py seeds), report.py."""
 
 import argparse
 import datetime
@@ -23,7 +25,11 @@ sys.path.insert(0, HERE)
 import burst as burst_mod  # noqa: E402
 import latency  # noqa: E402
 import report  # noqa: E402
+import scale  # noqa: E402
 from env import MODES, World  # noqa: E402
+
+
+ARCHMERGE = os.environ.get("ARCHMERGE_BIN") or os.path.join(os.path.dirname(HERE), "archmerge")
 
 
 def main():
@@ -36,11 +42,12 @@ def main():
     ap.add_argument("--burst-mode", default="tls", choices=MODES)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--max-concurrent", type=int, default=4, help="registries[].max_concurrent")
-    ap.add_argument("--section", choices=["all", "hostile", "spaced", "feedpoll", "tables"], default="all",
+    ap.add_argument("--section", choices=["all", "hostile", "spaced", "feedpoll", "tables", "scale"], default="all",
                     help="hostile: only the held-connections figures (bench/hostile.py); "
                          "spaced: only the spaced-arrivals rows (bench/spaced.py); "
                          "feedpoll: only the change feed's poll at scale (bench/feedpoll.py); "
-                         "tables: only the large journal and the waiting groups (bench/tables.py)")
+                         "tables: only the large journal and the waiting groups (bench/tables.py); "
+                         "scale: only the reconcile pass over large worlds (bench/scale.py)")
     ap.add_argument("--spacing", default="0,1,5",
                     help="seconds between spaced arrivals, comma list (empty: no spaced rows)")
     ap.add_argument("--spaced-indexes", type=int, default=8, help="cold indexes per spacing, tool and mode")
@@ -57,6 +64,7 @@ def main():
                     help="above 1: server.replicas = N (the re-check after each PUT as by default, 8 / 6 "
                          "requests)")
     ap.add_argument("--label", default="", help="suffix of the result file name")
+    scale.add_args(ap)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="archmerge-bench-")
     w = World(work, args.workers, args.max_concurrent, args.replicas, args.single_writer)
@@ -74,6 +82,8 @@ def main():
         elif args.section == "tables":
             import tables
             text = tables.run(w)
+        elif args.section == "scale":
+            text = report.scale_text(scale.run(w.factory.binary or ARCHMERGE, work, args)[0])
         else:
             text = run_all(w, work, args, t_start)
     finally:
@@ -112,7 +122,8 @@ def run_all(w, work, args, t_start):
     import tables
     tab = tables.run(w)
     return (report.render(w, args, results, lat, b, time.time() - t_start, timing, sp) + "\n"
-            + feedpoll.render(fp) + "\n" + tab)
+            + feedpoll.render(fp) + "\n" + tab + "\n"
+            + report.scale_text(scale.run(w.factory.binary or ARCHMERGE, work, args)[0]))
 
 
 def spaced_rows(w, work, args, probe_bin=None):

@@ -233,6 +233,8 @@ static const struct spec reconcile_spec[] = {
 	O_BOOL("on_start", offsetof(struct cfg, reconcile_on_start), 1, ""),
 	O_KEY("repositories", K_STRARRAY, 0, ""),
 	O_INT("page_size", 0, 1, 10000, offsetof(struct cfg, reconcile_page_size), 100, ""),
+	O_INT("verify_per_pass", 0, 0, 1000000, offsetof(struct cfg, reconcile_verify_per_pass), 100, ""),
+	O_BOOL("verify_on_start", offsetof(struct cfg, reconcile_verify_on_start), 1, ""),
 	O_END,
 };
 

@@ -76,6 +76,8 @@ struct cfg {
 	long reconcile_interval_s; /* 0: no periodic pass */
 	int reconcile_on_start;
 	long reconcile_page_size;  /* n= of tags/list requests */
+	long reconcile_verify_per_pass;   /* published groups read again per pass and registry */
+	int reconcile_verify_on_start;    /* serve's first pass reads every group */
 	char **reconcile_repositories;   /* extra repositories to list, besides rule names */
 	size_t n_reconcile_repositories;
 	long feed_interval_s;      /* Harbor change feed poll, registries with harbor_url; 0: off */

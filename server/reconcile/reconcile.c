@@ -8,11 +8,13 @@
  */
 #include "server/reconcile/reconcile.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "config/claim.h"
+#include "config/version.h"
 #include "registry/client/client.h"
 #include "registry/oci/names.h"
 #include "server/base/log.h"
@@ -25,6 +27,7 @@ rc_result_name(enum rc_result r)
 	case RC_UNCHANGED: return "unchanged";
 	case RC_WOULD_PUBLISH: return "would-publish";
 	case RC_QUEUED: return "queued";
+	case RC_PRESENT: return "present";
 	case RC_WAITING: return "waiting";
 	case RC_REFUSED: return "refused";
 	case RC_FAILED: return "failed";
@@ -67,6 +70,7 @@ reconcile_env_service(struct reconcile_env *env, const struct cfg *cfg, struct s
 	env->assemble = svc_assemble;
 	env->enqueue = service_enqueue;
 	env->ctx = svc;
+	env->verify_per_pass = RC_VERIFY_ALL;
 }
 
 /* ---- names ---- */
@@ -103,6 +107,13 @@ names_unique(struct rc_names *s)
 			s->v[++j] = s->v[i];
 	}
 	s->n = j + 1;
+}
+
+static void
+names_truncate(struct rc_names *s, size_t n)
+{
+	while (s->n > n)
+		free(s->v[--s->n]);
 }
 
 void
@@ -254,12 +265,217 @@ reconcile_groups(const struct cfg *cfg, const char *host, struct rc_matches *m,
 	*out = groups;
 }
 
+/* ---- what is published already ---- */
+
+struct rc_rotation {
+	struct group *last;          /* per registry: the last group read again */
+	size_t n;
+};
+
+struct rc_rotation *
+rc_rotation_new(void)
+{
+	return xcalloc(1, sizeof(struct rc_rotation));
+}
+
+void
+rc_rotation_free(struct rc_rotation *r)
+{
+	if (r == NULL)
+		return;
+	free(r->last);
+	free(r);
+}
+
+static struct group *
+rotation_at(struct rc_rotation *r, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->last[i].host, host) == 0)
+			return &r->last[i];
+	r->last = xrealloc(r->last, (r->n + 1) * sizeof(*r->last));
+	memset(&r->last[r->n], 0, sizeof(r->last[r->n]));
+	(void)am_fmt(r->last[r->n].host, sizeof(r->last[r->n].host), "%s", host);
+	return &r->last[r->n++];
+}
+
+static int
+listed_has(struct rc_listed *l, const char *repo, const char *tag)
+{
+	char key[NAME_MAX_REPO + NAME_MAX_TAG + 2];
+	const char *k = key;
+
+	if (am_fmt(key, sizeof(key), "%s:%s", repo, tag) != AM_OK || l->names.n == 0)
+		return 0;
+	if (!l->sorted) {
+		names_unique(&l->names);
+		l->sorted = 1;
+	}
+	return bsearch(&k, l->names.v, l->names.n, sizeof(*l->names.v), name_cmp) != NULL;
+}
+
+/* Does one of r's extra tags float (written by several versions)? */
+static int
+rule_floats(const struct rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_extra_tags; i++)
+		if (version_tag_floats(r, i))
+			return 1;
+	return 0;
+}
+
+/* Every tag the group's publication writes where a listing can see it. */
+static int
+group_present(const struct rule *r, struct rc_listed *l, const struct rc_group *g)
+{
+	char repo[NAME_MAX_REPO], tag[NAME_MAX_TAG];
+	size_t i;
+
+	if (rule_floats(r) ||
+	    tmpl_expand_repo(&r->target, g->g.repo, NULL, repo, sizeof(repo)) != 0 ||
+	    tmpl_expand_tag(&r->target, g->g.version, NULL, tag, sizeof(tag)) != 0 ||
+	    !listed_has(l, repo, tag))
+		return 0;
+	for (i = 0; i < r->n_extra_tags; i++)
+		if (rule_extra_tag(r, i, g->g.version, tag, sizeof(tag)) == 0 && !listed_has(l, repo, tag))
+			return 0;
+	if (r->has_copy_tag)
+		for (i = 0; i < r->n_archs; i++)
+			if (rule_copy_tag(r, g->g.version, i, tag, sizeof(tag)) == 0 &&
+			    !listed_has(l, repo, tag))
+				return 0;
+	return 1;
+}
+
+void
+reconcile_mark_present(const struct cfg *cfg, struct rc_listed *listed,
+    struct rc_group *groups, size_t n)
+{
+	const struct rule *r;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		groups[i].present = 0;
+		if (!groups[i].complete || (r = cfg_rule_by_name(cfg, groups[i].g.rule_name)) == NULL)
+			continue;
+		groups[i].present = group_present(r, listed, &groups[i]);
+	}
+}
+
+/* Order of groups for the rotation: repository, version, rule name. */
+static int
+group_cmp(const struct group *a, const struct group *b)
+{
+	int c;
+
+	if ((c = strcmp(a->repo, b->repo)) != 0)
+		return c;
+	if ((c = strcmp(a->version, b->version)) != 0)
+		return c;
+	return strcmp(a->rule_name, b->rule_name);
+}
+
+/*
+ * Which present groups a pass reads, taken as the groups go by (a registry's
+ * groups may come one repository at a time): the first `limit` after the
+ * rotation's place, then, when the pass has passed them all, the ones before
+ * it that were held back (at most limit of them).
+ */
+struct picker {
+	long limit;
+	size_t taken;
+	struct group *place;         /* the rotation's entry for the registry; NULL: none */
+	struct group from;           /* where it stood when the pass began */
+	struct rc_group *early;      /* present, at or before `from`, held back */
+	size_t *early_at;            /* their index in report->groups, or SIZE_MAX */
+	size_t n_early, cap_early;
+};
+
+static void
+picker_init(struct picker *pk, struct rc_rotation *rot, const char *host, long limit)
+{
+	memset(pk, 0, sizeof(*pk));
+	pk->limit = limit;
+	pk->place = rot != NULL ? rotation_at(rot, host) : NULL;
+	if (pk->place != NULL)
+		pk->from = *pk->place;
+}
+
+static void
+picker_moved(struct picker *pk, const struct group *g)
+{
+	pk->taken++;
+	if (pk->place != NULL) {
+		(void)am_fmt(pk->place->repo, sizeof(pk->place->repo), "%s", g->repo);
+		(void)am_fmt(pk->place->version, sizeof(pk->place->version), "%s", g->version);
+		(void)am_fmt(pk->place->rule_name, sizeof(pk->place->rule_name), "%s", g->rule_name);
+	}
+}
+
+/* Decide g->verify; a present group not read now may be held back for the end of the pass. */
+static void
+picker_take(struct picker *pk, struct rc_group *g, size_t kept_at)
+{
+	int after = pk->from.repo[0] == '\0' || group_cmp(&g->g, &pk->from) > 0;
+
+	g->verify = 0;
+	if (!g->present)
+		return;
+	if (pk->limit == RC_VERIFY_ALL) {
+		g->verify = 1;
+		return;
+	}
+	if (pk->limit <= 0)
+		return;
+	if (after && pk->taken < (size_t)pk->limit) {
+		g->verify = 1;
+		picker_moved(pk, &g->g);
+	} else if (!after && pk->n_early < (size_t)pk->limit) {
+		if (pk->n_early == pk->cap_early) {
+			pk->cap_early = pk->cap_early ? pk->cap_early * 2 : 16;
+			pk->early = xrealloc(pk->early, pk->cap_early * sizeof(*pk->early));
+			pk->early_at = xrealloc(pk->early_at, pk->cap_early * sizeof(*pk->early_at));
+		}
+		pk->early[pk->n_early] = *g;
+		pk->early_at[pk->n_early++] = kept_at;
+	}
+}
+
+static void
+picker_free(struct picker *pk)
+{
+	free(pk->early);
+	free(pk->early_at);
+}
+
+void
+reconcile_pick_verify(struct rc_rotation *rot, const char *host, long limit,
+    struct rc_group *groups, size_t n)
+{
+	struct picker pk;
+	size_t i, k;
+
+	picker_init(&pk, rot, host, limit);
+	for (i = 0; i < n; i++)
+		picker_take(&pk, &groups[i], i);
+	for (k = 0; k < pk.n_early && pk.taken < (size_t)limit; k++) {
+		groups[pk.early_at[k]].verify = 1;
+		picker_moved(&pk, &groups[pk.early_at[k]].g);
+	}
+	picker_free(&pk);
+}
+
 /* ---- one pass ---- */
 
 struct list_ctx {
 	const struct cfg *cfg;
 	const char *repo;
 	struct rc_matches *m;
+	struct rc_listed *listed;
 	size_t tags;
 	int overflow;
 	atomic_int *stop;
@@ -279,7 +495,12 @@ on_tag(void *p, const char *tag)
 		c->overflow = 1;
 		return 1;
 	}
-	reconcile_match_tag(c->cfg, c->repo, tag, c->m);
+	if (reconcile_match_tag(c->cfg, c->repo, tag, c->m) == 0) {
+		/* Not a source: maybe a target, an extra or a copy tag. */
+		char key[NAME_MAX_REPO + NAME_MAX_TAG + 2];
+		if (am_fmt(key, sizeof(key), "%s:%s", c->repo, tag) == AM_OK)
+			rc_names_add(&c->listed->names, key);
+	}
 	return 0;
 }
 
@@ -308,11 +529,11 @@ add_repo(struct reconcile_report *rep, size_t *cap, const char *host, const char
 /* List one repository into m; a failed or cut-short listing adds nothing (half a list would lie). */
 static void
 list_repo(const struct reconcile_env *env, const char *host, const char *repo,
-    struct rc_matches *m, struct reconcile_report *rep, size_t *cap)
+    struct rc_matches *m, struct rc_listed *listed, struct reconcile_report *rep, size_t *cap)
 {
 	struct list_ctx lc;
 	struct rc_repo *e = add_repo(rep, cap, host, repo);
-	size_t before = m->n;
+	size_t before = m->n, listed_before = listed->names.n;
 	enum am_err rc;
 	char err[512] = "";
 
@@ -320,6 +541,7 @@ list_repo(const struct reconcile_env *env, const char *host, const char *repo,
 	lc.cfg = env->cfg;
 	lc.repo = repo;
 	lc.m = m;
+	lc.listed = listed;
 	lc.stop = env->stop;
 	rc = env->list_tags(env->ctx, host, repo, (int)env->cfg->reconcile_page_size, on_tag, &lc,
 	    err, sizeof(err));
@@ -329,6 +551,7 @@ list_repo(const struct reconcile_env *env, const char *host, const char *repo,
 	if (lc.stopped) {
 		rep->stopped = 1;
 		rc_matches_truncate(m, before);
+		names_truncate(&listed->names, listed_before);
 		e->result = RC_LIST_FAILED;
 		(void)am_fmt(e->error, sizeof(e->error), "stopped (shutdown)");
 		return;
@@ -337,12 +560,14 @@ list_repo(const struct reconcile_env *env, const char *host, const char *repo,
 		e->result = RC_ABSENT;
 		rep->absent++;
 		rc_matches_truncate(m, before);
+		names_truncate(&listed->names, listed_before);
 		log_kv(LOG_INFO, "reconcile list", LOG_S("registry", host), LOG_S("repo", repo),
 		    LOG_S("result", "absent"), LOG_S("detail", "repository does not exist"));
 	} else if (rc != AM_OK) {
 		e->result = RC_LIST_FAILED;
 		rep->list_failed++;
 		rc_matches_truncate(m, before);
+		names_truncate(&listed->names, listed_before);
 		(void)am_fmt(e->error, sizeof(e->error), "%s", err);
 		log_kv(LOG_ERROR, "reconcile list", LOG_S("registry", host), LOG_S("repo", repo),
 		    LOG_S("result", "failed"), LOG_S("error", am_strerror(rc)), LOG_S("detail", err));
@@ -362,6 +587,7 @@ count(struct reconcile_report *rep, enum rc_result r)
 	case RC_UNCHANGED: rep->unchanged++; break;
 	case RC_WOULD_PUBLISH: rep->would_publish++; break;
 	case RC_QUEUED: rep->queued++; break;
+	case RC_PRESENT: rep->present++; break;
 	case RC_WAITING: rep->waiting++; break;
 	case RC_REFUSED: rep->refused++; break;
 	case RC_FAILED: rep->failed++; break;
@@ -406,6 +632,17 @@ process_group(const struct reconcile_env *env, struct rc_group *g)
 		    LOG_S("target", g->target), LOG_S("result", "waiting"), LOG_S("detail", detail));
 		return;
 	}
+	if (g->present && !g->verify) {
+		/* Published already (the listing shows every tag it writes): not read this pass. */
+		g->result = RC_PRESENT;
+		if (log_enabled(LOG_DEBUG)) {
+			char name[GROUP_NAME_MAX];
+			(void)group_name(&g->g, name, sizeof(name));
+			log_kv(LOG_DEBUG, "reconcile", LOG_S("group", name), LOG_S("rule", r->name),
+			    LOG_S("target", g->target), LOG_S("result", "present"));
+		}
+		return;
+	}
 	if (env->assemble == NULL) {
 		/* The worker logs the assembly line for this group. */
 		int fresh = env->enqueue(env->ctx, &g->g);   /* not inside log_debug: it may not run */
@@ -437,41 +674,105 @@ keep(struct reconcile_report *rep, size_t *cap, const struct rc_group *g)
 	rep->groups[rep->n_groups++] = *g;
 }
 
-static void
-run_registry(const struct reconcile_env *env, const struct cfg_registry *reg,
-    struct reconcile_report *rep, size_t *repo_cap, size_t *group_cap)
+/*
+ * Do the rules find every group's tags in the group's own repository? Then a
+ * repository's groups are decided right after its listing, and the workers
+ * publish while the next repositories are listed.
+ */
+static int
+same_repository_layout(const struct cfg *cfg)
 {
-	struct rc_names names;
-	struct rc_matches m;
-	struct rc_group *groups = NULL;
-	char **remembered = NULL;
-	size_t n_remembered, n_groups = 0, i;
+	char src[2][RULE_MAX_REPO];
+	size_t i;
 
-	memset(&names, 0, sizeof(names));
-	memset(&m, 0, sizeof(m));
-	n_remembered = repos_list(env->remembered, reg->host, &remembered);
-	for (i = 0; i < env->cfg->n_rules; i++)
-		reconcile_repos_for_rule(env->cfg, i, remembered, n_remembered, &names);
-	for (i = 0; i < names.n && !stopping(env); i++)
-		list_repo(env, reg->host, names.v[i], &m, rep, repo_cap);
-	if (stopping(env))
-		rep->stopped = 1;
-	if (!rep->stopped)
-		reconcile_groups(env->cfg, reg->host, &m, &groups, &n_groups);
-	for (i = 0; i < n_groups; i++) {
+	for (i = 0; i < cfg->n_rules; i++)
+		if (rule_source_repos(&cfg->rules[i], "a/b", src, 2) != 1 || strcmp(src[0], "a/b") != 0)
+			return 0;
+	return 1;
+}
+
+/* Decide the groups of what m and listed hold, then empty both. */
+static void
+decide(const struct reconcile_env *env, const char *host, struct rc_matches *m, struct rc_listed *listed,
+    struct picker *pk, struct reconcile_report *rep, size_t *group_cap)
+{
+	struct rc_group *groups = NULL;
+	size_t n = 0, i;
+
+	reconcile_groups(env->cfg, host, m, &groups, &n);
+	reconcile_mark_present(env->cfg, listed, groups, n);
+	for (i = 0; i < n; i++) {
 		if (stopping(env)) {
 			rep->stopped = 1;
 			break;
 		}
 		rep->groups_seen++;
 		rep->complete += (size_t)groups[i].complete;
+		picker_take(pk, &groups[i], env->keep_groups ? rep->n_groups : SIZE_MAX);
+		rep->verified += (size_t)groups[i].verify;
 		process_group(env, &groups[i]);
 		count(rep, groups[i].result);
 		if (env->keep_groups)
 			keep(rep, group_cap, &groups[i]);
 	}
 	free(groups);
+	rc_matches_truncate(m, 0);
+	names_truncate(&listed->names, 0);
+	listed->sorted = 0;
+}
+
+/* The end of a registry's pass: the held-back groups the slice still has room for. */
+static void
+decide_early(const struct reconcile_env *env, struct picker *pk, struct reconcile_report *rep)
+{
+	size_t k;
+
+	for (k = 0; k < pk->n_early && pk->taken < (size_t)pk->limit && !stopping(env); k++) {
+		struct rc_group *g = &pk->early[k];
+		g->verify = 1;
+		picker_moved(pk, &g->g);
+		rep->present--;
+		rep->verified++;
+		process_group(env, g);
+		count(rep, g->result);
+		if (pk->early_at[k] != SIZE_MAX)
+			rep->groups[pk->early_at[k]] = *g;
+	}
+}
+
+static void
+run_registry(const struct reconcile_env *env, const struct cfg_registry *reg,
+    struct reconcile_report *rep, size_t *repo_cap, size_t *group_cap)
+{
+	struct rc_names names;
+	struct rc_matches m;
+	struct rc_listed listed;
+	struct picker pk;
+	char **remembered = NULL;
+	size_t n_remembered, i;
+	int each = same_repository_layout(env->cfg);
+
+	memset(&names, 0, sizeof(names));
+	memset(&m, 0, sizeof(m));
+	memset(&listed, 0, sizeof(listed));
+	picker_init(&pk, env->rotation, reg->host, env->verify_per_pass);
+	n_remembered = repos_list(env->remembered, reg->host, &remembered);
+	for (i = 0; i < env->cfg->n_rules; i++)
+		reconcile_repos_for_rule(env->cfg, i, remembered, n_remembered, &names);
+	for (i = 0; i < names.n && !stopping(env) && !rep->stopped; i++) {
+		list_repo(env, reg->host, names.v[i], &m, &listed, rep, repo_cap);
+		if (each && !rep->stopped)
+			decide(env, reg->host, &m, &listed, &pk, rep, group_cap);
+	}
+	if (stopping(env))
+		rep->stopped = 1;
+	if (!each && !rep->stopped)
+		decide(env, reg->host, &m, &listed, &pk, rep, group_cap);
+	if (!rep->stopped)
+		decide_early(env, &pk, rep);
+	picker_free(&pk);
 	rc_matches_free(&m);
+	rc_names_free(&listed.names);
 	rc_names_free(&names);
 	repos_list_free(remembered, n_remembered);
 }
@@ -501,6 +802,7 @@ reconcile_run(const struct reconcile_env *env, struct reconcile_report *out)
 	    LOG_I("published", out->published), LOG_I("unchanged", out->unchanged),
 	    LOG_I("would_publish", out->would_publish), LOG_I("queued", out->queued),
 	    LOG_I("waiting", out->waiting), LOG_I("refused", out->refused), LOG_I("failed", out->failed),
+	    LOG_I("present", out->present), LOG_I("verified", out->verified),
 	    LOG_S("dry_run", out->dry_run ? "1" : NULL), LOG_S("stopped", out->stopped ? "1" : NULL),
 	    LOG_I("ms", out->ms));
 }
@@ -564,10 +866,11 @@ reconcile_report_json(const struct reconcile_report *r)
 	json_object_set_new(root, "repositories", repos);
 	json_object_set_new(root, "groups", groups);
 	json_object_set_new(root, "summary", json_pack(
-	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
 	    "repositories", (json_int_t)r->n_repos, "absent", (json_int_t)r->absent,
 	    "list_failed", (json_int_t)r->list_failed, "tags", (json_int_t)r->tags,
 	    "groups", (json_int_t)r->groups_seen, "complete", (json_int_t)r->complete,
+	    "present", (json_int_t)r->present, "verified", (json_int_t)r->verified,
 	    "published", (json_int_t)r->published, "unchanged", (json_int_t)r->unchanged,
 	    "would_publish", (json_int_t)r->would_publish, "queued", (json_int_t)r->queued,
 	    "waiting", (json_int_t)r->waiting, "refused", (json_int_t)r->refused,

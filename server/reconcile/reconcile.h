@@ -25,6 +25,7 @@ enum rc_result {
 	RC_UNCHANGED,       /* target already current */
 	RC_WOULD_PUBLISH,   /* --dry-run: target missing or stale */
 	RC_QUEUED,          /* serve: handed to the workers, which log the outcome */
+	RC_PRESENT,         /* target listed, not read this pass (see verify_per_pass) */
 	RC_WAITING,         /* an architecture's tag is not in the registry */
 	RC_REFUSED,         /* content contradicts the rule; nothing published */
 	RC_FAILED,          /* registry or network fault */
@@ -36,6 +37,9 @@ struct rc_group {
 	struct group g;
 	char rule[128];              /* the rule's name */
 	int complete;                /* every architecture's source tag was listed */
+	int present;                 /* complete, and its target tag (and the other tags it
+	                                writes in listed repositories) was listed */
+	int verify;                  /* present, but read again this pass */
 	enum rc_result result;
 	char target[NAME_MAX_REPO + NAME_MAX_TAG + 2];   /* repo:tag */
 	char digest[80];
@@ -59,6 +63,7 @@ struct reconcile_report {
 	struct rc_group *groups;     /* only when env->keep_groups */
 	size_t n_groups;
 	size_t tags, groups_seen, complete, waiting;
+	size_t present, verified;    /* present groups skipped, present groups read again */
 	size_t published, unchanged, would_publish, queued, refused, failed;
 	size_t absent, list_failed;
 	int dry_run;
@@ -67,6 +72,17 @@ struct reconcile_report {
 };
 
 typedef int (*rc_tag_fn)(void *ctx, const char *tag);
+
+#define RC_VERIFY_ALL (-1L)          /* verify_per_pass: read every complete group */
+
+/*
+ * Where the verification of published groups stands, per registry, from
+ * one pass to the next: the last group read again. Owned by the caller of
+ * reconcile_run (the serve thread keeps one for its life).
+ */
+struct rc_rotation;
+struct rc_rotation *rc_rotation_new(void);
+void rc_rotation_free(struct rc_rotation *r);   /* accepts NULL */
 
 /* Everything a pass needs, as callbacks so unit tests run it on a fake registry. */
 struct reconcile_env {
@@ -83,6 +99,13 @@ struct reconcile_env {
 	const char *only_host;       /* NULL: every registry of the config */
 	int dry_run;
 	int keep_groups;             /* fill report->groups (CLI report) */
+	/*
+	 * Complete groups whose target is listed are not read, except floating
+	 * ones and at most this many per registry (RC_VERIFY_ALL: every one),
+	 * taken in turn after rotation's position (NULL: from the first).
+	 */
+	long verify_per_pass;
+	struct rc_rotation *rotation;
 	atomic_int *stop;            /* non-zero: finish early (shutdown); may be NULL */
 };
 
@@ -134,6 +157,30 @@ void rc_matches_free(struct rc_matches *m);
  */
 void reconcile_groups(const struct cfg *cfg, const char *host, struct rc_matches *m,
     struct rc_group **out, size_t *n);
+
+/* Every listed tag of a registry, as "repo:tag", sorted once all are in. */
+struct rc_listed {
+	struct rc_names names;
+	int sorted;
+};
+
+/*
+ * Fill `present` of the complete groups: their target tag, non-floating
+ * extra tags and copy tags are all in listed. A rule with a floating extra
+ * tag never has present groups (issue 22: those are always re-checked).
+ */
+void reconcile_mark_present(const struct cfg *cfg, struct rc_listed *listed,
+    struct rc_group *groups, size_t n);
+
+/*
+ * Set `verify` on at most limit present groups (every one with
+ * RC_VERIFY_ALL): the ones after rot's place for host, then from the first
+ * again; moves the place to the last one taken. groups are in
+ * reconcile_groups()'s order. rot may be NULL (from the first). A pass
+ * decides the same way as its groups go by.
+ */
+void reconcile_pick_verify(struct rc_rotation *rot, const char *host, long limit,
+    struct rc_group *groups, size_t n);
 
 /* One pass over every registry (or env->only_host). Logs one line per group and a summary. */
 void reconcile_run(const struct reconcile_env *env, struct reconcile_report *out);

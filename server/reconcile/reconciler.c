@@ -20,6 +20,8 @@ struct reconciler {
 	struct service *svc;
 	struct repos *repos;
 	struct reconcile_env env;
+	struct rc_rotation *rotation;     /* which published groups were read again last */
+	unsigned long generation;         /* the configuration generation of the last pass */
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
 	atomic_int stop;
@@ -43,6 +45,8 @@ reconciler_new(const struct cfg *cfg, struct service *svc, char *err, size_t err
 	r->env.assemble = NULL;           /* queue: the workers serialise per group */
 	r->env.remembered = r->repos;
 	r->env.stop = &r->stop;
+	r->rotation = rc_rotation_new();
+	r->env.rotation = r->rotation;
 	atomic_init(&r->stop, 0);
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -70,14 +74,22 @@ sleep_interval(struct reconciler *r)
 /*
  * One pass under the configuration generation in force now (a reload may
  * have reordered, added or removed rules since startup); held for the
- * whole pass so matching and naming use the same rules.
+ * whole pass so matching and naming use the same rules. The first pass of
+ * the process, and the first after a reload, read every group when
+ * verify_on_start says so: what changed while the service was down (a
+ * re-pushed version) or what other rules make of a group shows in no tag
+ * list.
  */
 static void
-run_pass(struct reconciler *r, struct reconcile_report *rep)
+run_pass(struct reconciler *r, struct reconcile_report *rep, int first)
 {
 	const struct service_view *v = service_acquire(r->svc);
+	int fresh = first || v->generation != r->generation;
 
+	r->generation = v->generation;
 	r->env.cfg = v->cfg;
+	r->env.verify_per_pass = fresh && v->cfg->reconcile_verify_on_start ? RC_VERIFY_ALL :
+	    v->cfg->reconcile_verify_per_pass;
 	reconcile_run(&r->env, rep);
 	r->env.cfg = r->cfg;
 	service_release(r->svc, v);
@@ -88,7 +100,7 @@ loop(void *arg)
 {
 	struct reconciler *r = arg;
 	struct reconcile_report rep;
-	int first = 1;
+	int first = 1, passes = 0;
 
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
@@ -99,7 +111,7 @@ loop(void *arg)
 		if (atomic_load(&r->stop))
 			break;
 		pthread_mutex_unlock(&r->mu);
-		run_pass(r, &rep);
+		run_pass(r, &rep, passes++ == 0);
 		reconcile_report_free(&rep);
 		pthread_mutex_lock(&r->mu);
 	}
@@ -120,7 +132,9 @@ reconciler_start(struct reconciler *r)
 	r->started = 1;
 	log_kv(LOG_INFO, "reconcile scheduled", LOG_I("on_start", r->cfg->reconcile_on_start),
 	    LOG_I("interval_s", r->cfg->reconcile_interval_s), LOG_I("remembered", repos_count(r->repos)),
-	    LOG_I("page_size", r->cfg->reconcile_page_size));
+	    LOG_I("page_size", r->cfg->reconcile_page_size),
+	    LOG_I("verify_per_pass", r->cfg->reconcile_verify_per_pass),
+	    LOG_I("verify_on_start", r->cfg->reconcile_verify_on_start));
 }
 
 void
@@ -136,6 +150,7 @@ reconciler_free(struct reconciler *r)
 		pthread_join(r->thread, NULL);
 	service_set_repos(r->svc, NULL);
 	repos_free(r->repos);
+	rc_rotation_free(r->rotation);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->wake);
 	free(r);

@@ -619,6 +619,7 @@ service_reload(struct service *s, struct cfg *cfg, char *err, size_t errlen)
 	sn->owned = cfg;
 	pthread_mutex_lock(&s->mu);
 	old = s->cur;
+	sn->view.generation = old->view.generation + 1;
 	s->cur = sn;
 	sn->next = s->all;
 	s->all = sn;

@@ -102,6 +102,7 @@ struct service_view {
 	const char *const *passwords;     /* per registry (NULL: anonymous), read at this generation */
 	const char *const *webhook_secrets;  /* per registry: its own webhook secret (NULL: server's) */
 	struct reg_client *const *clients;   /* per registry, with those passwords */
+	unsigned long generation;  /* 0 at start, one more with each reload */
 };
 const struct service_view *service_acquire(struct service *s);
 /*

@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import ssl
 import subprocess
 import threading
@@ -223,6 +224,69 @@ def test_periodic_pass_publishes_tags_added_while_running(env, admin_client, arc
     # the third pass's summary line may follow the assembly it queued
     am.wait_log(re.compile(r"reconcile pass "), count=3)
     # SIGTERM while a pass is due every second: exits promptly and cleanly (checked at teardown)
+
+
+def test_published_groups_are_skipped_and_verified_in_turn(env, admin_client, archmerge):
+    """Issue 25: a regular pass reads no group whose target is listed, except a rotating
+    slice (verify_per_pass); a stale index (source re-pushed, webhook lost) is found by
+    that slice within ceil(published / verify_per_pass) passes, and a complete group
+    without its target is published by the next pass."""
+    repo = "library/rc-verify"
+    for v in ("1.0", "2.0", "3.0"):
+        admin_client.push_image(repo, f"{v}-amd64", arch="amd64")
+        admin_client.push_image(repo, f"{v}-arm64", arch="arm64")
+    am = archmerge(reconcile_cfg(archmerge, [repo], interval_s=1, verify_per_pass=1))
+    wait_log(am, r"reconcile scheduled .*verify_per_pass=1 verify_on_start=1")
+    # the first pass reads every group (verify_on_start): all three published
+    wait_log(am, r"reconcile pass .*complete=3 .*queued=3 .*present=0 verified=0")
+    for v in ("1.0", "2.0", "3.0"):
+        wait_index(admin_client, repo, v)
+    # a later pass reads one of the three published groups and skips two
+    wait_log(am, r"reconcile pass .*complete=3 .*queued=1 .*present=2 verified=1")
+    old = admin_client.get_manifest(repo, "2.0").digest
+    arm2 = admin_client.push_image(repo, "2.0-arm64", arch="arm64", salt="re-pushed")   # no webhook
+    amd4 = admin_client.push_image(repo, "4.0-amd64", arch="amd64")
+    arm4 = admin_client.push_image(repo, "4.0-arm64", arch="arm64")
+    wait_index(admin_client, repo, "4.0")
+    assert children(admin_client, repo, "4.0") == [amd4.digest, arm4.digest]
+    # within 4 passes (4 published groups, one per pass) the stale 2.0 is read and replaced
+    wait_index(admin_client, repo, "2.0", digest_not=old)
+    assert children(admin_client, repo, "2.0")[1] == arm2.digest
+
+
+def test_verify_per_pass_zero_reads_no_published_group(env, admin_client, archmerge):
+    """verify_on_start = false, verify_per_pass = 0: passes list, publish what lacks its
+    target, and send not one request about a group whose target is listed."""
+    repo = "library/rc-noverify"
+    for v in ("1.0", "2.0"):
+        admin_client.push_image(repo, f"{v}-amd64", arch="amd64")
+        admin_client.push_image(repo, f"{v}-arm64", arch="arm64")
+    cfg = write_config(archmerge, reconcile_cfg(archmerge, [repo]))
+    assert run_cli("reconcile", "-c", cfg).returncode == 0       # the CLI reads and publishes all
+    before = len(env.registry.access_log())
+    amd3 = admin_client.push_image(repo, "3.0-amd64", arch="amd64")
+    arm3 = admin_client.push_image(repo, "3.0-arm64", arch="arm64")
+    am = archmerge(reconcile_cfg(archmerge, [repo], interval_s=1, verify_per_pass=0, verify_on_start=False))
+    wait_index(admin_client, repo, "3.0")
+    assert children(admin_client, repo, "3.0") == [amd3.digest, arm3.digest]
+    am.wait_log(re.compile(r"reconcile pass .*complete=3 .*queued=0 .*present=3 verified=0"), count=1)
+    seen = [e for e in env.registry.access_log()[before:] if "/manifests/" in e[1] and e[1].startswith(f"/v2/{repo}/")]
+    read = [e for e in seen if re.search(r"/manifests/[12]\.0(-amd64|-arm64)?$", e[1])]
+    assert read == [], read
+
+
+def test_first_pass_after_a_reload_reads_every_group(env, admin_client, archmerge):
+    """verify_on_start: serve's first pass and the first after SIGHUP read every group
+    (other rules may make other indexes of them); the passes between read none here."""
+    repo = "library/rc-reload"
+    for v in ("1.0", "2.0"):
+        admin_client.push_image(repo, f"{v}-amd64", arch="amd64")
+        admin_client.push_image(repo, f"{v}-arm64", arch="arm64")
+    am = archmerge(reconcile_cfg(archmerge, [repo], interval_s=1, verify_per_pass=0))
+    wait_log(am, r"reconcile pass .*complete=2 .*queued=2 .*present=0 verified=0")
+    wait_log(am, r"reconcile pass .*complete=2 .*queued=0 .*present=2 verified=0")
+    am.proc.send_signal(signal.SIGHUP)
+    wait_log(am, r"reconcile pass .*complete=2 .*queued=2 .*present=0 verified=2")
 
 
 # ------------------------------------------------------------------ (g) remembered repositories

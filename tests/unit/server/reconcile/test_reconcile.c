@@ -238,6 +238,7 @@ struct fake {
 	struct group queued[32];
 	size_t n_queued;
 	int page_size_seen;
+	size_t listed_at_queue;      /* repositories listed when the first group was queued */
 	atomic_int *stop_after_list;
 };
 
@@ -286,6 +287,8 @@ fake_enqueue(void *ctx, const struct group *g)
 {
 	struct fake *f = ctx;
 
+	if (f->n_queued == 0)
+		f->listed_at_queue = f->n_listed;
 	if (f->n_queued < 32)
 		f->queued[f->n_queued++] = *g;
 	return 1;
@@ -387,6 +390,8 @@ test_pass(const struct cfg *c, struct repos *remembered)
 	reconcile_run(&env, &rep);
 	CHECK(f.n_assembled == 0 && f.n_queued == 2 && rep.queued == 2 && rep.waiting == 1);
 	CHECK(rep.n_groups == 0 && rep.groups == NULL);
+	/* a repository's groups go to the workers before the next repository is listed */
+	CHECK(f.listed_at_queue == 1);
 	CHECK(f.n_queued == 2 && strcmp(f.queued[1].version, "5.0") == 0 && strcmp(f.queued[1].rule_name, "per-arch") == 0);
 	reconcile_report_free(&rep);
 
@@ -422,6 +427,190 @@ test_tag_cap(const struct cfg *c)
 	CHECK(strstr(rep.repos[0].error, "more than") != NULL);
 	reconcile_report_free(&rep);
 	free(many);
+}
+
+/* ---- groups already published: not read, except a rotating slice ---- */
+
+static const char *pub_tags[] = { "1.0-amd64", "1.0-arm64", "1.0", "2.0-amd64", "2.0-arm64", "2.0",
+    "3.0-amd64", "3.0-arm64", "4.0-amd64" };
+
+static void
+setup_present(struct fake *f, struct fake_repo *repos, struct reconcile_env *env, const struct cfg *c)
+{
+	setup(f, repos, env, c);
+	repos[0] = (struct fake_repo){ "harbor.example.com", "library/app", pub_tags, 9, AM_OK };
+	f->n_repos = 1;
+	env->only_host = "harbor.example.com";
+}
+
+/* Versions assembled by one pass, "1.0,3.0". */
+static void
+assembled(const struct fake *f, char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < f->n_assembled && i < 32; i++) {
+		(void)am_fmt(buf + off, len - off, "%s%s", off ? "," : "", f->assembled[i].version);
+		off += strlen(buf + off);
+	}
+}
+
+static void
+test_present(const struct cfg *c)
+{
+	struct fake f;
+	struct fake_repo repos[3];
+	struct reconcile_env env;
+	struct reconcile_report rep;
+	struct rc_rotation *rot = rc_rotation_new();
+	char got[256];
+	json_t *j;
+
+	/* verify_per_pass 0: the published 1.0 and 2.0 are not read; 3.0 is assembled */
+	setup_present(&f, repos, &env, c);
+	env.verify_per_pass = 0;
+	reconcile_run(&env, &rep);
+	assembled(&f, got, sizeof(got));
+	CHECK_STR(got, "3.0");
+	CHECK(rep.groups_seen == 4 && rep.complete == 3 && rep.present == 2 && rep.verified == 0);
+	CHECK(rep.waiting == 1 && rep.published == 1);
+	CHECK(rep.n_groups == 4 && rep.groups[0].result == RC_PRESENT && rep.groups[1].result == RC_PRESENT);
+	CHECK(rep.n_groups == 4 && rep.groups[0].present && !rep.groups[2].present);
+	CHECK_STR(rep.groups[0].target, "library/app:1.0");
+	j = reconcile_report_json(&rep);
+	CHECK(json_integer_value(json_object_get(json_object_get(j, "summary"), "present")) == 2);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(j, "groups"), 0), "result")),
+	    "present");
+	json_decref(j);
+	reconcile_report_free(&rep);
+
+	/* every group (the CLI, serve's first pass): as before */
+	setup_present(&f, repos, &env, c);
+	env.verify_per_pass = RC_VERIFY_ALL;
+	reconcile_run(&env, &rep);
+	assembled(&f, got, sizeof(got));
+	CHECK_STR(got, "1.0,2.0,3.0");
+	CHECK(rep.present == 0 && rep.verified == 2 && rep.published == 3);
+	reconcile_report_free(&rep);
+
+	/* one per pass, in turn: a stale 2.0 is read again by the second pass at the latest */
+	setup_present(&f, repos, &env, c);
+	env.verify_per_pass = 1;
+	env.rotation = rot;
+	reconcile_run(&env, &rep);
+	assembled(&f, got, sizeof(got));
+	CHECK_STR(got, "1.0,3.0");
+	CHECK(rep.present == 1 && rep.verified == 1);
+	reconcile_report_free(&rep);
+	setup_present(&f, repos, &env, c);
+	env.verify_per_pass = 1;
+	env.rotation = rot;
+	reconcile_run(&env, &rep);
+	assembled(&f, got, sizeof(got));
+	CHECK_STR(got, "2.0,3.0");
+	reconcile_report_free(&rep);
+	/* and round again: 1.0, before the place, is read at the end of the pass */
+	setup_present(&f, repos, &env, c);
+	env.verify_per_pass = 1;
+	env.rotation = rot;
+	reconcile_run(&env, &rep);
+	assembled(&f, got, sizeof(got));
+	CHECK_STR(got, "3.0,1.0");
+	CHECK(rep.present == 1 && rep.verified == 1 && rep.published == 2);
+	CHECK(rep.n_groups == 4 && rep.groups[0].result == RC_PUBLISHED && rep.groups[0].verify);
+	CHECK(rep.n_groups == 4 && rep.groups[1].result == RC_PRESENT);
+	reconcile_report_free(&rep);
+
+	/* serve: present groups are not queued either */
+	setup_present(&f, repos, &env, c);
+	env.assemble = NULL;
+	env.verify_per_pass = 0;
+	reconcile_run(&env, &rep);
+	CHECK(f.n_queued == 1 && strcmp(f.queued[0].version, "3.0") == 0 && rep.queued == 1 && rep.present == 2);
+	reconcile_report_free(&rep);
+
+	/* dry run reports the skip as such, never as current */
+	setup_present(&f, repos, &env, c);
+	env.dry_run = 1;
+	env.verify_per_pass = 0;
+	reconcile_run(&env, &rep);
+	CHECK(rep.would_publish == 1 && rep.present == 2 && rep.unchanged == 0);
+	reconcile_report_free(&rep);
+	rc_rotation_free(rot);
+	rc_rotation_free(NULL);
+}
+
+/* What a listing shows of a rule's other outputs: extra and copy tags present too, floating never. */
+static void
+test_present_outputs(void)
+{
+	static const char text[] =
+	    "server = { listen = \"127.0.0.1:8080\"; plain_http = true; allow_unauthenticated = true; };\n"
+	    "registries = ( { host = \"h.example\"; url = \"https://10.0.0.5:8443\"; } );\n"
+	    "state_dir = \"/nonexistent/archmerge-state\";\n"
+	    "rules = (\n"
+	    "  { name = \"extra\"; repositories = [ \"a/*\" ]; source = \"{repo}:{version}-{arch}\";\n"
+	    "    target = \"{repo}:{version}\"; architectures = [ \"amd64\", \"arm64\" ];\n"
+	    "    extra_tags = [ \"{version}-multi\" ]; },\n"
+	    "  { name = \"floating\"; repositories = [ \"b/*\" ]; source = \"{repo}:{version}-{arch}\";\n"
+	    "    target = \"{repo}:{version}\"; architectures = [ \"amd64\", \"arm64\" ];\n"
+	    "    extra_tags = [ \"latest\" ]; version_order = \"semver\"; },\n"
+	    "  { name = \"apart\"; repositories = [ \"c/*\" ]; source = \"{repo}-{arch}:{version}\";\n"
+	    "    target = \"{repo}:{version}\"; architectures = [ \"amd64\", \"arm64\" ];\n"
+	    "    copy_tag = \"{version}-{arch}\"; }\n"
+	    ");\n";
+	const char *a_tags[] = { "1.0.0-amd64", "1.0.0-arm64", "1.0.0", "1.0.0-multi",
+	    "2.0.0-amd64", "2.0.0-arm64", "2.0.0" };
+	const char *b_tags[] = { "1.0.0-amd64", "1.0.0-arm64", "1.0.0", "latest" };
+	const char *c_tags[] = { "1.0.0" };
+	struct rc_listed listed;
+	struct rc_matches m;
+	struct rc_group *g = NULL;
+	struct cfg *c = NULL;
+	char path[128], err[2048] = "", key[128];
+	size_t n = 0, i;
+	FILE *f;
+
+	(void)am_fmt(path, sizeof(path), "%s/outputs.conf", tmpdir);
+	if ((f = fopen(path, "w")) == NULL || fputs(text, f) == EOF || fclose(f) != 0 ||
+	    cfg_load(path, 0, &c, err, sizeof(err)) != AM_OK) {
+		fprintf(stderr, "test configuration refused:\n%s\n", err);
+		exit(2);
+	}
+	memset(&listed, 0, sizeof(listed));
+	memset(&m, 0, sizeof(m));
+#define LIST(repo, tags) \
+	for (i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) \
+		if (reconcile_match_tag(c, repo, tags[i], &m) == 0) { \
+			(void)am_fmt(key, sizeof(key), "%s:%s", repo, tags[i]); \
+			rc_names_add(&listed.names, key); \
+		}
+	LIST("a/app", a_tags);
+	LIST("b/app", b_tags);
+	LIST("c/app-amd64", c_tags);
+	LIST("c/app-arm64", c_tags);
+#undef LIST
+	reconcile_groups(c, "h.example", &m, &g, &n);
+	reconcile_mark_present(c, &listed, g, n);
+	CHECK(n == 4);
+	if (n == 4) {
+		CHECK(strcmp(g[0].g.repo, "a/app") == 0 && strcmp(g[0].g.version, "1.0.0") == 0 && g[0].present);
+		CHECK(strcmp(g[1].g.version, "2.0.0") == 0 && !g[1].present);   /* its extra tag is missing */
+		CHECK(strcmp(g[2].g.repo, "b/app") == 0 && !g[2].present);      /* floating: always read */
+		/* the target repository is not listed (only the per-architecture ones are): read */
+		CHECK(strcmp(g[3].g.repo, "c/app") == 0 && g[3].complete && !g[3].present);
+		/* a limit that covers every present group reads them all */
+		reconcile_pick_verify(NULL, "h.example", 5, g, n);
+		CHECK(g[0].verify && !g[1].verify);
+		reconcile_pick_verify(NULL, "h.example", 0, g, n);
+		CHECK(!g[0].verify);
+	}
+	free(g);
+	rc_matches_free(&m);
+	rc_names_free(&listed.names);
+	cfg_free(c);
+	unlink(path);
 }
 
 /* ---- the remembered-repositories file ---- */
@@ -537,6 +726,8 @@ run_tests(void)
 	test_repos(&remembered);
 	test_pass(c, remembered);
 	test_tag_cap(c);
+	test_present(c);
+	test_present_outputs();
 	repos_free(remembered);
 	cfg_free(c);
 	(void)am_fmt(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
