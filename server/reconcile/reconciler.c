@@ -22,6 +22,7 @@ struct reconciler {
 	struct reconcile_env env;
 	struct rc_rotation *rotation;     /* which published groups were read again last */
 	unsigned long generation;         /* the configuration generation of the last pass */
+	int verify_all_owed;              /* verify_on_start: no pass has read every group yet */
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
 	atomic_int stop;
@@ -78,19 +79,24 @@ sleep_interval(struct reconciler *r)
  * the process, and the first after a reload, read every group when
  * verify_on_start says so: what changed while the service was down (a
  * re-pushed version) or what other rules make of a group shows in no tag
- * list.
+ * list. Such a pass is owed until one lists every repository: a registry
+ * still starting (or down) when serve starts fails the listing, and a
+ * regular pass afterwards would take what it lists for current.
  */
 static void
 run_pass(struct reconciler *r, struct reconcile_report *rep, int first)
 {
 	const struct service_view *v = service_acquire(r->svc);
-	int fresh = first || v->generation != r->generation;
 
+	if (first || v->generation != r->generation)
+		r->verify_all_owed = 1;
 	r->generation = v->generation;
 	r->env.cfg = v->cfg;
-	r->env.verify_per_pass = fresh && v->cfg->reconcile_verify_on_start ? RC_VERIFY_ALL :
+	r->env.verify_per_pass = r->verify_all_owed && v->cfg->reconcile_verify_on_start ? RC_VERIFY_ALL :
 	    v->cfg->reconcile_verify_per_pass;
 	reconcile_run(&r->env, rep);
+	if (rep->list_failed == 0 && !rep->stopped)
+		r->verify_all_owed = 0;
 	r->env.cfg = r->cfg;
 	service_release(r->svc, v);
 }

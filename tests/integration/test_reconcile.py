@@ -289,6 +289,34 @@ def test_first_pass_after_a_reload_reads_every_group(env, admin_client, archmerg
     wait_log(am, r"reconcile pass .*complete=2 .*queued=2 .*present=0 verified=2")
 
 
+def test_a_first_pass_whose_listing_failed_is_owed_until_one_lists(env, admin_client, archmerge):
+    """verify_on_start: serve starts while its registry answers 500 (still
+    starting, or down), so the first pass lists nothing; the pass that reads
+    every group is still owed, and the first one that lists is it. Before:
+    the next pass was a regular one and took the published index for current
+    (present=2 verified=0), so a version re-pushed while the service was down
+    stayed stale until the rotation came round."""
+    from harness.faultproxy import FaultProxy
+    repo = "library/rc-owed"
+    for v in ("1.0", "2.0"):
+        admin_client.push_image(repo, f"{v}-amd64", arch="amd64")
+        admin_client.push_image(repo, f"{v}-arm64", arch="arm64")
+    with FaultProxy(env.registry.url, env.ca_file, env.pki.server.cert, env.pki.server.key) as proxy:
+        first = archmerge(reconcile_cfg(archmerge, [repo]))
+        wait_index(admin_client, repo, "1.0")
+        wait_index(admin_client, repo, "2.0")
+        first.stop()
+        proxy.set_mode("500")
+        regs = [dict(r, url=proxy.url) for r in archmerge.registries]
+        am = archmerge(archmerge.config(rules=[DEFAULT_RULE], registries=regs, extra={
+            "reconcile": {"repositories": [repo], "interval_s": 1, "verify_per_pass": 0},
+            "retry": {"initial_ms": 100, "max_ms": 200}}))
+        wait_log(am, r"reconcile pass .*list_failed=1 ")
+        proxy.set_mode("pass")
+        line = wait_log(am, r"reconcile pass .*list_failed=0 .*complete=2 .*").group(0)
+        assert re.search(r"present=0 verified=2", line), line
+
+
 # ------------------------------------------------------------------ (g) remembered repositories
 
 def test_webhook_repositories_remembered_across_restarts(env, admin_client, archmerge):
