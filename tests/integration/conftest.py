@@ -92,7 +92,7 @@ SERIAL = {
 
 # Exceptions inside a serial file.
 PARALLEL = {
-    # 3.5 minutes of the sender's kernel retrying SYNs (1, 3, 7, 15 s), not of
+    # 2 minutes of the sender's kernel retrying SYNs (1, 3, 7, 15 s), not of
     # work; its bound (every webhook within 25 s) held at a load of 20 on 2 cores.
     "test_attacks.py::test_more_addresses_than_the_cap_covers_meet_the_documented_bound",
 }
