@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -37,8 +38,7 @@ struct buf {
 /* A pending group: its latest record's sequence. The group is packed (gkey):
  * a journal of 100,000 pending groups is held in about 12 MB. */
 struct entry {
-	struct entry *next;
-	uint32_t hash;
+	struct gkey_link link;      /* in j->map (first member) */
 	uint32_t key_len;
 	uint64_t seq;
 	uint64_t done_upto;         /* a done set aside for a later record still being written */
@@ -52,8 +52,7 @@ struct journal {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;          /* a flush finished */
-	struct entry **buckets;
-	size_t n_buckets, n_entries;
+	struct gkey_map map;        /* the pending groups' entries (map.n of them) */
 	size_t live_bytes;          /* sum of rec_len */
 	uint64_t next_seq;
 
@@ -255,32 +254,10 @@ buf_add(struct buf *b, const void *p, size_t n)
 
 /* ---- the map of pending groups ---- */
 
-static struct entry **
+static struct gkey_link **
 map_slot(struct journal *j, const struct group *g, uint32_t h)
 {
-	struct entry **pp = &j->buckets[h & (j->n_buckets - 1)];
-
-	while (*pp != NULL && !((*pp)->hash == h && gkey_is((*pp)->key, g)))
-		pp = &(*pp)->next;
-	return pp;
-}
-
-static void
-map_grow(struct journal *j)
-{
-	size_t n = j->n_buckets * 2, i;
-	struct entry **nb = xcalloc(n, sizeof(*nb)), *e, *next;
-
-	for (i = 0; i < j->n_buckets; i++) {
-		for (e = j->buckets[i]; e != NULL; e = next) {
-			next = e->next;
-			e->next = nb[e->hash & (n - 1)];
-			nb[e->hash & (n - 1)] = e;
-		}
-	}
-	free(j->buckets);
-	j->buckets = nb;
-	j->n_buckets = n;
+	return gkey_map_find(&j->map, g, h);
 }
 
 /* g has a record with seq: remember the latest. Returns the previous seq (0: new entry). */
@@ -288,35 +265,31 @@ static uint64_t
 map_append(struct journal *j, const struct group *g, uint64_t seq, size_t rec_len)
 {
 	uint32_t h = group_hash(g);
-	struct entry **pp = map_slot(j, g, h), *e;
+	struct gkey_link **at = map_slot(j, g, h);
+	struct entry *e = (struct entry *)*at;
 	uint64_t prev;
 
-	if (*pp != NULL) {
-		prev = (*pp)->seq;
-		if ((*pp)->seq < seq)
-			(*pp)->seq = seq;
+	if (e != NULL) {
+		prev = e->seq;
+		if (e->seq < seq)
+			e->seq = seq;
 		return prev;
 	}
 	e = xcalloc(1, sizeof(*e) + gkey_size(g));
-	e->hash = h;
 	e->seq = seq;
 	e->rec_len = rec_len;
 	e->key_len = (uint32_t)gkey_put(e->key, g);
-	*pp = e;
-	j->n_entries++;
+	gkey_map_add(&j->map, at, &e->link, h);
 	j->live_bytes += rec_len;
-	if (j->n_entries > j->n_buckets)
-		map_grow(j);
 	return 0;
 }
 
 static void
-map_remove(struct journal *j, struct entry **pp)
+map_remove(struct journal *j, struct gkey_link **at)
 {
-	struct entry *e = *pp;
+	struct entry *e = (struct entry *)*at;
 
-	*pp = e->next;
-	j->n_entries--;
+	gkey_map_unchain(&j->map, at);
 	j->live_bytes -= e->rec_len;
 	free(e);
 }
@@ -331,7 +304,8 @@ map_remove(struct journal *j, struct entry **pp)
 static int
 map_undo(struct journal *j, const struct group *g, uint64_t seq, uint64_t prev)
 {
-	struct entry **pp = map_slot(j, g, group_hash(g)), *e = *pp;
+	struct gkey_link **pp = map_slot(j, g, group_hash(g));
+	struct entry *e = (struct entry *)*pp;
 
 	if (e == NULL || e->seq != seq)
 		return 0;            /* a later append or a done owns the entry now */
@@ -350,7 +324,8 @@ map_undo(struct journal *j, const struct group *g, uint64_t seq, uint64_t prev)
 static int
 map_done(struct journal *j, const struct group *g, uint64_t seq)
 {
-	struct entry **pp = map_slot(j, g, group_hash(g)), *e = *pp;
+	struct gkey_link **pp = map_slot(j, g, group_hash(g));
+	struct entry *e = (struct entry *)*pp;
 
 	if (e == NULL)
 		return 0;
@@ -366,17 +341,15 @@ map_done(struct journal *j, const struct group *g, uint64_t seq)
 static void
 map_clear(struct journal *j)
 {
-	struct entry *e, *next;
+	struct gkey_link *e, *next;
 	size_t i;
 
-	for (i = 0; i < j->n_buckets; i++)
-		for (e = j->buckets[i]; e != NULL; e = next) {
+	for (i = 0; i < j->map.n_buckets; i++)
+		for (e = j->map.buckets[i]; e != NULL; e = next) {
 			next = e->next;
 			free(e);
 		}
-	free(j->buckets);
-	j->buckets = NULL;
-	j->n_entries = 0;
+	gkey_map_release(&j->map);
 }
 
 /* ---- files ---- */
@@ -408,15 +381,17 @@ snapshot(struct journal *j, struct buf *out)
 {
 	unsigned char rec[REC_HEAD + PAYLOAD_MAX];
 	struct group g;
-	struct entry *e;
+	const struct gkey_link *l;
+	const struct entry *e;
 	size_t i, n;
 
 	out->len = 0;
 	buf_add(out, MAGIC, MAGIC_LEN);
 	n = enc_record(rec, 'S', j->next_seq, NULL);
 	buf_add(out, rec, n);
-	for (i = 0; i < j->n_buckets; i++)
-		for (e = j->buckets[i]; e != NULL; e = e->next) {
+	for (i = 0; i < j->map.n_buckets; i++)
+		for (l = j->map.buckets[i]; l != NULL; l = l->next) {
+			e = (const struct entry *)l;
 			memset(&g, 0, sizeof(g));
 			(void)gkey_get(e->key, &g);
 			if ((n = enc_record(rec, 'A', e->seq, &g)) > 0)
@@ -717,8 +692,7 @@ journal_open(const char *dir, struct journal **out, char *err, size_t errlen)
 	j->fd = j->lock_fd = -1;
 	j->next_seq = 1;
 	j->compact_min = COMPACT_MIN;
-	j->n_buckets = 64;
-	j->buckets = xcalloc(j->n_buckets, sizeof(*j->buckets));
+	gkey_map_init(&j->map, offsetof(struct entry, key));
 	if (am_fmt(j->dir, sizeof(j->dir), "%s", dir) != 0 ||
 	    am_fmt(j->path, sizeof(j->path), "%s/journal", dir) != 0 ||
 	    am_fmt(j->tmp, sizeof(j->tmp), "%s/journal.tmp", dir) != 0 ||
@@ -781,13 +755,15 @@ journal_pending(struct journal *j, void (*fn)(void *ctx, const struct group *g),
 {
 	struct buf keys = { NULL, 0, 0 };
 	struct group g;
-	struct entry *e;
+	const struct gkey_link *l;
+	const struct entry *e;
 	size_t i, n = 0, off;
 
 	/* Copy first (packed keys, not struct groups): fn may append or mark done. */
 	pthread_mutex_lock(&j->mu);
-	for (i = 0; i < j->n_buckets; i++)
-		for (e = j->buckets[i]; e != NULL; e = e->next) {
+	for (i = 0; i < j->map.n_buckets; i++)
+		for (l = j->map.buckets[i]; l != NULL; l = l->next) {
+			e = (const struct entry *)l;
 			buf_add(&keys, e->key, e->key_len);
 			n++;
 		}
@@ -866,7 +842,7 @@ journal_latest(struct journal *j, const struct group *g)
 	uint64_t seq;
 
 	pthread_mutex_lock(&j->mu);
-	e = *map_slot(j, g, group_hash(g));
+	e = (struct entry *)*map_slot(j, g, group_hash(g));
 	seq = e != NULL ? e->seq : 0;
 	pthread_mutex_unlock(&j->mu);
 	return seq;
@@ -932,7 +908,7 @@ journal_get_stats(struct journal *j, struct journal_stats *out)
 {
 	pthread_mutex_lock(&j->mu);
 	*out = j->st;
-	out->pending = j->n_entries;
+	out->pending = j->map.n;
 	out->file_bytes = j->file_size;
 	out->broken = j->broken;
 	pthread_mutex_unlock(&j->mu);

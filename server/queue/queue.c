@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,9 +20,8 @@
 #include "server/queue/gkey.h"
 
 struct slot {
+	struct gkey_link link;     /* in q->map (first member) */
 	struct slot *prev, *next;  /* arrival order */
-	struct slot *hnext;        /* hash chain */
-	uint32_t hash;
 	long long due;     /* am_now_ms() from which it may run */
 	unsigned attempt;  /* retries so far */
 	char key[];        /* gkey of the group */
@@ -39,8 +39,8 @@ struct queue {
 	pthread_cond_t work;   /* pending changed, or stopping */
 	pthread_cond_t idle;   /* something finished */
 	struct slot *head, *tail;
-	struct slot **buckets;
-	size_t n_pending, n_buckets;
+	struct gkey_map map;   /* the pending slots by group */
+	size_t n_pending;
 	struct running *running;  /* one per worker */
 	int *busy;
 	size_t n_workers;
@@ -62,42 +62,18 @@ is_running(struct queue *q, const char *key)
 	return 0;
 }
 
-static struct slot **
-find(struct queue *q, const struct group *g, uint32_t h)
+/* g's pending slot, or NULL. */
+static struct slot *
+find(struct queue *q, const struct group *g)
 {
-	struct slot **pp = &q->buckets[h & (q->n_buckets - 1)];
-
-	while (*pp != NULL && !((*pp)->hash == h && gkey_is((*pp)->key, g)))
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static void
-grow(struct queue *q)
-{
-	size_t n = q->n_buckets * 2, i;
-	struct slot **nb = xcalloc(n, sizeof(*nb)), *e, *next;
-
-	for (i = 0; i < q->n_buckets; i++)
-		for (e = q->buckets[i]; e != NULL; e = next) {
-			next = e->hnext;
-			e->hnext = nb[e->hash & (n - 1)];
-			nb[e->hash & (n - 1)] = e;
-		}
-	free(q->buckets);
-	q->buckets = nb;
-	q->n_buckets = n;
+	return (struct slot *)*gkey_map_find(&q->map, g, group_hash(g));
 }
 
 /* Out of the list and the index, and freed. */
 static void
 unlink_slot(struct queue *q, struct slot *e)
 {
-	struct slot **pp = &q->buckets[e->hash & (q->n_buckets - 1)];
-
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
+	gkey_map_remove(&q->map, &e->link);
 	if (e->prev != NULL)
 		e->prev->next = e->next;
 	else
@@ -166,7 +142,8 @@ static int
 add_pending(struct queue *q, const struct group *g, long long due, unsigned attempt)
 {
 	uint32_t h = group_hash(g);
-	struct slot **pp = find(q, g, h), *e = *pp;
+	struct gkey_link **at = gkey_map_find(&q->map, g, h);
+	struct slot *e = (struct slot *)*at;
 
 	if (e != NULL) {
 		e->attempt = attempt;
@@ -178,18 +155,16 @@ add_pending(struct queue *q, const struct group *g, long long due, unsigned atte
 	}
 	e = xcalloc(1, sizeof(*e) + gkey_size(g));
 	(void)gkey_put(e->key, g);
-	e->hash = h;
 	e->due = due;
 	e->attempt = attempt;
-	*pp = e;
+	gkey_map_add(&q->map, at, &e->link, h);
 	e->prev = q->tail;
 	if (q->tail != NULL)
 		q->tail->next = e;
 	else
 		q->head = e;
 	q->tail = e;
-	if (++q->n_pending > q->n_buckets)
-		grow(q);
+	q->n_pending++;
 	pthread_cond_signal(&q->work);
 	return 1;
 }
@@ -265,8 +240,7 @@ queue_new(size_t workers, queue_run_fn run, void *ctx)
 	pthread_cond_init(&q->idle, &ca);
 	pthread_condattr_destroy(&ca);
 	q->n_workers = workers ? workers : 1;
-	q->n_buckets = 64;
-	q->buckets = xcalloc(q->n_buckets, sizeof(*q->buckets));
+	gkey_map_init(&q->map, offsetof(struct slot, key));
 	q->running = xcalloc(q->n_workers, sizeof(*q->running));
 	q->busy = xcalloc(q->n_workers, sizeof(*q->busy));
 	q->threads = xcalloc(q->n_workers, sizeof(*q->threads));
@@ -322,7 +296,7 @@ queue_wake(struct queue *q, const struct group *g)
 			goto out;
 		}
 	}
-	if ((e = *find(q, g, group_hash(g))) != NULL) {
+	if ((e = find(q, g)) != NULL) {
 		e->due = am_now_ms();   /* the retry's attempt count stays */
 		pthread_cond_signal(&q->work);
 		goto out;
@@ -401,7 +375,7 @@ queue_free(struct queue *q)
 	pthread_cond_destroy(&q->idle);
 	while (q->head != NULL)
 		unlink_slot(q, q->head);
-	free(q->buckets);
+	gkey_map_release(&q->map);
 	free(q->running);
 	free(q->busy);
 	free(q->threads);
